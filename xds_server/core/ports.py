@@ -1,0 +1,116 @@
+"""Ports: what the core needs from the outside world, as Protocols. Adapters (storage, blob stores, audit)
+implement them; tests use the in-memory fakes in tests/fakes.py.
+
+The request owns the transaction: a use case receives a ``RegistryStore`` bound to one open database
+transaction and never commits; the adapter commits after the use case returns, or rolls back on any error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from xds_server.core.metadata import AnyObject, Association, DocumentEntry, ObjectKind
+
+
+class PatientState(StrEnum):
+    """State of a patient's record (DMP): created automatically, activated by the patient, opposed, closed."""
+
+    CREATED = "created"
+    ACTIVATED = "activated"
+    OPPOSED = "opposed"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSummary:
+    """The registry's index row for one stored object: enough to check references without its XML."""
+
+    entry_uuid: str
+    kind: ObjectKind
+    status: str
+    patient_id: str | None
+    logical_id: str
+    version: int
+    unique_id: str | None = None
+    association_type: str | None = None
+    source: str | None = None
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocumentIdentity:
+    """What uniqueId resubmission rules compare (ITI TF-3 4.2.3.2.26: identical hash and size)."""
+
+    entry_uuid: str
+    unique_id: str
+    hash: str | None
+    size: str | None
+
+
+class RegistryReader(Protocol):
+    def patient_state(self, patient_id: str) -> PatientState | None: ...
+
+    def summaries(self, entry_uuids: Collection[str]) -> dict[str, ObjectSummary]: ...
+
+    def documents_by_unique_id(self, unique_ids: Collection[str]) -> list[StoredDocumentIdentity]: ...
+
+    def package_unique_ids_in_use(self, unique_ids: Collection[str]) -> set[str]:
+        """SubmissionSet and Folder uniqueIds among ``unique_ids`` that the registry already holds."""
+        ...
+
+    def associations_touching(
+        self, entry_uuids: Collection[str], types: Collection[str] | None = None
+    ) -> list[ObjectSummary]:
+        """Associations whose source or target is one of ``entry_uuids`` (optionally of the given types)."""
+        ...
+
+
+class RegistryWriter(Protocol):
+    def add_objects(self, objects: Sequence[AnyObject]) -> None:
+        """Insert new objects whose ids, lids, versions and statuses are final."""
+        ...
+
+    def set_status(self, entry_uuids: Collection[str], status: str) -> None: ...
+
+    def touch_folders(self, folder_uuids: Collection[str], last_update_time: str) -> None: ...
+
+
+class RegistryStore(RegistryReader, RegistryWriter, Protocol):
+    """Reader and writer bound to the same open transaction."""
+
+
+class PatientDirectory(Protocol):
+    def add(self, patient_id: str, state: PatientState) -> None: ...
+
+    def set_state(self, patient_id: str, state: PatientState) -> None: ...
+
+    def list(self) -> Iterable[tuple[str, PatientState]]: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class IdFactory(Protocol):
+    def new_uuid(self) -> str:
+        """A fresh ``urn:uuid:`` id."""
+        ...
+
+
+__all__ = [
+    "Association",
+    "Clock",
+    "DocumentEntry",
+    "IdFactory",
+    "ObjectSummary",
+    "PatientDirectory",
+    "PatientState",
+    "RegistryReader",
+    "RegistryStore",
+    "RegistryWriter",
+    "StoredDocumentIdentity",
+]

@@ -1,0 +1,174 @@
+"""Registry schema (SQLAlchemy Core). Alembic migrations under storage/migrations create exactly this.
+
+Theory: ``registry_object`` keeps the canonical ebRIM 3.0 XML of every object (for exact LeafClass answers)
+with the columns every object shares; the per-kind tables and side tables hold one indexed column per
+attribute a stored query filters on (ITI TF-2a 3.18.4.1.2.3.7). Codes are stored as ``code^^scheme`` keys,
+the form stored-query parameters use, so a filter is an equality on an indexed column. DTM times are stored
+right-padded to 14 digits (``core.dtm.normalise_dtm``) so that string order is time order whatever the precision.
+
+``status`` on ``registry_object`` is authoritative; the ``status`` attribute inside ``xml`` is the one at
+registration and the encoder overrides it (likewise Folder lastUpdateTime).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+ID = String(64)  # urn:uuid: ids (45 chars) and lids
+PATIENT = String(256)  # CX, canonical form
+CODE_KEY = String(256)  # code^^scheme
+DTM = String(14)  # normalised DTM
+
+patient = Table(
+    "patient",
+    metadata,
+    Column("patient_id", PATIENT, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("birth_date", Date, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+registry_object = Table(
+    "registry_object",
+    metadata,
+    Column("entry_uuid", ID, primary_key=True),
+    Column("kind", String(16), nullable=False),  # DocumentEntry | SubmissionSet | Folder | Association
+    Column("logical_id", ID, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("patient_id", PATIENT, nullable=True),  # null for associations
+    Column("unique_id", String(128), nullable=True),
+    Column("xml", Text, nullable=False),
+    Column("seq", BigInteger, nullable=False),  # insertion order, for stable result order
+    Index(None, "logical_id", "version"),
+    Index(None, "unique_id"),
+    Index(None, "patient_id", "kind", "status"),
+)
+
+document_entry = Table(
+    "document_entry",
+    metadata,
+    Column("entry_uuid", ID, ForeignKey("registry_object.entry_uuid", ondelete="CASCADE"), primary_key=True),
+    Column("patient_id", PATIENT, nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("object_type", String(64), nullable=False),
+    Column("unique_id", String(128), nullable=False),
+    Column("logical_id", ID, nullable=False),
+    Column("class_code", CODE_KEY, nullable=True),
+    Column("type_code", CODE_KEY, nullable=True),
+    Column("format_code", CODE_KEY, nullable=True),
+    Column("practice_setting_code", CODE_KEY, nullable=True),
+    Column("healthcare_facility_type_code", CODE_KEY, nullable=True),
+    Column("creation_time", DTM, nullable=True),
+    Column("service_start_time", DTM, nullable=True),
+    Column("service_stop_time", DTM, nullable=True),
+    Column("hash", String(40), nullable=True),
+    Column("size", BigInteger, nullable=True),
+    Column("repository_unique_id", String(128), nullable=True),
+    Column("mime_type", String(128), nullable=False),
+    # Patient first: a patient's record is small, so (patient, status) narrows to a few rows and the
+    # remaining filters run on them; the code columns get their own composite indexes for selective codes.
+    Index(None, "patient_id", "status", "object_type"),
+    Index(None, "patient_id", "class_code"),
+    Index(None, "patient_id", "type_code"),
+    Index(None, "patient_id", "creation_time"),
+    Index(None, "unique_id"),
+    Index(None, "logical_id"),
+)
+
+# eventCodeList and confidentialityCode: multi-valued, AND/OR-capable (one row per code).
+document_code = Table(
+    "document_code",
+    metadata,
+    Column("entry_uuid", ID, ForeignKey("document_entry.entry_uuid", ondelete="CASCADE"), primary_key=True),
+    Column("attribute", String(16), primary_key=True),  # "event" | "confidentiality"
+    Column("code_key", CODE_KEY, primary_key=True),
+    Index(None, "code_key", "attribute"),
+)
+
+# authorPerson of DocumentEntries and SubmissionSets (LIKE-matched).
+author_person = Table(
+    "author_person",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("entry_uuid", ID, ForeignKey("registry_object.entry_uuid", ondelete="CASCADE"), nullable=False),
+    Column("person", String(512), nullable=False),
+    Index(None, "entry_uuid"),
+)
+
+reference_id = Table(
+    "reference_id",
+    metadata,
+    Column("entry_uuid", ID, ForeignKey("document_entry.entry_uuid", ondelete="CASCADE"), primary_key=True),
+    Column("value", String(512), primary_key=True),
+    Index(None, "value"),
+)
+
+submission_set = Table(
+    "submission_set",
+    metadata,
+    Column("entry_uuid", ID, ForeignKey("registry_object.entry_uuid", ondelete="CASCADE"), primary_key=True),
+    Column("patient_id", PATIENT, nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("unique_id", String(128), nullable=False, unique=True),
+    Column("source_id", String(128), nullable=True),
+    Column("submission_time", DTM, nullable=True),
+    Column("content_type_code", CODE_KEY, nullable=True),
+    Index(None, "patient_id", "status"),
+)
+
+folder = Table(
+    "folder",
+    metadata,
+    Column("entry_uuid", ID, ForeignKey("registry_object.entry_uuid", ondelete="CASCADE"), primary_key=True),
+    Column("patient_id", PATIENT, nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("unique_id", String(128), nullable=False),
+    Column("logical_id", ID, nullable=False),
+    Column("last_update_time", DTM, nullable=True),
+    Index(None, "patient_id", "status"),
+    Index(None, "unique_id"),
+)
+
+folder_code = Table(
+    "folder_code",
+    metadata,
+    Column("entry_uuid", ID, ForeignKey("folder.entry_uuid", ondelete="CASCADE"), primary_key=True),
+    Column("code_key", CODE_KEY, primary_key=True),
+    Index(None, "code_key"),
+)
+
+association = Table(
+    "association",
+    metadata,
+    Column("entry_uuid", ID, ForeignKey("registry_object.entry_uuid", ondelete="CASCADE"), primary_key=True),
+    Column("association_type", String(128), nullable=False),
+    Column("source_uuid", ID, nullable=False),
+    Column("target_uuid", ID, nullable=False),
+    Column("status", String(64), nullable=False),
+    Index(None, "source_uuid", "association_type"),
+    Index(None, "target_uuid", "association_type"),
+)
