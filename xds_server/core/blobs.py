@@ -1,0 +1,73 @@
+"""The document store port (the Repository's side of ITI-41/43), as Protocols.
+
+Theory: blobs are content-addressed. A document's key is the lower-case hex SHA-1 the repository computed
+while reading it, which is also the ``hash`` it puts on the DocumentEntry, so the registry row alone says
+which blob a document is, and the garbage collector can tell referenced blobs from orphans with one query.
+Two documents with the same bytes share one blob (a resubmission, ITI TF-3 4.2.3.2.26, stores nothing new).
+
+Durability contract (xds-rules.md §(b), architecture "one transaction"): ``put_file`` returns only once the
+blob is durable (file store: fsync + rename + fsync of the directory; S3: the PUT has succeeded). The use case
+puts every blob *before* the registry transaction commits, so committed metadata never names a missing blob.
+Blobs are never deleted on a failed request (another in-flight request may share the same content); an
+orphan is collected later by ``gc`` once it is older than the grace period. ``put_file`` of a key that
+already exists refreshes its modification time, so a blob about to be referenced again is never "old".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+
+class ReadableBlob(Protocol):
+    """A stream of a stored document (a file object or an S3 body)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    key: str
+    size: int
+    modified: datetime  # timezone-aware (UTC)
+
+
+class BlobStore(Protocol):
+    @property
+    def staging_dir(self) -> Path:
+        """Where incoming parts are spooled; ``put_file`` of a file in it needs no copy (file store)."""
+        ...
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Make the content of ``path`` durable under ``key`` and consume ``path`` (moved or deleted).
+
+        Idempotent: if ``key`` exists its content is kept and its modification time refreshed.
+        """
+        ...
+
+    def open(self, key: str) -> ReadableBlob:
+        """Stream the blob; raises ``KeyError`` when it does not exist."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Remove the blob (no error when it is already gone)."""
+        ...
+
+    def list(self) -> Iterator[BlobInfo]:
+        """Every stored blob (for ``gc``); staging files are not listed."""
+        ...
+
+
+def blob_key(sha1_hex: str) -> str:
+    """The key of a document from its SHA-1: lower-case hex (submitters may send upper case)."""
+    return sha1_hex.strip().lower()
+
+
+__all__ = ["BlobInfo", "BlobStore", "ReadableBlob", "blob_key"]
