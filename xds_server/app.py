@@ -1,0 +1,136 @@
+"""Composition root: settings -> concrete adapters -> the FastAPI application.
+
+This module (and cli.py) alone picks concrete storage: the SOAP handlers see ``soap.services.Services``,
+whose ``transaction()`` opens one database transaction and yields the ports bound to it. The schema is
+brought to the newest Alembic revision during start-up, before the server accepts requests, so
+``GET /health`` answers 200 only once the database is ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from xds_server import __version__
+from xds_server.config import Settings
+from xds_server.core.errors import XdsError
+from xds_server.core.profile import DomainProfile
+from xds_server.ebxml.codec import encode_object_xml
+from xds_server.soap.endpoints import api as soap_api
+from xds_server.soap.router import Router
+from xds_server.soap.services import Services, TransactionFactory, UnitOfWork
+from xds_server.storage.blobs import open_blob_store
+from xds_server.storage.database import Database, sqlite_url_for
+from xds_server.storage.migrate import upgrade
+from xds_server.storage.patients import SqlPatientDirectory
+from xds_server.storage.registry import SqlRegistryStore
+from xds_server.terminology import load_profile
+
+log = logging.getLogger(__name__)
+
+
+class SystemClock:
+    """Wall-clock time in UTC (the core formats DTM values from it)."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class RandomIds:
+    """Fresh ``urn:uuid:`` ids (UUID version 4)."""
+
+    def new_uuid(self) -> str:
+        return f"urn:uuid:{uuid.uuid4()}"
+
+
+def open_database(settings: Settings) -> Database:
+    """The configured database: ``XDS_DATABASE_URL``, else SQLite (WAL) in the data directory."""
+    url = settings.database_url or sqlite_url_for(settings.data_dir)
+    return Database(url, schema=settings.database_schema)
+
+
+def unit_of_work_factory(database: Database) -> TransactionFactory:
+    """``transaction()`` for the handlers: the SQL ports on one connection, committed when the block ends."""
+
+    @contextmanager
+    def transaction() -> Iterator[UnitOfWork]:
+        with database.transaction() as connection:
+            yield UnitOfWork(
+                registry=SqlRegistryStore(connection, encode_object_xml),
+                patients=SqlPatientDirectory(connection),
+            )
+
+    return transaction
+
+
+def build_services(settings: Settings, database: Database, profile: DomainProfile | None = None) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Services(
+        settings=settings,
+        profile=profile if profile is not None else load_profile(settings.profile),
+        transaction=unit_of_work_factory(database),
+        clock=SystemClock(),
+        ids=RandomIds(),
+        blobs=open_blob_store(settings.blob_store, default_dir=settings.blob_dir),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The server application. Start-up migrates the database; shutdown closes its connections."""
+    settings = settings if settings is not None else Settings()
+    database = open_database(settings)
+    services = build_services(settings, database)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(upgrade, database)
+        log.info("xds-server %s ready: profile %s, database %s", __version__, settings.profile, database.url)
+        yield
+        database.dispose()
+
+    app = FastAPI(title="xds-server", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.database = database
+    app.state.services = services
+    app.state.soap_router = Router(services)
+    app.include_router(soap_api)
+
+    @app.get("/health", tags=["operations"])
+    def health() -> JSONResponse:
+        """200 with the profile and database backend once the database answers; 503 otherwise."""
+        status, code = "ok", 200
+        try:
+            with database.transaction(readonly=True) as connection:
+                connection.execute(text("SELECT 1"))
+        except XdsError:
+            log.exception("health check: database unavailable")
+            status, code = "database unavailable", 503
+        return JSONResponse(
+            {
+                "status": status,
+                "version": __version__,
+                "profile": settings.profile,
+                "database": database.dialect_name,
+            },
+            status_code=code,
+        )
+
+    return app
+
+
+__all__ = [
+    "RandomIds",
+    "SystemClock",
+    "build_services",
+    "create_app",
+    "open_database",
+    "unit_of_work_factory",
+]

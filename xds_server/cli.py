@@ -1,0 +1,136 @@
+"""The ``xds-server`` command: serve, database migrations, the patient directory.
+
+Every command reads the same settings as the server (``XDS_*`` environment variables); its flags override
+them. ``patients`` writes the database the server uses, in its own committed transaction, so a running server
+sees the change on its next request.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xds_server.config import Settings, load_settings
+from xds_server.core.errors import XdsError
+from xds_server.core.identifiers import IdentifierError, canonical_patient_id
+from xds_server.core.ports import PatientState
+from xds_server.storage.database import Database
+from xds_server.storage.migrate import current_revision, upgrade
+from xds_server.storage.patients import SqlPatientDirectory
+from xds_server.terminology import load_profile
+
+app = typer.Typer(help="IHE XDS.b registry and repository (DMP rules).", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+patients_app = typer.Typer(
+    help="The patient directory (the registry's patient identity feed).", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(patients_app, name="patients")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Data directory (default: $XDS_DATA_DIR or ./xds-data)", show_default=False
+    ),
+]
+Profile = Annotated[
+    str | None,
+    typer.Option("--profile", help="Affinity domain profile: dmp or ihe (default: $XDS_PROFILE or dmp)"),
+]
+
+
+def _settings(data_dir: Path | None = None, profile: str | None = None) -> Settings:
+    try:
+        return load_settings(data_dir=data_dir, profile=profile)
+    except ValueError as error:  # pydantic ValidationError
+        raise typer.BadParameter(str(error)) from None
+
+
+def _database(settings: Settings) -> Database:
+    from xds_server.app import open_database
+
+    database = open_database(settings)
+    upgrade(database)
+    return database
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8080,
+    data_dir: DataDir = None,
+    profile: Profile = None,
+) -> None:
+    """Run the server (FastAPI under uvicorn) until interrupted."""
+    import uvicorn
+
+    from xds_server.app import create_app
+
+    settings = _settings(data_dir, profile)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    application = create_app(settings)
+    typer.echo(
+        f"xds-server on http://{host}:{port} (profile {settings.profile}, "
+        f"database {settings.database_backend}, data {settings.data_dir.resolve()})"
+    )
+    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None) -> None:
+    """Bring the database schema to the newest revision."""
+    settings = _settings(data_dir)
+    database = _database(settings)
+    try:
+        typer.echo(f"database {database.url} at revision {current_revision(database)}")
+    finally:
+        database.dispose()
+
+
+@patients_app.command("add")
+def patients_add(
+    patient_id: Annotated[
+        str, typer.Argument(help="CX id^^^&OID&ISO (dmp: INS, with or without ^NH, or bare)")
+    ],
+    state: Annotated[PatientState, typer.Option(help="Record state")] = PatientState.CREATED,
+    data_dir: DataDir = None,
+    profile: Profile = None,
+) -> None:
+    """Register a patient (or change the state of a known one)."""
+    settings = _settings(data_dir, profile)
+    try:
+        canonical = canonical_patient_id(patient_id, load_profile(settings.profile))
+    except IdentifierError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    database = _database(settings)
+    try:
+        with database.transaction() as connection:
+            SqlPatientDirectory(connection).add(canonical, state)  # an upsert: sets the state of a known one
+    except XdsError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        database.dispose()
+    typer.echo(f"{canonical} {state.value}")
+
+
+@patients_app.command("list")
+def patients_list(data_dir: DataDir = None) -> None:
+    """Print every known patient and the state of the record."""
+    settings = _settings(data_dir)
+    database = _database(settings)
+    try:
+        with database.transaction(readonly=True) as connection:
+            for patient_id, state in SqlPatientDirectory(connection).list():
+                typer.echo(f"{patient_id} {PatientState(state).value}")
+    finally:
+        database.dispose()
+
+
+__all__ = ["app"]

@@ -1,0 +1,83 @@
+"""The HTTP face of the SOAP router: ``POST /xds/registry`` and ``POST /xds/repository``.
+
+Both paths share one router (one action table): a client that sends a registry transaction to the repository
+URL is served as well, as the NIST tools expect of a combined registry + repository.
+
+The body is read here, on the event loop, with the request-size limit enforced while it streams: plain SOAP
+is collected in memory, an MTOM/XOP ``multipart/related`` request goes through ``soap.mtom.read_multipart``,
+which spools documents to the blob store's staging folder. The router then runs in a worker thread (handlers
+are synchronous: database, blob store). Spooled parts that no handler moved into the store are deleted when
+the request ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from xds_server.soap.faults import SoapFault
+from xds_server.soap.mtom import MtomError, MultipartLimits, is_multipart, read_multipart
+from xds_server.soap.router import HttpAnswer, Router, fault_answer
+
+REGISTRY_PATH = "/xds/registry"
+REPOSITORY_PATH = "/xds/repository"
+
+api = APIRouter(tags=["XDS.b (SOAP 1.2)"])
+
+
+class _TooLarge(Exception):
+    pass
+
+
+@api.post(REGISTRY_PATH, summary="XDS.b registry: ITI-42, ITI-18, ITI-57 ... (SOAP 1.2, plain or MTOM)")
+@api.post(REPOSITORY_PATH, summary="XDS.b repository: ITI-41, ITI-43 (SOAP 1.2, MTOM/XOP)")
+async def soap_endpoint(request: Request) -> Response:
+    router: Router = request.app.state.soap_router
+    answer = await _answer(request, router)
+    headers = {"Content-Length": str(answer.content_length)} if answer.content_length is not None else None
+    if isinstance(answer.body, bytes):
+        return Response(answer.body, status_code=answer.status, media_type=answer.content_type)
+    return StreamingResponse(
+        answer.body, status_code=answer.status, media_type=answer.content_type, headers=headers
+    )
+
+
+async def _answer(request: Request, router: Router) -> HttpAnswer:
+    settings = router.services.settings
+    limit = settings.max_request_bytes
+    content_type = request.headers.get("content-type", "")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return fault_answer(SoapFault.sender(f"the request is larger than the {limit}-byte limit"))
+    if is_multipart(content_type):
+        try:
+            message = await read_multipart(
+                request.stream(),
+                content_type,
+                limits=MultipartLimits(max_request_bytes=limit, max_parts=settings.max_parts),
+                spool_dir=router.services.spool_dir,
+            )
+        except MtomError as error:
+            return fault_answer(SoapFault.sender(f"unreadable MTOM/XOP request: {error}"))
+        with message:  # deletes the spooled parts the handler did not store
+            return await run_in_threadpool(router.handle, message.root, message)
+    try:
+        body = await _read_body(request.stream(), limit)
+    except _TooLarge:
+        return fault_answer(SoapFault.sender(f"the request is larger than the {limit}-byte limit"))
+    return await run_in_threadpool(router.handle, body, None)
+
+
+async def _read_body(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            raise _TooLarge
+    return bytes(body)
+
+
+__all__ = ["REGISTRY_PATH", "REPOSITORY_PATH", "api"]

@@ -1,0 +1,116 @@
+"""Dispatch a SOAP request to its transaction handler by ``wsa:Action``, and package the answer.
+
+Adding a transaction is one module and one line in ``ROUTES``::
+
+    SoapAction.STORED_QUERY: Route(iti18.handle, SoapAction.STORED_QUERY_RESPONSE),
+
+A handler is ``def handle(request: SoapRequest, services: Services) -> Reply``:
+
+- ``request.body`` is the single child of ``env:Body`` (already checked: SOAP 1.2, headers understood, action
+  known), ``request.multipart`` the MTOM package (``multipart.resolve(href)`` for each ``xop:Include``),
+  ``request.header`` the raw header (for wsse:Security);
+- it runs its use case inside ``services.transaction()`` and returns the response body element, plus any MIME
+  parts its ``xop:Include`` elements reference (``soap.mtom.OutgoingPart``);
+- it is synchronous: the endpoint runs the router in a worker thread;
+- transaction failures (``XdsError``) are part of the answer (a RegistryResponse with status Failure), not
+  faults; a handler raises ``SoapFault`` only for a message it cannot read at all. Any other exception is
+  logged here and answered with an ``env:Receiver`` fault that reveals nothing.
+
+The router answers in the request's packaging: plain ``application/soap+xml`` for a plain request, MTOM/XOP
+``multipart/related`` for an MTOM request or whenever the reply carries parts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+
+from xds_server.core.vocabulary import SoapAction
+from xds_server.soap import iti42
+from xds_server.soap.envelope import SoapRequest, read_envelope, write_envelope
+from xds_server.soap.faults import (
+    ACTION_NOT_SUPPORTED,
+    SOAP12_CONTENT_TYPE,
+    FaultCode,
+    SoapFault,
+    render_fault,
+)
+from xds_server.soap.mtom import MultipartMessage, mtom_response
+from xds_server.soap.services import Reply, Services
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[SoapRequest, Services], Reply]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    handler: Handler
+    response_action: str
+
+
+#: {request action: route}. One line per transaction.
+ROUTES: Mapping[str, Route] = {
+    SoapAction.REGISTER: Route(iti42.handle, SoapAction.REGISTER_RESPONSE),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    """What the HTTP layer sends back: status, Content-Type and the body (bytes, or a stream for MTOM)."""
+
+    status: int
+    content_type: str
+    body: bytes | AsyncIterator[bytes]
+    content_length: int | None = None
+
+
+class Router:
+    """Turns one SOAP message (the envelope bytes, and its MTOM package if any) into one HTTP answer."""
+
+    def __init__(self, services: Services, routes: Mapping[str, Route] = ROUTES) -> None:
+        self.services = services
+        self.routes = dict(routes)
+
+    def handle(self, envelope: bytes, multipart: MultipartMessage | None = None) -> HttpAnswer:
+        """Check the envelope, run the handler of its action, package the reply (never raises)."""
+        try:
+            request = read_envelope(envelope, multipart=multipart)
+            route = self.routes.get(request.action)
+            if route is None:
+                raise SoapFault(
+                    FaultCode.SENDER,
+                    f"the action {request.action!r} is not supported by this endpoint",
+                    subcode=ACTION_NOT_SUPPORTED,
+                    problem_action=request.action,
+                    relates_to=request.message_id,
+                )
+            reply = self._run(route, request)
+        except SoapFault as fault:
+            return fault_answer(fault)
+        xml = write_envelope(route.response_action, reply.body, relates_to=request.message_id)
+        if request.mtom or reply.parts:
+            package = mtom_response(xml, reply.parts, action=route.response_action)
+            return HttpAnswer(200, package.content_type, package.body, package.content_length)
+        return HttpAnswer(200, f'{SOAP12_CONTENT_TYPE}; action="{route.response_action}"', xml, len(xml))
+
+    def _run(self, route: Route, request: SoapRequest) -> Reply:
+        try:
+            return route.handler(request, self.services)
+        except SoapFault as fault:
+            raise fault.with_relates_to(fault.relates_to or request.message_id) from None
+        except Exception:
+            log.exception("handler for %s failed", request.action)
+            raise SoapFault(
+                FaultCode.RECEIVER, "internal server error", relates_to=request.message_id
+            ) from None
+
+
+def fault_answer(fault: SoapFault) -> HttpAnswer:
+    """The HTTP answer carrying ``fault`` (status per the SOAP 1.2 HTTP binding)."""
+    body, content_type = render_fault(fault)
+    return HttpAnswer(fault.http_status, content_type, body, len(body))
+
+
+__all__ = ["ROUTES", "Handler", "HttpAnswer", "Route", "Router", "fault_answer"]
