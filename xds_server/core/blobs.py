@@ -15,7 +15,7 @@ already exists refreshes its modification time, so a blob about to be referenced
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +56,10 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def info(self, key: str) -> BlobInfo | None:
+        """Size and modification time of one blob, ``None`` when it does not exist."""
+        ...
+
     def delete(self, key: str) -> None:
         """Remove the blob (no error when it is already gone)."""
         ...
@@ -65,9 +69,34 @@ class BlobStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """A DocumentEntry of this repository as ITI-43 needs it: which blob, which media type, whose."""
+
+    entry_uuid: str
+    unique_id: str
+    patient_id: str
+    status: str
+    hash: str
+    size: int | None
+    mime_type: str
+
+
+class DocumentIndex(Protocol):
+    """The repository's reads of the registry (one open, read-only transaction)."""
+
+    def documents(self, unique_ids: Collection[str], repository_unique_id: str) -> list[StoredDocument]:
+        """DocumentEntries (any status) with these uniqueIds held in this repository."""
+        ...
+
+    def referenced_hashes(self) -> set[str]:
+        """Lower-case hashes of every DocumentEntry: the blobs ``gc`` must keep."""
+        ...
+
+
 def blob_key(sha1_hex: str) -> str:
     """The key of a document from its SHA-1: lower-case hex (submitters may send upper case)."""
     return sha1_hex.strip().lower()
 
 
-__all__ = ["BlobInfo", "BlobStore", "ReadableBlob", "blob_key"]
+__all__ = ["BlobInfo", "BlobStore", "DocumentIndex", "ReadableBlob", "StoredDocument", "blob_key"]

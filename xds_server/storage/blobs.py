@@ -1,0 +1,215 @@
+"""Document stores behind the ``core.blobs.BlobStore`` port, chosen by URL, and the repository's SQL index.
+
+* ``FileBlobStore`` (default, ``file:PATH`` or nothing: ``<data_dir>/blobs``): content-addressed files
+  ``<root>/ab/cd/abcd...`` (SHA-1 hex). Incoming MIME parts are spooled in ``<root>/.staging`` on the same
+  file system, so making one durable is: fsync the file, rename it into place, fsync the directory. A rename
+  is atomic, so a reader sees either no blob or the whole blob, never a partial one.
+* ``S3BlobStore`` (``s3://bucket/prefix``, in ``storage/s3.py``): one object per blob, uploaded from the
+  local staging file (boto3 multipart upload for large files); credentials and endpoint come from the usual
+  AWS settings (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``,
+  ``AWS_ENDPOINT_URL``/``AWS_ENDPOINT_URL_S3``).
+* ``SqlDocumentIndex``: what ITI-43 and ``gc`` ask the registry tables (documents by uniqueId for this
+  repository; the set of referenced hashes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Collection, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+from urllib.parse import unquote, urlparse
+
+from sqlalchemy import Connection, func, select
+
+from xds_server.core.blobs import BlobInfo, BlobStore, DocumentIndex, ReadableBlob, StoredDocument
+from xds_server.storage.tables import document_entry
+
+_KEY = re.compile(r"[0-9a-f]{40}")
+STAGING = ".staging"
+
+
+def check_key(key: str) -> str:
+    if not _KEY.fullmatch(key):
+        raise ValueError(f"not a blob key (lower-case SHA-1 hex): {key!r}")
+    return key
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileBlobStore:
+    """Content-addressed documents under one folder (see the module docstring)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._staging = self.root / STAGING
+        self._staging.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"FileBlobStore({str(self.root)!r})"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self._staging
+
+    def path_of(self, key: str) -> Path:
+        check_key(key)
+        return self.root / key[:2] / key[2:4] / key
+
+    def put_file(self, key: str, path: Path) -> None:
+        final = self.path_of(key)
+        if final.exists():
+            # Same key, same bytes: keep the stored copy, but make it young again for gc's grace period.
+            os.utime(final)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return
+        source = Path(path)
+        if source.parent.resolve() != self._staging.resolve():
+            # Not on our file system (or not ours): copy into staging first so the final step is a rename.
+            fd, name = tempfile.mkstemp(prefix="copy-", suffix=".tmp", dir=self._staging)
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                shutil.copyfileobj(src, out, 1024 * 1024)
+            os.unlink(source)
+            source = Path(name)
+        with open(source, "rb+") as handle:
+            os.fsync(handle.fileno())
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, final)
+        _fsync_dir(final.parent)
+
+    def open(self, key: str) -> ReadableBlob:
+        try:
+            handle: IO[bytes] = open(self.path_of(key), "rb")  # noqa: SIM115 - the caller closes it
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        return handle
+
+    def exists(self, key: str) -> bool:
+        return self.path_of(key).is_file()
+
+    def info(self, key: str) -> BlobInfo | None:
+        try:
+            stat = self.path_of(key).stat()
+        except FileNotFoundError:
+            return None
+        return BlobInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path_of(key))
+
+    def list(self) -> Iterator[BlobInfo]:
+        for first in sorted(self.root.iterdir()):
+            if first.name == STAGING or not first.is_dir():
+                continue
+            for second in sorted(first.iterdir()):
+                if not second.is_dir():
+                    continue
+                for entry in sorted(second.iterdir()):
+                    if not _KEY.fullmatch(entry.name):
+                        continue
+                    try:
+                        stat = entry.stat()
+                    except FileNotFoundError:
+                        continue
+                    yield BlobInfo(entry.name, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+
+
+def open_blob_store(url: str | None, *, default_dir: Path) -> BlobStore:
+    """The blob store a URL names: empty -> ``default_dir``; ``file:PATH``; ``s3://bucket/prefix``."""
+    if not url:
+        return FileBlobStore(default_dir)
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        # file:relative/path, file:/abs/path and file:///abs/path all work
+        path = unquote(parsed.path if parsed.netloc in ("", "localhost") else parsed.netloc + parsed.path)
+        if url.startswith("file:") and not url.startswith("file:/"):
+            path = unquote(url[len("file:") :])
+        return FileBlobStore(Path(path))
+    if parsed.scheme == "s3":
+        from xds_server.storage.s3 import S3BlobStore  # boto3 is only imported when S3 is used
+
+        return S3BlobStore(
+            bucket=parsed.netloc, prefix=parsed.path.lstrip("/"), staging_dir=default_dir / STAGING
+        )
+    raise ValueError(f"unsupported blob store URL {url!r} (file:PATH or s3://bucket/prefix)")
+
+
+class SqlDocumentIndex:
+    """The repository's reads of the registry tables, on one open connection (``DocumentIndex`` port)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def documents(self, unique_ids: Collection[str], repository_unique_id: str) -> list[StoredDocument]:
+        if not unique_ids:
+            return []
+        rows = self.connection.execute(
+            select(
+                document_entry.c.entry_uuid,
+                document_entry.c.unique_id,
+                document_entry.c.patient_id,
+                document_entry.c.status,
+                document_entry.c.hash,
+                document_entry.c.size,
+                document_entry.c.mime_type,
+            )
+            .where(document_entry.c.unique_id.in_(list(unique_ids)))
+            .where(document_entry.c.repository_unique_id == repository_unique_id)
+            .order_by(document_entry.c.entry_uuid)
+        )
+        return [
+            StoredDocument(
+                entry_uuid=row.entry_uuid,
+                unique_id=row.unique_id,
+                patient_id=row.patient_id,
+                status=row.status,
+                hash=(row.hash or "").lower(),
+                size=row.size,
+                mime_type=row.mime_type,
+            )
+            for row in rows
+        ]
+
+    def referenced_hashes(self) -> set[str]:
+        """Every hash any DocumentEntry carries (whatever its repository or status): never collect those."""
+        result = self.connection.execution_options(yield_per=10_000).execute(
+            select(func.lower(document_entry.c.hash)).where(document_entry.c.hash.is_not(None)).distinct()
+        )
+        return {value for (value,) in result}
+
+
+def document_index_factory(
+    transaction: Callable[..., AbstractContextManager[Connection]],
+) -> Callable[[], AbstractContextManager[DocumentIndex]]:
+    """``Database.transaction`` -> a factory of read-only ``SqlDocumentIndex`` (for ITI-43 and gc)."""
+
+    @contextmanager
+    def open_index() -> Iterator[DocumentIndex]:
+        with transaction(readonly=True) as connection:
+            yield SqlDocumentIndex(connection)
+
+    return open_index
+
+
+__all__ = [
+    "STAGING",
+    "FileBlobStore",
+    "SqlDocumentIndex",
+    "check_key",
+    "document_index_factory",
+    "open_blob_store",
+]

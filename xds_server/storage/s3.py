@@ -1,0 +1,90 @@
+"""The S3 document store (``XDS_BLOB_STORE=s3://bucket/prefix``): one object per content-addressed blob.
+
+Incoming parts are spooled to a local staging folder (hashing needs the whole part anyway), then uploaded
+with boto3's managed transfer (multipart above 8 MiB, bounded memory). A successful PUT is durable, which
+is all the use case needs before it commits the registry transaction. ``put_file`` of a key that exists
+uploads again: the bytes are identical (same SHA-1) and the new LastModified protects the blob from ``gc``
+during its grace period. Credentials, region and endpoint come from the standard AWS environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from xds_server.core.blobs import BlobInfo, ReadableBlob
+from xds_server.storage.blobs import check_key
+
+
+class S3BlobStore:
+    def __init__(
+        self, *, bucket: str, prefix: str = "", staging_dir: Path, client: Any | None = None
+    ) -> None:
+        if not bucket:
+            raise ValueError("s3:// blob store URL without a bucket")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self._staging = Path(staging_dir)
+        self._staging.mkdir(parents=True, exist_ok=True)
+        self.client = client or boto3.client(
+            "s3", config=Config(retries={"max_attempts": 5, "mode": "standard"})
+        )
+
+    def __repr__(self) -> str:
+        return f"S3BlobStore('s3://{self.bucket}/{self.prefix}')"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self._staging
+
+    def _object(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def put_file(self, key: str, path: Path) -> None:
+        self.client.upload_file(str(path), self.bucket, self._object(key))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+    def open(self, key: str) -> ReadableBlob:
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._object(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise KeyError(key) from None
+            raise
+        body: ReadableBlob = answer["Body"]
+        return body
+
+    def exists(self, key: str) -> bool:
+        return self.info(key) is not None
+
+    def info(self, key: str) -> BlobInfo | None:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._object(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+        return BlobInfo(key, int(head["ContentLength"]), head["LastModified"])
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._object(key))
+
+    def list(self) -> Iterator[BlobInfo]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for item in page.get("Contents", ()):
+                key = item["Key"][len(self.prefix) :]
+                if "/" in key or len(key) != 40:
+                    continue
+                yield BlobInfo(key, int(item["Size"]), item["LastModified"])
+
+
+__all__ = ["S3BlobStore"]
