@@ -1,3 +1,30 @@
-"""SQLAlchemy storage of the registry, patients and blobs."""
+"""SQLAlchemy storage of the registry and the patient directory (SQLite or PostgreSQL).
 
-__all__: list[str] = []
+Usage (composition root)::
+
+    database = Database(settings.database_url, schema=settings.database_schema)
+    upgrade(database)                                   # once at start-up
+    with database.transaction() as connection:          # one per request; commits at the end
+        store = SqlRegistryStore(connection, encode_xml)
+        patients = SqlPatientDirectory(connection)
+        ...                                             # run the use case with them
+"""
+
+from xds_server.storage.database import Database, sqlite_url_for
+from xds_server.storage.errors import translate_db_errors
+from xds_server.storage.migrate import current_revision, head_revision, upgrade
+from xds_server.storage.patients import SqlPatientDirectory
+from xds_server.storage.registry import SqlRegistryStore, StoredXml, XmlEncoder
+
+__all__ = [
+    "Database",
+    "SqlPatientDirectory",
+    "SqlRegistryStore",
+    "StoredXml",
+    "XmlEncoder",
+    "current_revision",
+    "head_revision",
+    "sqlite_url_for",
+    "translate_db_errors",
+    "upgrade",
+]

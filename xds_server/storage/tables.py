@@ -4,7 +4,8 @@ Theory: ``registry_object`` keeps the canonical ebRIM 3.0 XML of every object (f
 with the columns every object shares; the per-kind tables and side tables hold one indexed column per
 attribute a stored query filters on (ITI TF-2a 3.18.4.1.2.3.7). Codes are stored as ``code^^scheme`` keys,
 the form stored-query parameters use, so a filter is an equality on an indexed column. DTM times are stored
-right-padded to 14 digits (``core.dtm.normalise_dtm``) so that string order is time order whatever the precision.
+right-padded to 14 digits (``core.dtm.normalise_dtm``) so that string order is time order whatever the
+precision.
 
 ``status`` on ``registry_object`` is authoritative; the ``status`` attribute inside ``xml`` is the one at
 registration and the encoder overrides it (likewise Folder lastUpdateTime).
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Sequence,
     String,
     Table,
     Text,
@@ -64,9 +66,14 @@ registry_object = Table(
     Column("xml", Text, nullable=False),
     Column("seq", BigInteger, nullable=False),  # insertion order, for stable result order
     Index(None, "logical_id", "version"),
+    Index(None, "seq"),  # max(seq) on SQLite, where writers are serialised (storage/registry.py)
     Index(None, "unique_id"),
     Index(None, "patient_id", "kind", "status"),
 )
+
+# PostgreSQL allocates seq values from this sequence (concurrent writers never share a value); SQLite has no
+# sequences and takes max(seq) + 1 under its single-writer lock. create_all skips it where unsupported.
+registry_object_seq = Sequence("registry_object_seq", metadata=metadata)
 
 document_entry = Table(
     "document_entry",
