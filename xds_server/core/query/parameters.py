@@ -1,0 +1,217 @@
+"""Stored-query parameters: declarations, typed conversion, and the counting rules.
+
+Theory of operation (rule book xds-rules.md §a, ITI TF-2a 3.18.4.1.2.3):
+
+* A query declares its parameters (``Param``): kind, required, multi-valued, AND/OR-capable. Slots whose
+  name the query does not declare are ignored (ebRS 3.0 6.3.2.1: "a registry MUST ignore any parameters ...
+  that do not match").
+* One Slot is one OR-group: all its ``rim:Value`` texts are concatenated into one list (grammar.py).
+  Repeating the Slot is an AND of OR-groups and is legal only for AND/OR-capable parameters; repeating any
+  other Slot, or giving a single-valued parameter several values, is XDSStoredQueryParamNumber.
+* ``exactly_one_of`` groups (``$XDSDocumentEntryEntryUUID | $XDSDocumentEntryUniqueId`` ...): none given is
+  XDSStoredQueryMissingParam, two given is XDSStoredQueryParamNumber.
+* Values are converted by kind: codes ``code^^scheme`` (a code without its scheme is invalid), times are
+  DTM normalised to 14 digits (core.dtm), statuses are full URNs. A value that cannot be converted is
+  reported with ``INVALID_VALUE`` (the IHE list has no code of its own for it; see ``INVALID_VALUE``).
+
+Every problem of a request is collected before failing, like the submission validator does.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from xds_server.core.dtm import normalise_dtm
+from xds_server.core.errors import ErrorCode, Issue, XdsError
+from xds_server.core.metadata import Slot
+from xds_server.core.query.grammar import ValueSyntaxError, parse_values
+from xds_server.core.vocabulary import ObjectType
+
+__all__ = [
+    "INVALID_VALUE",
+    "STATUS_PREFIX",
+    "Kind",
+    "Param",
+    "ParsedParams",
+    "code_key",
+    "parse_parameters",
+]
+
+#: IHE defines no error code for "this parameter value is malformed" (a code without scheme, a bad time).
+#: XDSRegistryError is reserved for internal failures here, so we report it as a metadata error of the
+#: request, the choice IPF-based registries make for a bad ``$MetadataLevel``. One constant, one place.
+INVALID_VALUE = ErrorCode.REGISTRY_METADATA_ERROR
+
+STATUS_PREFIX = "urn:oasis:names:tc:ebxml-regrep:StatusType:"
+_OBJECT_TYPES = frozenset({ObjectType.STABLE_DOCUMENT.value, ObjectType.ON_DEMAND_DOCUMENT.value})
+
+
+class Kind(Enum):
+    STRING = "string"  # ids, uniqueIds, patient ids (CX), association types, reference ids (CXi)
+    PATTERN = "pattern"  # LIKE pattern (authorPerson): '%' any run, '_' one character
+    CODE = "code"  # code^^scheme
+    TIME = "time"  # DTM, normalised to 14 digits
+    STATUS = "status"  # full StatusType URN
+    OBJECT_TYPE = "object_type"  # stable / on-demand DocumentEntry objectType
+    LEVEL = "level"  # $MetadataLevel: 1 or 2
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    kind: Kind = Kind.STRING
+    required: bool = False
+    multi: bool = False
+    and_or: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedParams:
+    """Typed values of the parameters present: name -> AND-list of OR-groups (one group unless AND/OR)."""
+
+    groups_by_name: Mapping[str, tuple[tuple[str, ...], ...]]
+
+    def has(self, name: str) -> bool:
+        return name in self.groups_by_name
+
+    def one(self, name: str) -> str | None:
+        """The value of a single-valued parameter."""
+        groups = self.groups_by_name.get(name)
+        return groups[0][0] if groups else None
+
+    def values(self, name: str) -> frozenset[str] | None:
+        """The OR-list of a multi-valued parameter; None when absent (no filter)."""
+        groups = self.groups_by_name.get(name)
+        return frozenset(groups[0]) if groups else None
+
+    def groups(self, name: str) -> tuple[frozenset[str], ...]:
+        """AND of OR-groups of an AND/OR-capable parameter; () when absent."""
+        return tuple(frozenset(group) for group in self.groups_by_name.get(name, ()))
+
+
+def code_key(value: str) -> str | None:
+    """``code^^scheme`` (or ``code^display^scheme``) -> the stored key ``code^^scheme``; None if malformed."""
+    code, sep, rest = value.partition("^")
+    _display, sep2, scheme = rest.partition("^")
+    if not sep or not sep2 or not code.strip() or not scheme.strip():
+        return None
+    return f"{code}^^{scheme}"
+
+
+def _is_xml_text(value: str) -> bool:
+    """Only characters an XML document can carry (a NUL or a lone surrogate would otherwise reach the
+    database driver and fail there)."""
+    return not any(
+        (ord(c) < 0x20 and c not in "\t\n\r") or 0xD800 <= ord(c) <= 0xDFFF or ord(c) in (0xFFFE, 0xFFFF)
+        for c in value
+    )
+
+
+def _convert(kind: Kind, value: str) -> str | None:
+    if not _is_xml_text(value):
+        return None
+    if kind is Kind.CODE:
+        return code_key(value)
+    if kind is Kind.TIME:
+        digits = value.strip()
+        return normalise_dtm(digits) if digits.isascii() and digits.isdigit() else None
+    if kind is Kind.STATUS:
+        return value if value.startswith(STATUS_PREFIX) and len(value) > len(STATUS_PREFIX) else None
+    if kind is Kind.OBJECT_TYPE:
+        return value if value in _OBJECT_TYPES else None
+    if kind is Kind.LEVEL:
+        return value if value in ("1", "2") else None
+    return value if value else None
+
+
+def parse_parameters(
+    slots: Sequence[Slot],
+    params: Iterable[Param],
+    exactly_one_of: Iterable[tuple[str, ...]] = (),
+) -> ParsedParams:
+    """Check counts and convert values; raise one XdsError carrying every problem found."""
+    declared = {param.name: param for param in params}
+    slots_by_name: dict[str, list[Slot]] = defaultdict(list)
+    for slot in slots:
+        if slot.name in declared:
+            slots_by_name[slot.name].append(slot)
+
+    issues: list[Issue] = []
+    parsed: dict[str, tuple[tuple[str, ...], ...]] = {}
+    for name, param in declared.items():
+        given = slots_by_name.get(name)
+        if not given:
+            if param.required:
+                issues.append(Issue(ErrorCode.STORED_QUERY_MISSING_PARAM, f"{name} is required", name))
+            continue
+        if len(given) > 1 and not param.and_or:
+            issues.append(
+                Issue(
+                    ErrorCode.STORED_QUERY_PARAM_NUMBER,
+                    f"{name} is given in {len(given)} Slots; only AND/OR-capable parameters may repeat",
+                    name,
+                )
+            )
+            continue
+        groups = _parse_groups(param, given, issues)
+        if groups is not None:
+            parsed[name] = groups
+
+    for group in exactly_one_of:
+        present = [name for name in group if name in slots_by_name]
+        if not present:
+            issues.append(
+                Issue(ErrorCode.STORED_QUERY_MISSING_PARAM, f"one of {' | '.join(group)} is required")
+            )
+        elif len(present) > 1:
+            issues.append(
+                Issue(
+                    ErrorCode.STORED_QUERY_PARAM_NUMBER,
+                    f"{' and '.join(present)} are mutually exclusive",
+                    present[1],
+                )
+            )
+    if issues:
+        raise XdsError(issues)
+    return ParsedParams(parsed)
+
+
+def _parse_groups(param: Param, given: list[Slot], issues: list[Issue]) -> tuple[tuple[str, ...], ...] | None:
+    groups: list[tuple[str, ...]] = []
+    failed = False
+    for slot in given:
+        try:
+            raw = parse_values(slot.values)
+        except ValueSyntaxError as exc:
+            issues.append(Issue(INVALID_VALUE, f"{param.name}: malformed value ({exc})", param.name))
+            failed = True
+            continue
+        if not raw:
+            issues.append(Issue(INVALID_VALUE, f"{param.name}: no value", param.name))
+            failed = True
+            continue
+        if not param.multi and len(raw) > 1:
+            issues.append(
+                Issue(
+                    ErrorCode.STORED_QUERY_PARAM_NUMBER,
+                    f"{param.name} takes one value, {len(raw)} given",
+                    param.name,
+                )
+            )
+            failed = True
+            continue
+        converted: list[str] = []
+        for value in raw:
+            typed = _convert(param.kind, value)
+            if typed is None:
+                issues.append(
+                    Issue(INVALID_VALUE, f"{param.name}: invalid {param.kind.value} {value!r}", param.name)
+                )
+                failed = True
+            else:
+                converted.append(typed)
+        groups.append(tuple(converted))
+    return None if failed else tuple(groups)

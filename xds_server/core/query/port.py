@@ -1,0 +1,57 @@
+"""The port the query engine reads through. storage/query_sql.py implements it in SQL; tests use it directly.
+
+Every method filters entirely at the source (no method returns more than ``limit`` rows, no filtering is
+left to the caller), applies ``scope`` to DocumentEntries, and returns rows in registration order.
+``with_xml`` asks for the stored canonical ebRIM XML (LeafClass answers); ObjectRef answers never load it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from xds_server.core.metadata import ObjectKind
+from xds_server.core.query.criteria import (
+    AssociationCriteria,
+    DocumentCriteria,
+    FolderCriteria,
+    SubmissionSetCriteria,
+    Visibility,
+)
+
+__all__ = ["ObjectRow", "QueryPort"]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRow:
+    """One matched registry object: its index columns and, on request, its stored XML."""
+
+    entry_uuid: str
+    kind: ObjectKind
+    status: str
+    patient_id: str | None = None
+    xml: str | None = None
+    #: Folders: the current lastUpdateTime (authoritative over the XML's)
+    last_update_time: str | None = None
+    #: Associations
+    association_type: str | None = None
+    source: str | None = None
+    target: str | None = None
+
+
+class QueryPort(Protocol):
+    def find_documents(
+        self, criteria: DocumentCriteria, *, scope: Visibility, limit: int, with_xml: bool
+    ) -> list[ObjectRow]: ...
+
+    def find_submission_sets(
+        self, criteria: SubmissionSetCriteria, *, scope: Visibility, limit: int, with_xml: bool
+    ) -> list[ObjectRow]: ...
+
+    def find_folders(
+        self, criteria: FolderCriteria, *, scope: Visibility, limit: int, with_xml: bool
+    ) -> list[ObjectRow]: ...
+
+    def find_associations(
+        self, criteria: AssociationCriteria, *, scope: Visibility, limit: int, with_xml: bool
+    ) -> list[ObjectRow]: ...

@@ -1,0 +1,451 @@
+"""SqlQueryPort: the stored-query engine's ``core.query.QueryPort`` in SQL (SQLAlchemy Core).
+
+Theory of operation. Each port call is one SELECT over the kind table joined to ``registry_object`` (for
+``seq`` order and, for LeafClass, the XML), with every criterion a WHERE clause on an indexed column:
+
+* single-valued attributes (patient, status, objectType, class/type/format/... codes, times) are columns of
+  the kind table: ``=`` / ``IN`` / range comparisons; the (patient_id, status, object_type) index drives a
+  FindDocuments, the other filters run on the patient's rows only;
+* multi-valued attributes (event and confidentiality codes, reference ids, folder codes, author persons) are
+  side tables: one correlated ``EXISTS`` per AND-group, answered by the side table's primary key
+  ``(entry_uuid, ...)``;
+* ``LIMIT`` is the engine's cap + 1, so the too-many decision never reads the whole match.
+
+Every value is a bound parameter. authorPerson is a LIKE pattern (``%`` any run, ``_`` one character, every
+other character literal, case-sensitive like SQL-92 LIKE); PostgreSQL gets ``LIKE ... ESCAPE '\\'`` with
+backslashes doubled, SQLite gets the equivalent GLOB pattern (SQLite's LIKE ignores ASCII case, GLOB does
+not), so both backends answer identically.
+
+Visibility (access control) is one predicate, ``_visible``, compiling ``core.policy.VisibilityScope``; every
+statement that can return or reach a DocumentEntry (documents, and Associations by either end) includes it,
+and SubmissionSets and Folders are limited to the scope's record.
+
+Id sets larger than ``_CHUNK`` (a client's ``$uuid`` list, the contents of a big SubmissionSet) are sent in
+chunks and the chunk results merged in ``seq`` order, to stay below the drivers' parameter limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import fields, replace
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, select, true
+
+from xds_server.core.metadata import ObjectKind
+from xds_server.core.policy.record import PS_NATIONAL_ID_OID
+from xds_server.core.query.criteria import (
+    AssociationCriteria,
+    DocumentCriteria,
+    FolderCriteria,
+    SubmissionSetCriteria,
+    TimeRange,
+    Visibility,
+    sees_everything,
+)
+from xds_server.core.query.port import ObjectRow
+from xds_server.core.vocabulary import Status
+from xds_server.storage.errors import translate_db_errors
+from xds_server.storage.registry import CONFIDENTIALITY_CODE, EVENT_CODE
+from xds_server.storage.tables import (
+    association,
+    author_person,
+    document_code,
+    document_entry,
+    folder,
+    folder_code,
+    reference_id,
+    registry_object,
+    submission_set,
+)
+
+__all__ = ["SqlQueryPort", "like_to_glob"]
+
+_CHUNK = 900
+_ID_FIELDS = ("entry_uuids", "unique_ids", "logical_ids", "patient_ids", "touching", "sources", "targets")
+
+_ro = registry_object.c
+_de = document_entry.c
+_ss = submission_set.c
+_fd = folder.c
+_as = association.c
+_dc = document_code.c
+
+C = TypeVar("C", DocumentCriteria, SubmissionSetCriteria, FolderCriteria, AssociationCriteria)
+
+
+def like_to_glob(pattern: str) -> str:
+    """A LIKE pattern (``%``, ``_``) as the SQLite GLOB pattern matching the same strings (case-sensitive)."""
+    out: list[str] = []
+    for char in pattern:
+        if char == "%":
+            out.append("*")
+        elif char == "_":
+            out.append("?")
+        elif char in "*?[":
+            out.append(f"[{char}]")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _in(column: Any, values: frozenset[str] | None) -> list[ColumnElement[bool]]:
+    if values is None:
+        return []
+    if len(values) == 1:
+        return [column == next(iter(values))]
+    return [column.in_(sorted(values))]
+
+
+def _range(column: Any, bounds: TimeRange) -> list[ColumnElement[bool]]:
+    # A NULL column fails both comparisons: entries without the attribute never match a range on it.
+    conditions: list[ColumnElement[bool]] = []
+    if bounds.low is not None:
+        conditions.append(column >= bounds.low)
+    if bounds.high is not None:
+        conditions.append(column < bounds.high)
+    return conditions
+
+
+_ANY = None  # a wildcard run in a _Pattern
+
+
+_Pattern = tuple[str | None, ...]  # literal chunks and _ANY
+
+
+def _glob(pattern: _Pattern) -> str:
+    return "".join(
+        "*" if part is None else "".join(f"[{c}]" if c in "*?[" else c for c in part) for part in pattern
+    )
+
+
+def _like(pattern: _Pattern) -> str:
+    escape = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
+    return "".join("%" if part is None else part.translate(escape) for part in pattern)
+
+
+class _Dialect:
+    """The few places where SQLite and PostgreSQL need different SQL for the same answer."""
+
+    def __init__(self, sqlite: bool) -> None:
+        self.sqlite = sqlite
+
+    def matches(self, column: Any, pattern: _Pattern) -> ColumnElement[bool]:
+        """Case-sensitive match of ``column`` against literal chunks and wildcard runs."""
+        if self.sqlite:
+            return cast(ColumnElement[bool], column.op("GLOB")(_glob(pattern)))
+        return cast(ColumnElement[bool], column.like(_like(pattern), escape="\\"))
+
+    def like(self, column: Any, pattern: str) -> ColumnElement[bool]:
+        """A client's LIKE pattern: ``%`` any run, ``_`` one character, everything else literal."""
+        if self.sqlite:
+            return cast(ColumnElement[bool], column.op("GLOB")(like_to_glob(pattern)))
+        return cast(ColumnElement[bool], column.like(pattern.replace("\\", "\\\\"), escape="\\"))
+
+
+def _visible(d: Any, scope: Visibility, dialect: _Dialect) -> list[ColumnElement[bool]]:
+    """THE access-control hook: the DocumentEntry row ``d`` (document_entry or an alias) is visible.
+
+    Compiles ``core.policy.VisibilityScope`` (its docstring gives the SQL, ``admits`` the same predicate in
+    Python). Every atom is NOT NULL, so the negation used for Association ends is exact.
+    """
+    if sees_everything(scope):
+        return []
+    if not scope.record_allowed:
+        return [false()]
+    conditions: list[ColumnElement[bool]] = []
+    if scope.patient_id is not None:
+        conditions.append(d.patient_id == scope.patient_id)
+    if not scope.include_deprecated:
+        conditions.append(d.status == Status.APPROVED.value)
+    if not scope.unrestricted:
+        allowed: list[ColumnElement[bool]] = []
+        if scope.allowed_type_codes is not None:
+            allowed.append(and_(d.type_code.is_not(None), *_in(d.type_code, scope.allowed_type_codes)))
+        if scope.hidden_confidentiality_codes:
+            allowed.append(
+                ~exists().where(
+                    _dc.entry_uuid == d.entry_uuid,
+                    _dc.attribute == CONFIDENTIALITY_CODE,
+                    *_in(_dc.code_key, scope.hidden_confidentiality_codes),
+                )
+            )
+        rule = and_(true(), *allowed)
+        if scope.author_ids:
+            rule = or_(_authored_by(d.entry_uuid, scope.author_ids, dialect), rule)
+        conditions.append(rule)
+    return conditions
+
+
+def _authored_by(entry_uuid: Any, national_ids: frozenset[str], dialect: _Dialect) -> ColumnElement[bool]:
+    """An authorPerson whose XCN.1 is one of ``national_ids`` and whose XCN.9 authority is the national id
+    OID. LIKE cannot pin the component position of the OID, so this admits the (unheard-of) XCN carrying
+    the caller's id in XCN.1 and the OID in another component."""
+    person = author_person.c.person
+    oid = PS_NATIONAL_ID_OID
+    return exists().where(
+        author_person.c.entry_uuid == entry_uuid,
+        or_(*(dialect.matches(person, (f"{i}^", _ANY)) for i in sorted(national_ids))),
+        or_(
+            dialect.matches(person, (_ANY, f"&{oid}&", _ANY)),
+            dialect.matches(person, (_ANY, f"&{oid}^", _ANY)),
+            dialect.matches(person, (_ANY, f"&{oid}")),
+        ),
+    )
+
+
+def _end_visible(end_uuid: Any, scope: Visibility, dialect: _Dialect) -> list[ColumnElement[bool]]:
+    """For an Association end: not a DocumentEntry the scope hides (any other object passes)."""
+    if sees_everything(scope):
+        return []
+    d = document_entry.alias("hidden_end")
+    return [~exists().where(d.c.entry_uuid == end_uuid, ~and_(true(), *_visible(d.c, scope, dialect)))]
+
+
+def _package_visible(patient_column: Any, scope: Visibility) -> list[ColumnElement[bool]]:
+    """SubmissionSets and Folders: only the scope's record (and nothing when the record is refused)."""
+    if sees_everything(scope):
+        return []
+    if not scope.record_allowed:
+        return [false()]
+    return [] if scope.patient_id is None else [patient_column == scope.patient_id]
+
+
+class SqlQueryPort:
+    """``core.query.QueryPort`` on one open connection (the request's transaction; read-only use)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._dialect = _Dialect(connection.dialect.name == "sqlite")
+
+    # ---- QueryPort ---------------------------------------------------------------------------------------
+
+    def find_documents(
+        self, criteria: DocumentCriteria, *, scope: Visibility, limit: int, with_xml: bool
+    ) -> list[ObjectRow]:
+        return self._chunked(
+            criteria, lambda c: self.documents_statement(c, scope, limit, with_xml), "DocumentEntry", limit
+        )
+
+    def find_submission_sets(
+        self, criteria: SubmissionSetCriteria, *, scope: Visibility, limit: int, with_xml: bool
+    ) -> list[ObjectRow]:
+        return self._chunked(
+            criteria,
+            lambda c: self._submission_sets_statement(c, scope, limit, with_xml),
+            "SubmissionSet",
+            limit,
+        )
+
+    def find_folders(
+        self, criteria: FolderCriteria, *, scope: Visibility, limit: int, with_xml: bool
+    ) -> list[ObjectRow]:
+        return self._chunked(
+            criteria, lambda c: self._folders_statement(c, scope, limit, with_xml), "Folder", limit
+        )
+
+    def find_associations(
+        self, criteria: AssociationCriteria, *, scope: Visibility, limit: int, with_xml: bool
+    ) -> list[ObjectRow]:
+        return self._chunked(
+            criteria, lambda c: self._associations_statement(c, scope, limit, with_xml), "Association", limit
+        )
+
+    # ---- statements --------------------------------------------------------------------------------------
+
+    def documents_statement(
+        self, c: DocumentCriteria, scope: Visibility, limit: int, with_xml: bool
+    ) -> Select[Any]:
+        """The SELECT of ``find_documents`` (public for EXPLAIN in tests and the bench)."""
+        where: list[ColumnElement[bool]] = [
+            *_in(_de.patient_id, c.patient_ids),
+            *_in(_de.status, c.statuses),
+            *_in(_de.object_type, c.object_types),
+            *_in(_de.entry_uuid, c.entry_uuids),
+            *_in(_de.unique_id, c.unique_ids),
+            *_in(_de.logical_id, c.logical_ids),
+            *_in(_de.class_code, c.class_codes),
+            *_in(_de.type_code, c.type_codes),
+            *_in(_de.practice_setting_code, c.practice_setting_codes),
+            *_in(_de.healthcare_facility_type_code, c.healthcare_facility_type_codes),
+            *_in(_de.format_code, c.format_codes),
+            *_range(_de.creation_time, c.creation_time),
+            *_range(_de.service_start_time, c.service_start_time),
+            *_range(_de.service_stop_time, c.service_stop_time),
+        ]
+        for attribute, groups in (
+            (EVENT_CODE, c.event_codes),
+            (CONFIDENTIALITY_CODE, c.confidentiality_codes),
+        ):
+            for group in groups:
+                where.append(
+                    exists().where(
+                        _dc.entry_uuid == _de.entry_uuid,
+                        _dc.attribute == attribute,
+                        *_in(_dc.code_key, group),
+                    )
+                )
+        for group in c.reference_ids:
+            where.append(
+                exists().where(reference_id.c.entry_uuid == _de.entry_uuid, *_in(reference_id.c.value, group))
+            )
+        if c.author_persons is not None:
+            where.append(self._author_matches(_de.entry_uuid, c.author_persons))
+        where.extend(_visible(_de, scope, self._dialect))
+        columns: list[Any] = [_de.entry_uuid, _de.status, _de.patient_id, _ro.seq]
+        if with_xml:
+            columns.append(_ro.xml)
+        return (
+            select(*columns)
+            .select_from(document_entry.join(registry_object, _ro.entry_uuid == _de.entry_uuid))
+            .where(and_(true(), *where))
+            .order_by(_ro.seq)
+            .limit(limit)
+        )
+
+    def _submission_sets_statement(
+        self, c: SubmissionSetCriteria, scope: Visibility, limit: int, with_xml: bool
+    ) -> Select[Any]:
+        where = [
+            *_in(_ss.patient_id, c.patient_ids),
+            *_in(_ss.status, c.statuses),
+            *_in(_ss.entry_uuid, c.entry_uuids),
+            *_in(_ss.unique_id, c.unique_ids),
+            *_in(_ss.source_id, c.source_ids),
+            *_in(_ss.content_type_code, c.content_type_codes),
+            *_range(_ss.submission_time, c.submission_time),
+        ]
+        if c.author_persons is not None:
+            where.append(self._author_matches(_ss.entry_uuid, c.author_persons))
+        where.extend(_package_visible(_ss.patient_id, scope))
+        columns: list[Any] = [_ss.entry_uuid, _ss.status, _ss.patient_id, _ro.seq]
+        if with_xml:
+            columns.append(_ro.xml)
+        return (
+            select(*columns)
+            .select_from(submission_set.join(registry_object, _ro.entry_uuid == _ss.entry_uuid))
+            .where(and_(true(), *where))
+            .order_by(_ro.seq)
+            .limit(limit)
+        )
+
+    def _folders_statement(
+        self, c: FolderCriteria, scope: Visibility, limit: int, with_xml: bool
+    ) -> Select[Any]:
+        where = [
+            *_in(_fd.patient_id, c.patient_ids),
+            *_in(_fd.status, c.statuses),
+            *_in(_fd.entry_uuid, c.entry_uuids),
+            *_in(_fd.unique_id, c.unique_ids),
+            *_in(_fd.logical_id, c.logical_ids),
+            *_range(_fd.last_update_time, c.last_update_time),
+            *_package_visible(_fd.patient_id, scope),
+        ]
+        for group in c.codes:
+            where.append(
+                exists().where(
+                    folder_code.c.entry_uuid == _fd.entry_uuid, *_in(folder_code.c.code_key, group)
+                )
+            )
+        columns: list[Any] = [_fd.entry_uuid, _fd.status, _fd.patient_id, _fd.last_update_time, _ro.seq]
+        if with_xml:
+            columns.append(_ro.xml)
+        return (
+            select(*columns)
+            .select_from(folder.join(registry_object, _ro.entry_uuid == _fd.entry_uuid))
+            .where(and_(true(), *where))
+            .order_by(_ro.seq)
+            .limit(limit)
+        )
+
+    def _associations_statement(
+        self, c: AssociationCriteria, scope: Visibility, limit: int, with_xml: bool
+    ) -> Select[Any]:
+        where = [
+            *_in(_as.source_uuid, c.sources),
+            *_in(_as.target_uuid, c.targets),
+            *_in(_as.association_type, c.types),
+        ]
+        if c.touching is not None:
+            where.append(or_(*_in(_as.source_uuid, c.touching), *_in(_as.target_uuid, c.touching)))
+        where.extend(_end_visible(_as.source_uuid, scope, self._dialect))
+        where.extend(_end_visible(_as.target_uuid, scope, self._dialect))
+        columns: list[Any] = [
+            _as.entry_uuid,
+            _as.status,
+            _as.association_type,
+            _as.source_uuid,
+            _as.target_uuid,
+            _ro.seq,
+        ]
+        if with_xml:
+            columns.append(_ro.xml)
+        return (
+            select(*columns)
+            .select_from(association.join(registry_object, _ro.entry_uuid == _as.entry_uuid))
+            .where(and_(true(), *where))
+            .order_by(_ro.seq)
+            .limit(limit)
+        )
+
+    def _author_matches(self, entry_uuid: Any, patterns: Iterable[str]) -> ColumnElement[bool]:
+        person = author_person.c.person
+        matches = [self._dialect.like(person, p) for p in sorted(patterns)]
+        return exists().where(author_person.c.entry_uuid == entry_uuid, or_(*matches))
+
+    # ---- execution ---------------------------------------------------------------------------------------
+
+    def _chunked(
+        self, criteria: C, build: Callable[[C], Select[Any]], kind: ObjectKind, limit: int
+    ) -> list[ObjectRow]:
+        return [row for _seq, row in self._collect(criteria, build, kind, limit)]
+
+    def _collect(
+        self, criteria: C, build: Callable[[C], Select[Any]], kind: ObjectKind, limit: int
+    ) -> list[tuple[int, ObjectRow]]:
+        largest = max(
+            (
+                f.name
+                for f in fields(criteria)
+                if f.name in _ID_FIELDS and getattr(criteria, f.name) is not None
+            ),
+            key=lambda name: len(getattr(criteria, name)),
+            default=None,
+        )
+        if largest is None or len(getattr(criteria, largest)) <= _CHUNK:
+            return self._execute(build(criteria), kind)
+        ordered = sorted(getattr(criteria, largest))
+        merged: dict[str, tuple[int, ObjectRow]] = {}
+        for start in range(0, len(ordered), _CHUNK):
+            chunk: dict[str, Any] = {largest: frozenset(ordered[start : start + _CHUNK])}
+            part = replace(criteria, **chunk)
+            # the chunked set is now small; another large one (if any) is chunked in turn
+            for seq, row in self._collect(part, build, kind, limit):
+                merged.setdefault(row.entry_uuid, (seq, row))
+        return sorted(merged.values(), key=lambda item: item[0])[:limit]
+
+    def _execute(self, statement: Select[Any], kind: ObjectKind) -> list[tuple[int, ObjectRow]]:
+        with translate_db_errors():
+            result = self._connection.execute(statement).mappings().all()
+        return [(int(m["seq"]), _row(m, kind)) for m in result]
+
+
+def _row(m: Any, kind: ObjectKind) -> ObjectRow:
+    if kind == "Association":
+        return ObjectRow(
+            entry_uuid=m["entry_uuid"],
+            kind=kind,
+            status=m["status"],
+            xml=m.get("xml"),
+            association_type=m["association_type"],
+            source=m["source_uuid"],
+            target=m["target_uuid"],
+        )
+    return ObjectRow(
+        entry_uuid=m["entry_uuid"],
+        kind=kind,
+        status=m["status"],
+        patient_id=m["patient_id"],
+        xml=m.get("xml"),
+        last_update_time=m.get("last_update_time"),
+    )
