@@ -46,6 +46,7 @@ Public API::
     OutgoingPart(content_id, media_type, open, size)
     mtom_response(root_xml, parts, *, action, chunk_size) -> MtomResponse(content_type, content_length, body)
     new_content_id() -> str ; cid_href(content_id) -> str
+    spool_base64(text, spool_dir, content_id=, media_type=) -> SpooledPart   (inline base64 Document)
 """
 
 from __future__ import annotations
@@ -461,6 +462,28 @@ class _Reader:
                 os.unlink(path)
 
 
+def spool_base64(text: str, spool_dir: Path, *, content_id: str, media_type: str) -> SpooledPart:
+    """Decode inline base64 (a non-MTOM ``xdsb:Document``) to a spool file, hashing it as parts are."""
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="inline-", suffix=".tmp", dir=spool_dir)
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            sink = _Sink(limit=None, file=handle, path=path, encoding="base64")
+            step = 1024 * 1024
+            for start in range(0, len(text), step):
+                sink.write(text[start : start + step].encode("ascii", errors="strict"))
+            sink.finish()
+    except UnicodeEncodeError:
+        os.unlink(path)
+        raise MtomError("inline Document content is not base64") from None
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        raise
+    return SpooledPart(content_id, path, sink.size, sink.sha1.hexdigest(), media_type)
+
+
 # ------------------------------------------------------------------------------------------------------
 # Writer
 
@@ -569,4 +592,5 @@ __all__ = [
     "new_content_id",
     "parse_content_type",
     "read_multipart",
+    "spool_base64",
 ]
