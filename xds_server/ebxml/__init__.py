@@ -4,14 +4,32 @@ Everything that parses network bytes goes through ``parse_xml`` (no DOCTYPE, no 
 This package imports only ``xds_server.core`` and lxml.
 """
 
-from xds_server.ebxml.codec import decode_submission, encode_object, encode_object_xml, encode_submission
+from xds_server.ebxml.codec import (
+    decode_object,
+    decode_object_xml,
+    decode_submission,
+    encode_object,
+    encode_object_xml,
+    encode_submission,
+)
+from xds_server.ebxml.query import AdhocQuery, adhoc_query_response, decode_adhoc_query, decode_remove_objects
+from xds_server.ebxml.responses import registry_error_list, registry_response, response_status
 from xds_server.ebxml.xmlparse import XmlRejected, parse_xml
 
 __all__ = [
+    "AdhocQuery",
     "XmlRejected",
+    "adhoc_query_response",
+    "decode_adhoc_query",
+    "decode_object",
+    "decode_object_xml",
+    "decode_remove_objects",
     "decode_submission",
     "encode_object",
     "encode_object_xml",
     "encode_submission",
     "parse_xml",
+    "registry_error_list",
+    "registry_response",
+    "response_status",
 ]

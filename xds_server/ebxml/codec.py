@@ -7,7 +7,42 @@ structural fault as a ``DecodeProblem``; ``encode_object``/``encode_object_xml``
 
 from __future__ import annotations
 
-from xds_server.ebxml.decoding import decode_submission
-from xds_server.ebxml.encoding import encode_object, encode_object_xml, encode_submission
+from lxml import etree
 
-__all__ = ["decode_submission", "encode_object", "encode_object_xml", "encode_submission"]
+from xds_server.core.errors import ErrorCode, Issue, XdsError
+from xds_server.core.metadata import AnyObject
+from xds_server.ebxml.decoding import decode_objects, decode_submission
+from xds_server.ebxml.encoding import encode_object, encode_object_xml, encode_submission
+from xds_server.ebxml.xmlparse import XmlRejected, parse_xml
+
+
+def decode_object(element: etree._Element) -> AnyObject:
+    """Decode one registry object (as ``encode_object`` writes it, e.g. from storage).
+
+    Stored XML is our own output, so any problem means a corrupted row: ``XdsError`` with XDSRegistryError.
+    """
+    decoded = decode_objects([element])
+    objects = decoded.objects()
+    if decoded.problems or len(objects) != 1:
+        details = "; ".join(f"{p.location}: {p.message}" for p in decoded.problems) or "no registry object"
+        raise XdsError([Issue(ErrorCode.REGISTRY_ERROR, f"stored object XML is not usable: {details}")])
+    return objects[0]
+
+
+def decode_object_xml(text: str) -> AnyObject:
+    """``decode_object`` over the string ``encode_object_xml`` produced (the storage round trip)."""
+    try:
+        element = parse_xml(text.encode("utf-8"))
+    except XmlRejected as exc:
+        raise XdsError([Issue(ErrorCode.REGISTRY_ERROR, f"stored object XML: {exc.reason}")]) from exc
+    return decode_object(element)
+
+
+__all__ = [
+    "decode_object",
+    "decode_object_xml",
+    "decode_submission",
+    "encode_object",
+    "encode_object_xml",
+    "encode_submission",
+]

@@ -439,13 +439,21 @@ def decode_submission(element: etree._Element) -> Submission:
     object_list = _object_list(element, problems)
     if object_list is None:
         return Submission(problems=tuple(problems.items))
+    return _decode_list(_elements(object_list), problems)
 
+
+def decode_objects(elements: Iterable[etree._Element]) -> Submission:
+    """Decode loose registry objects (for example stored LeafClass XML) as if they formed one list."""
+    return _decode_list(elements, _Problems())
+
+
+def _decode_list(children: Iterable[etree._Element], problems: _Problems) -> Submission:
     # Pass 1: the objects, and top-level Classifications/ExternalIdentifiers keyed by the object they name.
     objects: list[tuple[etree._Element, str]] = []
     ids: set[str] = set()
     loose_classifications: dict[str, list[etree._Element]] = defaultdict(list)
     loose_identifiers: dict[str, list[etree._Element]] = defaultdict(list)
-    for position, child in enumerate(_elements(object_list), 1):
+    for position, child in enumerate(children, 1):
         name = local_name(child)
         if child.tag in _OBJECT_TAGS:
             entry_uuid = child.get("id")
@@ -524,4 +532,4 @@ def decode_submission(element: etree._Element) -> Submission:
     )
 
 
-__all__ = ["decode_submission", "local_name"]
+__all__ = ["decode_objects", "decode_submission", "local_name"]
