@@ -27,7 +27,7 @@ from xds_server.ebxml.codec import encode_object_xml
 from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
 from xds_server.soap.services import Services, TransactionFactory, UnitOfWork
-from xds_server.storage.blobs import open_blob_store
+from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
 from xds_server.storage.database import Database, sqlite_url_for
 from xds_server.storage.migrate import upgrade
 from xds_server.storage.patients import SqlPatientDirectory
@@ -66,6 +66,7 @@ def unit_of_work_factory(database: Database) -> TransactionFactory:
             yield UnitOfWork(
                 registry=SqlRegistryStore(connection, encode_object_xml),
                 patients=SqlPatientDirectory(connection),
+                documents=SqlDocumentIndex(connection),
             )
 
     return transaction
@@ -83,10 +84,14 @@ def build_services(settings: Settings, database: Database, profile: DomainProfil
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The server application. Start-up migrates the database; shutdown closes its connections."""
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    """The server application. Start-up migrates the database; shutdown closes its connections.
+
+    ``database`` replaces the configured one (tests pass theirs; it is then left open at shutdown).
+    """
     settings = settings if settings is not None else Settings()
-    database = open_database(settings)
+    owned = database is None
+    database = open_database(settings) if database is None else database
     services = build_services(settings, database)
 
     @asynccontextmanager
@@ -94,7 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(upgrade, database)
         log.info("xds-server %s ready: profile %s, database %s", __version__, settings.profile, database.url)
         yield
-        database.dispose()
+        if owned:
+            database.dispose()
 
     app = FastAPI(title="xds-server", version=__version__, lifespan=lifespan)
     app.state.settings = settings

@@ -61,17 +61,11 @@ def register_response(request_body: etree._Element, services: Services) -> etree
     except Exception:
         log.exception("ITI-42 registration failed unexpectedly; the transaction was rolled back")
         return _failure([Issue(ErrorCode.REGISTRY_ERROR, "internal registry error; nothing was registered")])
-    return _as_element(registry_response(ResponseStatus.SUCCESS, list(warnings)))
+    return registry_response(ResponseStatus.SUCCESS, list(warnings))
 
 
 def _failure(issues: list[Issue] | tuple[Issue, ...]) -> etree._Element:
-    return _as_element(registry_response(ResponseStatus.FAILURE, list(issues)))
-
-
-def _as_element(response: etree._Element | str | bytes) -> etree._Element:
-    if isinstance(response, etree._Element):
-        return response
-    return etree.fromstring(response.encode() if isinstance(response, str) else response)
+    return registry_response(ResponseStatus.FAILURE, list(issues))
 
 
 __all__ = ["TRANSACTION", "handle", "register_response"]

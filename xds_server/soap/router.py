@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 from xds_server.core.vocabulary import SoapAction
-from xds_server.soap import iti42
+from xds_server.soap import iti41, iti42, iti43
 from xds_server.soap.envelope import SoapRequest, read_envelope, write_envelope
 from xds_server.soap.faults import (
     ACTION_NOT_SUPPORTED,
@@ -53,6 +53,8 @@ class Route:
 #: {request action: route}. One line per transaction.
 ROUTES: Mapping[str, Route] = {
     SoapAction.REGISTER: Route(iti42.handle, SoapAction.REGISTER_RESPONSE),
+    SoapAction.PROVIDE_AND_REGISTER: Route(iti41.handle, SoapAction.PROVIDE_AND_REGISTER_RESPONSE),
+    SoapAction.RETRIEVE: Route(iti43.handle, SoapAction.RETRIEVE_RESPONSE),
 }
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from lxml import etree
 
 from xds_server.config import Settings
-from xds_server.core.blobs import BlobStore
+from xds_server.core.blobs import BlobStore, DocumentIndex
 from xds_server.core.ports import Clock, IdFactory, PatientDirectory, RegistryStore
 from xds_server.soap.mtom import OutgoingPart
 
@@ -35,6 +35,8 @@ class UnitOfWork:
 
     registry: RegistryStore
     patients: PatientDirectory
+    #: the repository's reads of the registry (ITI-43: which stored document a uniqueId names)
+    documents: DocumentIndex
 
 
 #: Opens a transaction; commits when the block ends normally, rolls back on any exception.
