@@ -42,9 +42,17 @@ def upgrade(database: Database, revision: str = "head") -> None:
     with translate_db_errors(), database.engine.begin() as connection:
         if database.dialect_name == "postgresql":
             if database.schema is not None:
-                connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
+                _create_schema(connection, database.schema)
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         command.upgrade(alembic_config(connection), revision)
+
+
+def _create_schema(connection: Connection, schema: str) -> None:
+    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    # The dialect read current_schema() on the engine's first connection, which is NULL while the schema
+    # on the search_path does not exist; reflection (autogenerate) needs the real default schema.
+    if connection.dialect.default_schema_name is None:
+        connection.dialect.default_schema_name = connection.execute(text("SELECT current_schema()")).scalar()
 
 
 def current_revision(database: Database) -> str | None:
