@@ -1,0 +1,171 @@
+"""storage/blobs.py and storage/s3.py: both stores honour the same BlobStore contract (moto's S3 server)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from xds_server.core.blobs import BlobStore
+from xds_server.storage.blobs import FileBlobStore, open_blob_store
+
+
+def stage(store: BlobStore, data: bytes) -> tuple[str, Path]:
+    fd, name = tempfile.mkstemp(dir=store.staging_dir)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    return hashlib.sha1(data).hexdigest(), Path(name)
+
+
+def read_all(store: BlobStore, key: str) -> bytes:
+    blob = store.open(key)
+    try:
+        chunks = []
+        while chunk := blob.read(7):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        blob.close()
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def s3_store(endpoint: str, tmp_path: Path, bucket: str = "docs", prefix: str = "xds/blobs") -> BlobStore:
+    import boto3
+
+    from xds_server.storage.s3 import S3BlobStore
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    existing = [b["Name"] for b in client.list_buckets().get("Buckets", [])]
+    if bucket not in existing:
+        client.create_bucket(Bucket=bucket)
+    return S3BlobStore(bucket=bucket, prefix=prefix, staging_dir=tmp_path / "staging", client=client)
+
+
+@pytest.fixture(params=["file", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if request.param == "file":
+        return FileBlobStore(tmp_path / "blobs")
+    endpoint = request.getfixturevalue("s3_endpoint")
+    return s3_store(endpoint, tmp_path, prefix=f"run-{tmp_path.name}")
+
+
+class TestBlobStoreContract:
+    def test_put_then_read(self, store: BlobStore) -> None:
+        data = b"%PDF-1.4 binary \x00\xff" * 1000
+        key, path = stage(store, data)
+        store.put_file(key, path)
+        assert not path.exists()  # consumed
+        assert store.exists(key)
+        assert read_all(store, key) == data
+        info = store.info(key)
+        assert info is not None and info.size == len(data)
+
+    def test_listing_shows_blobs_not_staging(self, store: BlobStore) -> None:
+        key_a, path_a = stage(store, b"a")
+        key_b, path_b = stage(store, b"b")
+        store.put_file(key_a, path_a)
+        store.put_file(key_b, path_b)
+        stage(store, b"left in staging")
+        assert sorted(info.key for info in store.list()) == sorted([key_a, key_b])
+
+    def test_put_existing_key_keeps_content_and_refreshes_time(self, store: BlobStore) -> None:
+        key, path = stage(store, b"same bytes")
+        store.put_file(key, path)
+        first = store.info(key)
+        assert first is not None
+        if isinstance(store, FileBlobStore):
+            old = time.time() - 3600
+            os.utime(store.path_of(key), (old, old))
+            first = store.info(key)
+            assert first is not None
+        else:
+            time.sleep(1.1)  # S3 LastModified has a one-second resolution
+        _, again = stage(store, b"same bytes")
+        store.put_file(key, again)
+        assert not again.exists()
+        second = store.info(key)
+        assert second is not None and second.modified > first.modified
+        assert read_all(store, key) == b"same bytes"
+
+    def test_missing_blob(self, store: BlobStore) -> None:
+        key = hashlib.sha1(b"never stored").hexdigest()
+        assert not store.exists(key)
+        assert store.info(key) is None
+        with pytest.raises(KeyError):
+            store.open(key)
+
+    def test_delete(self, store: BlobStore) -> None:
+        key, path = stage(store, b"to delete")
+        store.put_file(key, path)
+        store.delete(key)
+        store.delete(key)  # idempotent
+        assert not store.exists(key)
+
+    @pytest.mark.parametrize("key", ["../etc/passwd", "ABCDEF" * 6 + "ABCD", "abc"])
+    def test_keys_are_sha1_hex(self, store: BlobStore, key: str) -> None:
+        with pytest.raises(ValueError):
+            store.exists(key)
+
+
+class TestFileStoreLayout:
+    def test_content_addressed_fan_out(self, tmp_path: Path) -> None:
+        store = FileBlobStore(tmp_path)
+        key, path = stage(store, b"x")
+        store.put_file(key, path)
+        assert (tmp_path / key[:2] / key[2:4] / key).read_bytes() == b"x"
+
+    def test_put_from_outside_staging_copies(self, tmp_path: Path) -> None:
+        store = FileBlobStore(tmp_path / "blobs")
+        outside = tmp_path / "elsewhere.bin"
+        outside.write_bytes(b"outside")
+        key = hashlib.sha1(b"outside").hexdigest()
+        store.put_file(key, outside)
+        assert not outside.exists()
+        assert read_all(store, key) == b"outside"
+        assert os.listdir(store.staging_dir) == []
+
+
+class TestOpenBlobStore:
+    def test_default_is_the_data_dir_folder(self, tmp_path: Path) -> None:
+        store = open_blob_store(None, default_dir=tmp_path / "blobs")
+        assert isinstance(store, FileBlobStore) and store.root == tmp_path / "blobs"
+
+    @pytest.mark.parametrize("form", ["file:{p}", "file://{p}"])
+    def test_file_urls(self, tmp_path: Path, form: str) -> None:
+        store = open_blob_store(form.format(p=tmp_path / "x"), default_dir=tmp_path / "unused")
+        assert isinstance(store, FileBlobStore) and store.root == tmp_path / "x"
+
+    def test_s3_url(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        from xds_server.storage.s3 import S3BlobStore
+
+        store = open_blob_store("s3://bucket/some/prefix", default_dir=tmp_path)
+        assert isinstance(store, S3BlobStore)
+        assert (store.bucket, store.prefix) == ("bucket", "some/prefix/")
+
+    def test_unknown_scheme(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match="unsupported"):
+            open_blob_store("ftp://x/y", default_dir=tmp_path)
