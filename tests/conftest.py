@@ -96,10 +96,8 @@ def _postgres_database(_postgres_session_url: str | None) -> Iterator[Database |
     database.dispose()
 
 
-# Children before parents is not needed with CASCADE; one statement empties everything.
-_TRUNCATE = "TRUNCATE TABLE {} RESTART IDENTITY CASCADE".format(
-    ", ".join(f'"{table.name}"' for table in tables.metadata.sorted_tables)
-)
+# DELETE, children first: on the few rows a test leaves it takes ~1 ms where TRUNCATE takes ~25 ms.
+_EMPTY_TABLES = [f'DELETE FROM "{table.name}"' for table in reversed(tables.metadata.sorted_tables)]
 
 
 # ---- SQLite --------------------------------------------------------------------------------------
@@ -150,7 +148,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
     postgres: Database | None = request.getfixturevalue("_postgres_database")
     if postgres is not None:
         with postgres.engine.begin() as connection:
-            connection.exec_driver_sql(_TRUNCATE)
+            for statement in _EMPTY_TABLES:
+                connection.exec_driver_sql(statement)
         yield postgres
         return
     database = _sqlite_copy(request.getfixturevalue("_sqlite_template"), tmp_path)
