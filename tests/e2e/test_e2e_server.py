@@ -1,0 +1,207 @@
+"""The real server, as a user starts it: ``xds-server`` subprocesses from a temporary working directory.
+
+``xds-server patients add`` feeds a patient, ``xds-server serve --profile ihe`` listens on a free port, and an
+ITI-42 Register built like NIST 12346/single_doc (ebRIM 3.0) goes over real HTTP. On PostgreSQL
+(``XDS_DATABASE_URL`` set) the server gets a fresh schema through ``XDS_DATABASE_SCHEMA``, dropped after.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import httpx
+import pytest
+from lxml import etree
+from sqlalchemy import text
+
+from xds_server.storage.database import Database
+
+pytestmark = pytest.mark.slow
+
+SINGLE_DOC = Path(__file__).parents[1] / "soap" / "data" / "nist_12346_single_doc.xml"
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+WSA = "http://www.w3.org/2005/08/addressing"
+RS = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
+NS = {"env": SOAP12, "wsa": WSA, "rs": RS}
+REGISTER = "urn:ihe:iti:2007:RegisterDocumentSet-b"
+SUCCESS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
+FAILURE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
+START_TIMEOUT = 60.0
+
+
+def xds_server_command() -> list[str]:
+    """The installed console script of this interpreter's environment."""
+    script = Path(sys.executable).with_name("xds-server")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("xds-server")
+    if found is None:
+        pytest.fail("the xds-server console script is not installed (pip install -e .)")
+    return [found]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    cwd: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*xds_server_command(), *args],
+            cwd=self.cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+
+@pytest.fixture
+def server_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("XDS_")}
+    postgres = os.environ.get("XDS_DATABASE_URL")
+    if not postgres:
+        yield env
+        return
+    schema = f"xds_e2e_{secrets.token_hex(6)}"
+    yield {**env, "XDS_DATABASE_URL": postgres, "XDS_DATABASE_SCHEMA": schema}
+    admin = Database(postgres)
+    try:
+        with admin.engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[Server]:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    port = free_port()
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [*xds_server_command(), "serve", "--profile", "ihe", "--port", str(port)],
+        cwd=cwd,
+        env=server_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_health(url, process, tmp_path / "server.log")
+        yield Server(url, cwd, server_env, process)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"the server did not answer /health within {START_TIMEOUT} s:\n{log.read_text()}")
+
+
+def new_oid() -> str:
+    return f"1.3.6.1.4.1.21367.2005.3.99.{secrets.randbelow(10**9)}.{secrets.randbelow(10**6)}"
+
+
+def register_envelope(patient_id: str, message_id: str) -> bytes:
+    body = SINGLE_DOC.read_text(encoding="utf-8").split("?>", 1)[1]
+    body = body.replace("$patientid$", escape(patient_id)).replace("$docuid$", new_oid())
+    body = body.replace("$ssuid$", new_oid())
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="{SOAP12}" xmlns:wsa="{WSA}">'
+        f'<env:Header><wsa:Action env:mustUnderstand="true">{REGISTER}</wsa:Action>'
+        f"<wsa:MessageID>{message_id}</wsa:MessageID></env:Header>"
+        f"<env:Body>{body}</env:Body></env:Envelope>"
+    ).encode()
+
+
+def post_register(server: Server, patient_id: str) -> tuple[etree._Element, str]:
+    message_id = f"urn:uuid:{uuid.uuid4()}"
+    response = httpx.post(
+        f"{server.url}/xds/registry",
+        content=register_envelope(patient_id, message_id),
+        headers={"Content-Type": "application/soap+xml; charset=UTF-8"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return etree.fromstring(response.content), message_id
+
+
+class TestServe:
+    def test_health(self, server: Server) -> None:
+        health = httpx.get(f"{server.url}/health").json()
+        expected = "postgresql" if "XDS_DATABASE_URL" in server.env else "sqlite"
+        assert health["status"] == "ok"
+        assert health["profile"] == "ihe"
+        assert health["database"] == expected
+
+    def test_embedded_default_lives_in_the_data_dir(self, server: Server) -> None:
+        if "XDS_DATABASE_URL" in server.env:
+            pytest.skip("PostgreSQL run: no embedded database")
+        assert (server.cwd / "xds-data" / "registry.sqlite3").exists()
+
+
+class TestRegisterOverHttp:
+    def test_nist_12346_single_doc_after_patients_add(self, server: Server) -> None:
+        patient_id = f"e2e{secrets.token_hex(4)}^^^&1.3.6.1.4.1.21367.13.20.1000&ISO"
+        added = server.cli("patients", "add", patient_id, "--state", "activated", "--profile", "ihe")
+        assert added.returncode == 0, added.stderr
+        listed = server.cli("patients", "list")
+        assert f"{patient_id} activated" in listed.stdout
+
+        root, message_id = post_register(server, patient_id)
+        assert root.xpath("string(env:Header/wsa:Action)", namespaces=NS) == f"{REGISTER}Response"
+        assert root.xpath("string(env:Header/wsa:RelatesTo)", namespaces=NS) == message_id
+        status = root.xpath("string(env:Body/rs:RegistryResponse/@status)", namespaces=NS)
+        assert status == SUCCESS, etree.tostring(root)
+
+    def test_unknown_patient_is_a_registry_failure(self, server: Server) -> None:
+        root, _ = post_register(server, f"nobody{secrets.token_hex(4)}^^^&1.3.6.1.4.1.21367.13.20.1000&ISO")
+        assert root.xpath("string(env:Body/rs:RegistryResponse/@status)", namespaces=NS) == FAILURE
+        codes = root.xpath(
+            "env:Body/rs:RegistryResponse/rs:RegistryErrorList/rs:RegistryError/@errorCode", namespaces=NS
+        )
+        assert "XDSUnknownPatientId" in codes
+
+    def test_soap11_gets_version_mismatch(self, server: Server) -> None:
+        soap11 = b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body/></s:Envelope>'
+        response = httpx.post(
+            f"{server.url}/xds/registry", content=soap11, headers={"Content-Type": "text/xml"}
+        )
+        assert response.status_code == 500
+        assert b"VersionMismatch" in response.content
