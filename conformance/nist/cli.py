@@ -1,0 +1,134 @@
+"""`xds-server conformance run nist`: load the plans, get a server, run, print, report."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .engine import Runner, StepResult, Transport
+from .patients import CliRegistrar, PatientPool, RegistrationError
+from .plan import PlanError, TestCase, Testkit, load_testkit
+from .report import step_line, summary_line, table, write_json
+from .scope import ScopeError, load_scope
+from .server import LocalServer, ServerStartError, xds_server_command
+
+CONFORMANCE_DIR = Path(__file__).resolve().parent.parent
+NIST_TESTS = CONFORMANCE_DIR / "nist-testkit" / "tests"
+LOCAL_TESTS = CONFORMANCE_DIR / "local-cases" / "tests"
+SCOPE_FILE = CONFORMANCE_DIR / "nist-out-of-scope.toml"
+#: the whole run stops sending requests after this many seconds (remaining steps FAIL as not run).
+RUN_BUDGET_SECONDS = float(os.environ.get("XDS_CONFORMANCE_BUDGET", "900"))
+
+
+def load_default_testkit() -> Testkit:
+    roots = [(NIST_TESTS, "nist")]
+    if LOCAL_TESTS.is_dir():
+        roots.append((LOCAL_TESTS, "local"))
+    return load_testkit(roots)
+
+
+def patients_needed(tests: Sequence[TestCase]) -> int:
+    """Patients a run registers: one per feed test and per NewPatientId/CreateNewPatientId, plus the
+    default and the two MPQ orchestration patients."""
+    n = 3
+    for t in tests:
+        for s in t.steps:
+            if (
+                s.element == "PatientIdentityFeedTransaction"
+                or s.element is None
+                or "NewPatientId" in s.step_flags
+            ):
+                n += 1
+    return n
+
+
+def run(
+    base_url: str | None,
+    start: bool,
+    only: list[str],
+    report: Path | None,
+    *,
+    data_dir: Path | None = None,
+    out: Callable[[str], None] | None = None,
+) -> int:
+    """Run the NIST testkit (and our local cases); returns the exit status (0 only if nothing failed)."""
+    emit = out or (lambda line: print(line, flush=True))
+    if bool(base_url) == bool(start):
+        emit("error: give exactly one of --base-url URL or --start")
+        return 2
+    try:
+        kit = load_default_testkit()
+        tests = kit.order(only)
+        scope = load_scope(SCOPE_FILE)
+    except (PlanError, ScopeError, OSError) as exc:
+        emit(f"error: {exc}")
+        return 2
+    server: LocalServer | None = None
+    started = time.monotonic()
+    try:
+        if start:
+            server = LocalServer()
+            emit(f"starting xds-server on {server.base_url} (data {server.data_dir}, log {server.log_path})")
+            server.start()
+            url = server.base_url
+            registrar = CliRegistrar(xds_server_command(), server.data_dir, env=server.env)
+        else:
+            url = str(base_url)
+            registrar = CliRegistrar(xds_server_command(), data_dir, env=dict(os.environ))
+        pool = PatientPool(registrar)
+        pool.reserve(patients_needed(tests))
+        transport = Transport(url)
+        runner = Runner(transport, pool, scope, on_result=lambda r: emit(step_line(r)))
+        runner.deadline = started + RUN_BUDGET_SECONDS
+        results = runner.run(tests)
+        transport.close()
+    except (ServerStartError, RegistrationError) as exc:
+        emit(f"error: {exc}")
+        if server is not None:
+            _keep_log(server, report, emit)
+            server.stop()
+            server.cleanup()
+        return 2
+    finally:
+        if server is not None:
+            server.stop()
+    emit("")
+    for line in table(results):
+        emit(line)
+    if report is not None:
+        meta: dict[str, object] = {
+            "base_url": url,
+            "started_server": start,
+            "only": only,
+            "seconds": round(time.monotonic() - started, 1),
+            "patients_registered": len(pool.registered),
+        }
+        write_json(report, results, meta)
+    if server is not None:
+        _keep_log(server, report, emit)
+        server.cleanup()
+    emit(summary_line(results))
+    return 1 if any(r.outcome == "FAIL" for r in results) else 0
+
+
+def _keep_log(server: LocalServer, report: Path | None, emit: Callable[[str], None]) -> None:
+    if report is None:
+        return
+    dest = report.with_name(report.stem + ".server.log")
+    try:
+        shutil.copyfile(server.log_path, dest)
+        emit(f"server log: {dest}")
+    except OSError:
+        pass
+
+
+def failed(results: Sequence[StepResult]) -> list[StepResult]:
+    return [r for r in results if r.outcome == "FAIL"]
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m conformance.nist.cli URL`
+    sys.exit(run(sys.argv[1] if len(sys.argv) > 1 else None, len(sys.argv) <= 1, sys.argv[2:], None))
