@@ -70,6 +70,11 @@ T_REQUEST_SLOT_LIST = rs("RequestSlotList")
 _PACKAGE_NODES = frozenset({ClassificationNode.SUBMISSION_SET.value, ClassificationNode.FOLDER.value})
 
 
+def at(owner: str, what: str) -> str:
+    """A problem location: ``object-id: Part`` and, inside a part, ``object-id: Part / Subpart``."""
+    return f"{owner} / {what}" if ": " in owner else f"{owner}: {what}"
+
+
 def local_name(element: etree._Element) -> str:
     return etree.QName(element).localname
 
@@ -112,31 +117,31 @@ def _split(element: etree._Element, owner: str, problems: _Problems) -> _Parts:
         elif tag in (T_NAME, T_DESCRIPTION, T_VERSION_INFO):
             attr = {T_NAME: "name", T_DESCRIPTION: "description", T_VERSION_INFO: "version_info"}[tag]
             if getattr(parts, attr) is not None:
-                problems.add(f"{owner}: {local_name(child)}", f"more than one {local_name(child)} element")
+                problems.add(at(owner, local_name(child)), f"more than one {local_name(child)} element")
             else:
                 setattr(parts, attr, child)
         elif tag == T_CONTENT_VERSION_INFO:
             pass  # ebRIM repository item versioning: XDS does not use it
         else:
-            problems.add(f"{owner}: {local_name(child)}", f"unexpected element {child.tag} (not kept)")
+            problems.add(at(owner, local_name(child)), f"unexpected element {child.tag} (not kept)")
     return parts
 
 
 def _slot(element: etree._Element, owner: str, problems: _Problems) -> Slot | None:
     name = element.get("name")
     if not name:
-        problems.add(f"{owner}: Slot", "Slot without a name (not kept)")
+        problems.add(at(owner, "Slot"), "Slot without a name (not kept)")
         return None
     values: list[str] = []
     for value_list in _elements(element):
         if value_list.tag != T_VALUE_LIST:
-            problems.add(f"{owner}: Slot {name}", f"unexpected element {value_list.tag} in a Slot")
+            problems.add(at(owner, f"Slot {name}"), f"unexpected element {value_list.tag} in a Slot")
             continue
         for value in _elements(value_list):
             if value.tag == T_VALUE:
                 values.append(value.text or "")
             else:
-                problems.add(f"{owner}: Slot {name}", f"unexpected element {value.tag} in a ValueList")
+                problems.add(at(owner, f"Slot {name}"), f"unexpected element {value.tag} in a ValueList")
     return Slot(name, tuple(values))
 
 
@@ -150,7 +155,7 @@ def _slots(elements: Sequence[etree._Element], owner: str, problems: _Problems) 
             continue
         if slot.name in seen:
             problems.add(
-                f"{owner}: Slot {slot.name}", "the Slot appears more than once (only the first is kept)"
+                at(owner, f"Slot {slot.name}"), "the Slot appears more than once (only the first is kept)"
             )
             continue
         seen.add(slot.name)
@@ -161,7 +166,7 @@ def _slots(elements: Sequence[etree._Element], owner: str, problems: _Problems) 
 def _single(slot: Slot, owner: str, problems: _Problems) -> str | None:
     if len(slot.values) > 1:
         problems.add(
-            f"{owner}: Slot {slot.name}",
+            at(owner, f"Slot {slot.name}"),
             f"single-valued Slot has {len(slot.values)} values: {', '.join(slot.values)}",
         )
     return slot.values[0] if slot.values else None
@@ -175,7 +180,7 @@ def _localized(element: etree._Element | None, owner: str, problems: _Problems) 
         return None
     if len(strings) > 1:
         problems.add(
-            f"{owner}: {local_name(element)}",
+            at(owner, local_name(element)),
             f"{len(strings)} LocalizedStrings; XDS allows one (only the first is kept)",
         )
     first = strings[0]
@@ -209,7 +214,7 @@ def _owned(element: etree._Element, attribute: str, owner: str, where: str, prob
 
 
 def _classification_location(owner: str, element: etree._Element, index: int) -> str:
-    return f"{owner}: Classification {element.get('id') or f'#{index}'}"
+    return at(owner, f"Classification {element.get('id') or f'#{index}'}")
 
 
 def _code(element: etree._Element, where: str, problems: _Problems) -> Code:
@@ -221,11 +226,13 @@ def _code(element: etree._Element, where: str, problems: _Problems) -> Code:
     scheme: str | None = None
     for slot in _slots(parts.slots, where, problems):
         if slot.name != SlotName.CODING_SCHEME:
-            problems.add(f"{where} Slot {slot.name}", "unexpected Slot on a coded Classification (not kept)")
+            problems.add(
+                at(where, f"Slot {slot.name}"), "unexpected Slot in a coded Classification (not kept)"
+            )
             continue
         if len(slot.values) != 1:
             problems.add(
-                f"{where} Slot codingScheme",
+                at(where, "Slot codingScheme"),
                 f"codingScheme must have exactly one value, got {len(slot.values)}",
             )
         scheme = slot.values[0] if slot.values else ""
@@ -395,7 +402,7 @@ def _package_kind(
     is_folder = ClassificationNode.FOLDER.value in nodes
     if is_ss and is_folder:
         problems.add(
-            f"{entry_uuid}: Classification", "RegistryPackage classified as both SubmissionSet and Folder"
+            f"{entry_uuid}: Classification", "RegistryPackage classified both as SubmissionSet and Folder"
         )
         return None
     if not (is_ss or is_folder):
