@@ -134,3 +134,7 @@ def patients_list(data_dir: DataDir = None) -> None:
 
 
 __all__ = ["app"]
+
+
+if __name__ == "__main__":  # python -m xds_server.cli
+    app()
