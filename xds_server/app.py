@@ -54,7 +54,7 @@ class RandomIds:
 def open_database(settings: Settings) -> Database:
     """The configured database: ``XDS_DATABASE_URL``, else SQLite (WAL) in the data directory."""
     url = settings.database_url or sqlite_url_for(settings.data_dir)
-    return Database(url, schema=settings.database_schema)
+    return Database(url, schema=settings.database_schema or None)
 
 
 def unit_of_work_factory(database: Database) -> TransactionFactory:
