@@ -1,0 +1,152 @@
+"""A repository + registry behind the real HTTP endpoints (in-process), on the session's database backend."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from lxml import etree
+from sqlalchemy import func, select
+
+from xds_server.config import Settings
+from xds_server.core.ports import PatientState
+from xds_server.core.profile import DomainProfile
+from xds_server.ebxml.codec import encode_object_xml
+from xds_server.soap.endpoints import REPOSITORY_PATH
+from xds_server.soap.endpoints import api as soap_api
+from xds_server.soap.mtom import MultipartLimits, MultipartMessage, read_multipart
+from xds_server.soap.router import Router
+from xds_server.soap.services import Services, UnitOfWork
+from xds_server.storage import tables
+from xds_server.storage.blobs import FileBlobStore, SqlDocumentIndex
+from xds_server.storage.database import Database
+from xds_server.storage.patients import SqlPatientDirectory
+from xds_server.storage.registry import SqlRegistryStore
+
+from .messages import NIST_PATIENT
+
+REPOSITORY_ID = "1.3.6.1.4.1.21367.2010.1.2.1125"
+RS = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
+XDSB = "urn:ihe:iti:xds-b:2007"
+
+
+class _Clock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class _Ids:
+    def new_uuid(self) -> str:
+        return f"urn:uuid:{uuid.uuid4()}"
+
+
+@dataclass
+class Answer:
+    status_code: int
+    content_type: str
+    body: bytes
+    spool: Path
+
+    def envelope(self) -> etree._Element:
+        root = self.body
+        if self.content_type.startswith("multipart/related"):
+            with self.multipart() as message:
+                root = message.root
+        return etree.fromstring(root)
+
+    def multipart(self) -> MultipartMessage:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield self.body
+
+        return asyncio.run(
+            read_multipart(chunks(), self.content_type, limits=MultipartLimits(), spool_dir=self.spool)
+        )
+
+    def registry_response(self) -> etree._Element:
+        found = self.envelope().find(f".//{{{RS}}}RegistryResponse")
+        assert found is not None, self.body[:2000]
+        return found
+
+    @property
+    def status(self) -> str:
+        return self.registry_response().get("status", "").rsplit(":", 1)[-1]
+
+    @property
+    def error_codes(self) -> list[str]:
+        return [e.get("errorCode", "") for e in self.registry_response().iter(f"{{{RS}}}RegistryError")]
+
+    def fault_reason(self) -> str:
+        return " ".join(self.envelope().itertext())
+
+
+@dataclass
+class Repository:
+    client: TestClient
+    database: Database
+    blobs: FileBlobStore
+    spool: Path
+
+    def post(self, body: bytes, content_type: str) -> Answer:
+        response = self.client.post(REPOSITORY_PATH, content=body, headers={"Content-Type": content_type})
+        return Answer(response.status_code, response.headers["content-type"], response.content, self.spool)
+
+    def stored_documents(self) -> list[tuple[str, str, int, str, str]]:
+        """(uniqueId, hash, size, repositoryUniqueId, mimeType) of every DocumentEntry."""
+        d = tables.document_entry.c
+        with self.database.transaction(readonly=True) as connection:
+            rows = connection.execute(
+                select(d.unique_id, d.hash, d.size, d.repository_unique_id, d.mime_type).order_by(d.unique_id)
+            )
+            return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def object_count(self) -> int:
+        with self.database.transaction(readonly=True) as connection:
+            return int(
+                connection.execute(select(func.count()).select_from(tables.registry_object)).scalar_one()
+            )
+
+    def blob_keys(self) -> list[str]:
+        return sorted(info.key for info in self.blobs.list())
+
+    def staging_files(self) -> list[str]:
+        return sorted(p.name for p in self.blobs.staging_dir.iterdir())
+
+
+@pytest.fixture
+def repository(database: Database, tmp_path: Path) -> Iterator[Repository]:
+    settings = Settings(data_dir=tmp_path / "data", repository_unique_id=REPOSITORY_ID, max_parts=20)
+    blobs = FileBlobStore(tmp_path / "blobs")
+
+    @contextmanager
+    def transaction() -> Iterator[UnitOfWork]:
+        with database.transaction() as connection:
+            yield UnitOfWork(
+                registry=SqlRegistryStore(connection, encode_object_xml),
+                patients=SqlPatientDirectory(connection),
+                documents=SqlDocumentIndex(connection),
+            )
+
+    services = Services(
+        settings=settings,
+        profile=DomainProfile(name="ihe"),
+        transaction=transaction,
+        clock=_Clock(),
+        ids=_Ids(),
+        blobs=blobs,
+    )
+    with database.transaction() as connection:
+        SqlPatientDirectory(connection).add(NIST_PATIENT, PatientState.ACTIVATED)
+    app = FastAPI()
+    app.include_router(soap_api)
+    app.state.soap_router = Router(services)
+    spool = tmp_path / "client-spool"
+    with TestClient(app) as client:
+        yield Repository(client, database, blobs, spool)
