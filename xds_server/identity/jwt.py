@@ -1,0 +1,248 @@
+"""Bearer JWTs (IHE IUA style, Pro Santé Connect claim names) -> ``AccessContext``, with python-jose.
+
+python-jose checks ``exp``, ``aud`` and ``iss`` only when they are present, and accepts a token without
+them by default (tests/identity/test_jwt.py proves it). This verifier therefore passes ``require_exp``,
+``require_aud`` and ``require_iss``, an explicit audience and issuer, and an explicit list of asymmetric
+algorithms: ``none`` and every HMAC algorithm are refused whatever the token header says, which closes the
+"HS256 signed with the RSA public key as secret" confusion.
+
+Claims read (PSC userinfo names where they exist, docs/dmp-rules.md b):
+    preferred_username (else sub)      national id (IDNPS) of a professional
+    SubjectRefPro.exercices[0]         codeProfession, codeSavoirFaire, activities[0]: codeSecteurDactivite,
+                                       codeGenreActivite, codeRole, ancienIdentifiantDeLaStructure
+    Identifiant_Structure | SubjectOrganizationID   structure (overrides the activity's)
+    Secteur_Activite                   ``SA07^1.2.250.1.71.4.2.4`` (overrides the activity's)
+    Acces_Regulation_Medicale          ``VRAI`` -> regulation mode
+    Mode_Acces | purpose_of_use        ``BRIS_DE_GLACE`` / ``CENTRE_DE_REGULATION`` / ``normal`` (ours / IUA)
+    Mode_Acces_Raison                  the emergency reason
+    patient                            the patient's INS (CX): the patient himself, or the request's patient
+    actor                              ``professional`` (default), ``patient``, ``legal_representative``
+    represented                        INS list a legal representative acts for (the represented minors)
+    secret_connection                  a minor's secret connection (true/false)
+    LPS_Nom, LPS_Version               the client software
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+from jose import jwt
+from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError
+
+from xds_server.core.policy import AccessContext, AccessMode, ActorKind
+from xds_server.identity.errors import IdentityError
+from xds_server.identity.saml import PURPOSES
+
+#: Asymmetric JWS algorithms only: a public key must never double as an HMAC secret.
+ASYMMETRIC_ALGORITHMS: Final = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+)
+
+
+class Claim(StrEnum):
+    NATIONAL_ID = "preferred_username"
+    SUBJECT = "sub"
+    SUBJECT_REF_PRO = "SubjectRefPro"
+    STRUCTURE = "Identifiant_Structure"
+    ORGANIZATION_ID = "SubjectOrganizationID"
+    SECTEUR = "Secteur_Activite"
+    REGULATION = "Acces_Regulation_Medicale"
+    MODE = "Mode_Acces"
+    PURPOSE_OF_USE = "purpose_of_use"
+    REASON = "Mode_Acces_Raison"
+    PATIENT = "patient"
+    ACTOR = "actor"
+    REPRESENTED = "represented"
+    SECRET_CONNECTION = "secret_connection"
+    LPS_NAME = "LPS_Nom"
+    LPS_VERSION = "LPS_Version"
+    GIVEN_NAME = "given_name"
+    FAMILY_NAME = "family_name"
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedIssuer:
+    """An issuer (``iss``) and the public keys (PEM strings or JWK dicts) its tokens are signed with."""
+
+    issuer: str
+    keys: tuple[str | Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JwtSettings:
+    audience: str = "xds-server"
+    algorithms: frozenset[str] = frozenset({"RS256", "PS256", "ES256"})
+    leeway_seconds: int = 30
+    require_structure: bool = True
+
+    def __post_init__(self) -> None:
+        unsafe = self.algorithms - ASYMMETRIC_ALGORITHMS
+        if not self.algorithms or unsafe:
+            raise ValueError(
+                f"JWT algorithms must be asymmetric ({sorted(ASYMMETRIC_ALGORITHMS)}): {sorted(unsafe)}"
+            )
+
+
+@dataclass(slots=True)
+class TokenVerifier:
+    """Verifies bearer tokens against the issuers ``trusted`` returns (called per request: the dev
+    authority created while the server runs is trusted without a restart)."""
+
+    trusted: Callable[[], Sequence[TrustedIssuer]]
+    settings: JwtSettings = field(default_factory=JwtSettings)
+
+    def verify(self, token: str) -> AccessContext:
+        claims = self.claims(token)
+        return context_from_claims(claims, require_structure=self.settings.require_structure)
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """The verified claims (signature, algorithm, exp, aud, iss all required and checked)."""
+        try:
+            unverified = jwt.get_unverified_claims(token)
+        except JOSEError:
+            raise IdentityError.invalid("the bearer token is not a JWT") from None
+        issuer_name = unverified.get("iss")
+        issuer = next((i for i in self.trusted() if i.issuer == issuer_name), None)
+        if not isinstance(issuer_name, str) or issuer is None:
+            raise IdentityError.failed("the token's issuer (iss) is missing or not trusted")
+        options = {
+            "require_exp": True,
+            "require_aud": True,
+            "require_iss": True,
+            "leeway": self.settings.leeway_seconds,
+        }
+        failure = "the token's signature is not valid for the issuer's keys"
+        for key in issuer.keys:
+            try:
+                decoded: dict[str, Any] = jwt.decode(
+                    token,
+                    key,
+                    algorithms=sorted(self.settings.algorithms),
+                    audience=self.settings.audience,
+                    issuer=issuer.issuer,
+                    options=options,
+                )
+                return decoded
+            except ExpiredSignatureError:
+                raise IdentityError.failed("the token has expired") from None
+            except JWTClaimsError as error:
+                raise IdentityError.failed(f"the token's claims are not acceptable: {error}") from None
+            except JOSEError as error:
+                failure = f"the token's signature is not acceptable: {error}"
+        raise IdentityError.failed(failure)
+
+
+def _first(value: Any) -> Mapping[str, Any]:
+    if isinstance(value, list) and value and isinstance(value[0], Mapping):
+        return value[0]
+    return {}
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _mode(claims: Mapping[str, Any]) -> AccessMode:
+    declared = _text(claims.get(Claim.MODE)) or _text(claims.get(Claim.PURPOSE_OF_USE))
+    if declared is not None:
+        mode = PURPOSES.get(declared.lower())
+        if mode is None:
+            raise IdentityError.invalid(f"unknown access mode {declared!r}")
+        return mode
+    if (_text(claims.get(Claim.REGULATION)) or "").upper() == "VRAI":
+        return AccessMode.REGULATION
+    return AccessMode.NORMAL
+
+
+def _flag(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "vrai", "1"))
+
+
+def context_from_claims(claims: Mapping[str, Any], *, require_structure: bool = True) -> AccessContext:
+    """The AccessContext of verified claims (never call with unverified ones)."""
+    national_id = _text(claims.get(Claim.NATIONAL_ID)) or _text(claims.get(Claim.SUBJECT))
+    if national_id is None:
+        raise IdentityError.invalid("the token names no subject (preferred_username / sub)")
+    actor = _text(claims.get(Claim.ACTOR)) or ActorKind.PROFESSIONAL.value
+    try:
+        kind = ActorKind(actor)
+    except ValueError:
+        raise IdentityError.invalid(f"unknown actor {actor!r}") from None
+    patient = _text(claims.get(Claim.PATIENT))
+    common: dict[str, Any] = {
+        "lps_name": _text(claims.get(Claim.LPS_NAME)),
+        "lps_version": _text(claims.get(Claim.LPS_VERSION)),
+        "issuer": _text(claims.get("iss")),
+        "name": " ".join(
+            filter(None, (_text(claims.get(Claim.GIVEN_NAME)), _text(claims.get(Claim.FAMILY_NAME))))
+        )
+        or None,
+    }
+    if kind is ActorKind.PATIENT:
+        if patient is None:
+            raise IdentityError.invalid("a patient token must carry the patient's INS (claim 'patient')")
+        return AccessContext(kind, national_id, patient_ins=patient, **common)
+    if kind is ActorKind.LEGAL_REPRESENTATIVE:
+        represented = claims.get(Claim.REPRESENTED)
+        if not isinstance(represented, list) or not represented:
+            raise IdentityError.invalid("a legal representative's token must list the represented patients")
+        return AccessContext(
+            kind,
+            national_id,
+            patient_ins=patient,
+            represented=frozenset(str(p) for p in represented),
+            **common,
+        )
+    if kind is ActorKind.SYSTEM:
+        return AccessContext(kind, national_id, patient_ins=patient, **common)
+    exercice = _first(_mapping(claims.get(Claim.SUBJECT_REF_PRO)).get("exercices"))
+    activity = _first(exercice.get("activities"))
+    profession = _text(exercice.get("codeProfession"))
+    role = _text(activity.get("codeRole"))
+    if profession is None and role is None:
+        raise IdentityError.invalid(
+            "the token carries no profession (SubjectRefPro.exercices[].codeProfession)"
+        )
+    structure = (
+        _text(claims.get(Claim.STRUCTURE))
+        or _text(activity.get("ancienIdentifiantDeLaStructure"))
+        or _text(claims.get(Claim.ORGANIZATION_ID))
+    )
+    if require_structure and structure is None:
+        raise IdentityError.invalid("the token names no structure (Identifiant_Structure)")
+    secteur = _text(claims.get(Claim.SECTEUR)) or _text(activity.get("codeSecteurDactivite"))
+    return AccessContext(
+        kind,
+        national_id,
+        profession=profession,
+        savoir_faire=_text(exercice.get("codeSavoirFaire")),
+        role=role,
+        genre_activite=_text(activity.get("codeGenreActivite")),
+        structure_id=structure,
+        secteur=secteur.split("^", 1)[0] if secteur else None,
+        access_mode=_mode(claims),
+        reason=_text(claims.get(Claim.REASON)),
+        patient_ins=patient,
+        secret_connection=_flag(claims.get(Claim.SECRET_CONNECTION)),
+        **common,
+    )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+__all__ = [
+    "ASYMMETRIC_ALGORITHMS",
+    "Claim",
+    "JwtSettings",
+    "TokenVerifier",
+    "TrustedIssuer",
+    "context_from_claims",
+]
