@@ -9,6 +9,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from xds_server.core.blobs import StoredDocument
 from xds_server.storage.blobs import FileBlobStore, SqlDocumentIndex, document_index_factory
 from xds_server.storage.database import Database
@@ -132,8 +134,41 @@ class TestSqlDocumentIndex:
             assert index.referenced_hashes() == {key}
 
     def test_grace_cannot_be_negative(self, tmp_path: Path) -> None:
-        import pytest
-
         with pytest.raises(ValueError):
             collect_garbage(FileBlobStore(tmp_path), lambda: None, grace=timedelta(seconds=-1))  # type: ignore[arg-type,return-value]
         assert datetime.now(UTC)
+
+
+class TestGcCommand:
+    def test_cli_collects_orphans_of_the_configured_store(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import typer
+        from typer.testing import CliRunner
+
+        from xds_server.gc import gc_command
+        from xds_server.storage.database import sqlite_url_for
+        from xds_server.storage.migrate import upgrade
+
+        data = tmp_path / "data"
+        database = Database(sqlite_url_for(data))
+        upgrade(database)
+        store = FileBlobStore(data / "blobs")
+        orphan = put(store, b"orphan", age_seconds=3 * DAY)
+        kept = put(store, b"kept", age_seconds=3 * DAY)
+        register(database, kept, 4)
+        database.dispose()
+        for name in ("XDS_DATABASE_URL", "XDS_BLOB_STORE", "XDS_DATABASE_SCHEMA"):
+            monkeypatch.delenv(name, raising=False)
+
+        app = typer.Typer()
+        app.command("gc")(gc_command)
+        app.command("noop")(lambda: None)  # a group, so "gc" is a sub-command as in cli.py
+        runner = CliRunner()
+        dry = runner.invoke(app, ["gc", "--data-dir", str(data), "--dry-run"])
+        assert dry.exit_code == 0, dry.output
+        assert "would remove 1 unreferenced" in dry.output and store.exists(orphan)
+        result = runner.invoke(app, ["gc", "--data-dir", str(data), "--grace-hours", "1"])
+        assert result.exit_code == 0, result.output
+        assert "removed 1 unreferenced" in result.output
+        assert not store.exists(orphan) and store.exists(kept)

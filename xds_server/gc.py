@@ -1,0 +1,60 @@
+"""``xds-server gc``: collect document blobs no DocumentEntry references (rules: storage/gc.py).
+
+Wiring (cli.py)::
+
+    from xds_server.gc import gc_command
+    app.command("gc")(gc_command)
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xds_server.config import Settings, load_settings
+from xds_server.storage.blobs import document_index_factory, open_blob_store
+from xds_server.storage.database import Database, sqlite_url_for
+from xds_server.storage.gc import DEFAULT_GRACE, GcReport, collect_garbage
+
+
+def run_gc(settings: Settings, *, grace: timedelta = DEFAULT_GRACE, dry_run: bool = False) -> GcReport:
+    """One collection on the configured database and blob store."""
+    database = Database(
+        settings.database_url or sqlite_url_for(settings.data_dir), schema=settings.database_schema
+    )
+    try:
+        blobs = open_blob_store(settings.blob_store, default_dir=settings.blob_dir)
+        return collect_garbage(
+            blobs, document_index_factory(database.transaction), grace=grace, dry_run=dry_run
+        )
+    finally:
+        database.dispose()
+
+
+def gc_command(
+    grace_hours: Annotated[
+        float,
+        typer.Option(
+            "--grace-hours",
+            min=0.0,
+            help="Keep unreferenced blobs younger than this (longer than the slowest ITI-41 request)",
+        ),
+    ] = DEFAULT_GRACE.total_seconds() / 3600,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be removed; remove nothing")
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Data directory (default: $XDS_DATA_DIR)", show_default=False),
+    ] = None,
+) -> None:
+    """Remove document blobs no DocumentEntry references (left by crashes, refusals, deletions)."""
+    settings = load_settings(data_dir=data_dir)
+    report = run_gc(settings, grace=timedelta(hours=grace_hours), dry_run=dry_run)
+    typer.echo(report.summary())
+
+
+__all__ = ["gc_command", "run_gc"]
