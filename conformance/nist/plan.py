@@ -153,6 +153,7 @@ class Section:
 
 @dataclass(frozen=True)
 class TestCase:
+    __test__ = False  # not a pytest class
     id: str
     directory: Path
     title: str
@@ -167,6 +168,7 @@ class TestCase:
 
 @dataclass
 class Testkit:
+    __test__ = False  # not a pytest class
     tests: dict[str, TestCase] = field(default_factory=dict)
 
     def order(self, only: Sequence[str] = ()) -> list[TestCase]:
