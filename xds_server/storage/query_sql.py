@@ -59,7 +59,7 @@ from xds_server.storage.tables import (
     submission_set,
 )
 
-__all__ = ["SqlQueryPort", "like_to_glob"]
+__all__ = ["SqlQueryPort", "explain", "like_to_glob"]
 
 _CHUNK = 900
 _ID_FIELDS = ("entry_uuids", "unique_ids", "logical_ids", "patient_ids", "touching", "sources", "targets")
@@ -449,3 +449,20 @@ def _row(m: Any, kind: ObjectKind) -> ObjectRow:
         xml=m.get("xml"),
         last_update_time=m.get("last_update_time"),
     )
+
+
+def explain(connection: Connection, statement: Select[Any]) -> list[str]:
+    """The database's plan for ``statement`` (SQLite ``EXPLAIN QUERY PLAN``, PostgreSQL ``EXPLAIN``), one line
+    per plan node: for tests that check index use, and the bench report."""
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    if connection.dialect.name == "sqlite":
+        positional = tuple(compiled.params[name] for name in compiled.positiontup or ())
+        rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), positional).all()
+        depth: dict[int, int] = {0: -1}
+        lines = []
+        for node, parent, _unused, detail in rows:
+            depth[node] = depth.get(parent, -1) + 1
+            lines.append("  " * depth[node] + str(detail))
+        return lines
+    rows = connection.exec_driver_sql("EXPLAIN " + str(compiled), dict(compiled.params)).all()
+    return [str(row[0]) for row in rows]
