@@ -4,16 +4,16 @@ Theory of operation. Every object becomes one ``registry_object`` row (canonical
 encoder, plus the columns all kinds share) and one row in its kind table (``document_entry``,
 ``submission_set``, ``folder``, ``association``); multi-valued queryable attributes go to side tables
 (``document_code``, ``author_person``, ``reference_id``, ``folder_code``). A batch is written table by table
-with executemany (parents before children, for the foreign keys), so a submission costs a fixed number of
-statements whatever its size.
+with executemany (parents before children, for the foreign keys) through ``bulk.BulkInserter``: one
+pipelined round trip on PostgreSQL, the sqlite3 fast path on SQLite, whatever the size of the submission.
 
-``seq`` orders objects by insertion. PostgreSQL draws it from the ``registry_object_seq`` sequence, which is
-safe with concurrent writers; SQLite has a single writer (``BEGIN IMMEDIATE``, storage/database.py) and takes
-``max(seq) + 1`` through the ``seq`` index.
+``seq`` orders objects by insertion. PostgreSQL draws it from the ``registry_object_seq`` sequence in the
+INSERT itself, which is safe with concurrent writers; SQLite has a single writer (``BEGIN IMMEDIATE``,
+storage/database.py) and takes ``max(seq) + 1`` through the ``seq`` index.
 
-Statements are built once at import time with expanding IN parameters, so SQLAlchemy compiles each of them
-once per process (compiled cache) and psycopg prepares them server-side after a few executions. IN lists are
-sent in chunks to stay far below the drivers' parameter limits.
+Reads and updates are built once at import time with expanding IN parameters, so SQLAlchemy compiles each
+of them once per process (compiled cache) and psycopg prepares them server-side after a few executions. IN
+lists are sent in chunks to stay far below the drivers' parameter limits.
 
 The store never commits and never translates errors itself beyond ``translate_db_errors`` around its
 statements: the transaction belongs to the request (``Database.transaction()``).
@@ -25,7 +25,8 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Connection, bindparam, func, or_, select, text, union, update
+from sqlalchemy import BindParameter, Connection, bindparam, func, or_, select, union, update
+from sqlalchemy.engine import Dialect
 
 from xds_server.core.dtm import normalise_dtm
 from xds_server.core.errors import ErrorCode, XdsError
@@ -42,6 +43,7 @@ from xds_server.core.metadata import (
 )
 from xds_server.core.ports import ObjectSummary, PatientState, StoredDocumentIdentity
 from xds_server.core.vocabulary import Status
+from xds_server.storage.bulk import BulkInserter
 from xds_server.storage.errors import translate_db_errors
 from xds_server.storage.tables import (
     association,
@@ -166,7 +168,6 @@ _TOUCH_FOLDERS = (
 )
 
 _MAX_SEQ = select(func.coalesce(func.max(_ro.seq), 0))
-_NEXT_SEQS = text("SELECT nextval('registry_object_seq') FROM generate_series(1, :n)")
 
 # Inserts, parents before children.
 _INSERT_ORDER = (
@@ -180,7 +181,15 @@ _INSERT_ORDER = (
     reference_id,
     folder_code,
 )
-_INSERTS = {table.name: table.insert() for table in _INSERT_ORDER}
+_INSERTERS: dict[tuple[str, str], BulkInserter] = {}
+
+
+def _inserter(dialect: Dialect) -> BulkInserter:
+    key = (dialect.name, dialect.driver)
+    inserter = _INSERTERS.get(key)
+    if inserter is None:
+        inserter = _INSERTERS[key] = BulkInserter(dialect, _INSERT_ORDER)
+    return inserter
 
 
 class SqlRegistryStore:
@@ -189,7 +198,7 @@ class SqlRegistryStore:
     def __init__(self, connection: Connection, encode_xml: XmlEncoder) -> None:
         self._connection = connection
         self._encode_xml = encode_xml
-        self._uses_sequence = connection.dialect.name == "postgresql"
+        self._inserter = _inserter(connection.dialect)
 
     # ---- RegistryReader ----------------------------------------------------------------------------------
 
@@ -274,12 +283,13 @@ class SqlRegistryStore:
             return
         with translate_db_errors():
             rows = _Rows()
-            for obj, seq in zip(objects, self._allocate_seq(len(objects)), strict=True):
-                rows.add(obj, seq, self._encode_xml(obj))
-            for table in _INSERT_ORDER:
-                batch = rows.by_table[table.name]
-                if batch:
-                    self._connection.execute(_INSERTS[table.name], batch)
+            if self._inserter.seq_from_sequence:  # the INSERT draws it
+                for obj in objects:
+                    rows.add(obj, None, self._encode_xml(obj))
+            else:
+                for obj, seq in zip(objects, self._allocate_seq(len(objects)), strict=True):
+                    rows.add(obj, seq, self._encode_xml(obj))
+            self._inserter.insert(self._connection, [(t.name, rows.by_table[t.name]) for t in _INSERT_ORDER])
 
     def set_status(self, entry_uuids: Collection[str], status: str) -> None:
         with translate_db_errors():
@@ -303,8 +313,7 @@ class SqlRegistryStore:
                 yield from self._connection.execute(statement, {"ids": chunk, **params})
 
     def _allocate_seq(self, count: int) -> list[int]:
-        if self._uses_sequence:
-            return sorted(self._connection.execute(_NEXT_SEQS, {"n": count}).scalars())
+        """SQLite: the write lock is held since BEGIN IMMEDIATE, so max + 1 cannot be taken twice."""
         base = int(self._connection.execute(_MAX_SEQ).scalar_one())
         return list(range(base + 1, base + count + 1))
 
@@ -324,25 +333,26 @@ class _Rows:
     def __init__(self) -> None:
         self.by_table: dict[str, list[dict[str, Any]]] = {table.name: [] for table in _INSERT_ORDER}
 
-    def add(self, obj: AnyObject, seq: int, xml: str) -> None:
+    def add(self, obj: AnyObject, seq: int | None, xml: str) -> None:
+        """``seq`` None: the INSERT draws it from the sequence (PostgreSQL), so the row has no seq key."""
         kind = kind_of(obj)
         logical_id = obj.logical_id or obj.entry_uuid
         status = obj.status or Status.APPROVED.value  # new objects are Approved (ITI TF-3 4.1.1)
         patient_id = None if isinstance(obj, Association) else obj.patient_id
         unique_id = None if isinstance(obj, Association) else obj.unique_id
-        self.by_table["registry_object"].append(
-            {
-                "entry_uuid": obj.entry_uuid,
-                "kind": kind,
-                "logical_id": logical_id,
-                "version": _version(obj),
-                "status": status,
-                "patient_id": patient_id,
-                "unique_id": unique_id,
-                "xml": xml,
-                "seq": seq,
-            }
-        )
+        row: dict[str, Any] = {
+            "entry_uuid": obj.entry_uuid,
+            "kind": kind,
+            "logical_id": logical_id,
+            "version": _version(obj),
+            "status": status,
+            "patient_id": patient_id,
+            "unique_id": unique_id,
+            "xml": xml,
+        }
+        if seq is not None:
+            row["seq"] = seq
+        self.by_table["registry_object"].append(row)
         if isinstance(obj, DocumentEntry):
             self._document(obj, logical_id, status)
         elif isinstance(obj, SubmissionSet):
