@@ -38,7 +38,9 @@ DataDir = Annotated[
 ]
 Profile = Annotated[
     str | None,
-    typer.Option("--profile", help="Affinity domain profile: dmp or ihe (default: $XDS_PROFILE or dmp)"),
+    typer.Option(
+        "--profile", help="Affinity domain profile: dmp, dmp-test or ihe (default: $XDS_PROFILE or dmp)"
+    ),
 ]
 
 

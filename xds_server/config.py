@@ -7,12 +7,16 @@ Nothing here touches the disk or the database; ``app.py`` and ``cli.py`` turn se
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ProfileName = Literal["dmp", "ihe"]
+from xds_server.resources import profiles_dir
+
+
+def profile_names() -> list[str]:
+    """The affinity-domain profiles shipped with the package (``profiles/<name>.toml``)."""
+    return sorted(e.name.removesuffix(".toml") for e in profiles_dir().iterdir() if e.name.endswith(".toml"))
 
 
 class Settings(BaseSettings):
@@ -26,8 +30,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     #: PostgreSQL schema to use (tests give each server its own); empty means the default search path.
     database_schema: str | None = None
-    #: Affinity-domain profile: ``dmp`` (French DMP rules) or ``ihe`` (plain IHE, Connectathon codes).
-    profile: ProfileName = "dmp"
+    #: Affinity-domain profile: ``dmp`` (French DMP rules), ``dmp-test`` (the same, accepting the test INS
+    #: authorities) or ``ihe`` (plain IHE, NIST / Connectathon data).
+    profile: str = "dmp"
     #: repositoryUniqueId of this server's repository actor (ITI-41/43).
     repository_unique_id: str = "1.2.250.1.999.1.1.1"
     #: Document store URL (``file:///path``); empty means ``data_dir/blobs``.
@@ -42,6 +47,14 @@ class Settings(BaseSettings):
     query_result_limit: int = Field(default=10000, gt=0)
     #: Python logging level of the server.
     log_level: str = "INFO"
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        names = profile_names()
+        if value not in names:
+            raise ValueError(f"unknown profile {value!r}: expected one of {', '.join(names)}")
+        return value
 
     @property
     def blob_dir(self) -> Path:
@@ -62,4 +75,4 @@ def load_settings(**overrides: object) -> Settings:
     return Settings(**given)  # type: ignore[arg-type]
 
 
-__all__ = ["ProfileName", "Settings", "load_settings"]
+__all__ = ["Settings", "load_settings", "profile_names"]

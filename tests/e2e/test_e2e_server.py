@@ -76,8 +76,8 @@ class Server:
         )
 
 
-@pytest.fixture
-def server_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+@pytest.fixture(scope="module")
+def server_env() -> Iterator[dict[str, str]]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("XDS_")}
     postgres = os.environ.get("XDS_DATABASE_URL")
     if not postgres:
@@ -93,8 +93,10 @@ def server_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         admin.dispose()
 
 
-@pytest.fixture
-def server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[Server]:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, server_env: dict[str, str]) -> Iterator[Server]:
+    """One server for the module (each test uses its own patient ids)."""
+    tmp_path = tmp_path_factory.mktemp("e2e")
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     port = free_port()
