@@ -61,6 +61,11 @@ class TestDoctypeRefused:
         )
         assert "DOCTYPE" in rejected(data)
 
+    def test_doctype_behind_a_long_comment(self) -> None:
+        # beyond the skim window: the parser-level check still refuses it
+        data = b"<!--" + b"x" * 200_000 + b'--><!DOCTYPE r [<!ENTITY e "x">]><r>&e;</r>'
+        assert "DOCTYPE" in rejected(data)
+
     def test_parameter_entity_to_the_network(self) -> None:
         data = b'<!DOCTYPE r [<!ENTITY % p SYSTEM "http://127.0.0.1:9/x.dtd"> %p;]><r/>'
         assert "DOCTYPE" in rejected(data)

@@ -6,7 +6,7 @@ DTD-driven default attributes in one rule. Two layers:
 
 1. Before lxml sees the bytes, the prolog (XML declaration, comments, processing instructions, whitespace)
    is skimmed; a ``<!DOCTYPE`` there is rejected without being parsed. This covers ASCII-compatible
-   encodings and UTF-16/32 with a byte order mark.
+   encodings and UTF-16/32, within the first 64 KiB.
 2. The lxml parser itself never resolves entities, never loads a DTD, never touches the network and keeps
    libxml2's size limits (``huge_tree=False``); after parsing, a tree that still carries a DTD (an encoding
    the skim could not read) is rejected as well.
@@ -59,14 +59,19 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 )
 
 
+#: How much of the input the prolog skim reads. A longer prolog (comments, PIs) is left to the backstop.
+_PROLOG_WINDOW = 64 * 1024
+
+
 def _prolog_text(data: bytes) -> str:
-    """The document as text, enough to skim the prolog (BOM-aware; ASCII-compatible otherwise)."""
+    """The start of the document as text, enough to skim the prolog (BOM-aware, else ASCII-compatible)."""
+    head = data[: _PROLOG_WINDOW * 4]
     for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            return data[len(bom) :].decode(encoding, errors="replace")
-    if data[:2] in (b"\x00<", b"<\x00"):  # UTF-16 without a BOM
-        return data.decode("utf-16-be" if data[0] == 0 else "utf-16-le", errors="replace")
-    return data.decode("latin-1")  # byte-transparent: markup characters are ASCII in every such encoding
+        if head.startswith(bom):
+            return head[len(bom) :].decode(encoding, errors="ignore")
+    if head[:2] in (b"\x00<", b"<\x00"):  # UTF-16 without a BOM
+        return head.decode("utf-16-be" if head[0] == 0 else "utf-16-le", errors="ignore")
+    return head[:_PROLOG_WINDOW].decode("latin-1")  # markup characters are ASCII in all such encodings
 
 
 def _has_doctype(text: str) -> bool:
@@ -93,7 +98,7 @@ def _has_doctype(text: str) -> bool:
 
 def parse_xml(data: bytes) -> etree._Element:
     """Parse ``data`` into its root element, or raise ``XmlRejected`` (DOCTYPE, malformed, empty)."""
-    if not data or not data.strip():
+    if not data or data.isspace():
         raise XmlRejected("empty document: an XML message body was expected")
     if _has_doctype(_prolog_text(data)):
         raise XmlRejected("document type declarations (DOCTYPE) are not accepted in XDS messages")
