@@ -90,7 +90,7 @@ def random_document(rng: random.Random) -> DocumentEntry:
     )
 
 
-# ---- the reference -------------------------------------------------------------------------------------------
+# ---- the reference --------------------------------------------------------------------------------------
 
 
 def like(pattern: str, value: str) -> bool:
@@ -149,7 +149,7 @@ def visible(d: DocumentEntry, scope: VisibilityScope) -> bool:
     return scope.admits(dataclasses.replace(facts_from_entry(d), status=d.status or APPROVED))
 
 
-# ---- random queries ------------------------------------------------------------------------------------------
+# ---- random queries -------------------------------------------------------------------------------------
 
 
 def random_query(rng: random.Random) -> tuple[dict[str, object], dict[str, object]]:
@@ -167,7 +167,7 @@ def random_query(rng: random.Random) -> tuple[dict[str, object], dict[str, objec
         ref["types"] = set(types)
 
     def keys(n: int) -> list[str]:
-        return [f"{rng.choice(CODE_VALUES + ('Z',))}^^{rng.choice(SCHEMES)}" for _ in range(n)]
+        return [f"{rng.choice((*CODE_VALUES, 'Z'))}^^{rng.choice(SCHEMES)}" for _ in range(n)]
 
     for attr, name in (
         ("class_code", "$XDSDocumentEntryClassCode"),

@@ -55,10 +55,13 @@ class TestValueGrammar:
     @settings(max_examples=50, deadline=None)
     @given(st.text(max_size=40))
     def test_any_text_parses_or_raises_value_syntax_error(self, text: str) -> None:
+        # only ValueSyntaxError may escape (no IndexError at the end of the text, no endless loop)
         try:
-            parse_value(text)
+            items = parse_value(text)
         except ValueSyntaxError:
-            pass
+            return
+        assert all(isinstance(item, str) for item in items)
+        assert all(item in text.replace("''", "'") for item in items)
 
 
 class TestCodes:
