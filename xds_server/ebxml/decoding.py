@@ -263,35 +263,39 @@ def _author(element: etree._Element, where: str, problems: _Problems) -> Author:
     return Author(**fields, extra_slots=tuple(extra))
 
 
-def _decode_entity(
-    element: etree._Element,
-    entry_uuid: str,
-    spec: KindSpec,
-    loose_classifications: Sequence[etree._Element],
-    loose_identifiers: Sequence[etree._Element],
-    problems: _Problems,
-) -> dict[str, Any]:
-    """The fields of a DocumentEntry, SubmissionSet or Folder, driven by its ``KindSpec`` table."""
-    parts = _split(element, entry_uuid, problems)
-    fields = _common(element, entry_uuid, parts, problems)
+def _nested_then_loose(
+    nested: Sequence[etree._Element], loose: Sequence[etree._Element]
+) -> list[tuple[etree._Element, bool]]:
+    return [(e, True) for e in nested] + [(e, False) for e in loose]
 
+
+def _entity_slots(
+    slots: Sequence[etree._Element], spec: KindSpec, owner: str, fields: dict[str, Any], problems: _Problems
+) -> None:
     extra: list[Slot] = []
-    for slot in _slots(parts.slots, entry_uuid, problems):
+    for slot in _slots(slots, owner, problems):
         if slot.name in spec.single_slots:
-            fields[spec.single_slots[slot.name]] = _single(slot, entry_uuid, problems)
+            fields[spec.single_slots[slot.name]] = _single(slot, owner, problems)
         elif slot.name in spec.multi_slots:
             fields[spec.multi_slots[slot.name]] = slot.values
         else:
             extra.append(slot)
     fields["extra_slots"] = tuple(extra)
 
+
+def _entity_classifications(
+    classifications: list[tuple[etree._Element, bool]],
+    spec: KindSpec,
+    owner: str,
+    fields: dict[str, Any],
+    problems: _Problems,
+) -> None:
     authors: list[Author] = []
     multi: dict[str, list[Code]] = defaultdict(list)
     other: list[tuple[str, Code]] = []
-    nested = [(c, True) for c in parts.classifications] + [(c, False) for c in loose_classifications]
-    for index, (classification, is_nested) in enumerate(nested, 1):
-        where = _classification_location(entry_uuid, classification, index)
-        if is_nested and not _owned(classification, "classifiedObject", entry_uuid, where, problems):
+    for index, (classification, is_nested) in enumerate(classifications, 1):
+        where = _classification_location(owner, classification, index)
+        if is_nested and not _owned(classification, "classifiedObject", owner, where, problems):
             continue
         node = classification.get("classificationNode")
         scheme = classification.get("classificationScheme")
@@ -300,11 +304,10 @@ def _decode_entity(
         if scheme is None:
             if node is None:
                 problems.add(where, "neither classificationScheme nor classificationNode (not kept)")
-            elif not (spec is not DOCUMENT_ENTRY and node in _PACKAGE_NODES):
+            elif spec is DOCUMENT_ENTRY or node not in _PACKAGE_NODES:  # package markers are the kind
                 name = _localized(_split(classification, where, problems).name, where, problems)
                 other.append((node, Code("", "", name.value if name else "")))
-            continue
-        if scheme == spec.author_scheme:
+        elif scheme == spec.author_scheme:
             authors.append(_author(classification, where, problems))
         elif scheme in spec.single_codes:
             attr = spec.single_codes[scheme]
@@ -323,10 +326,17 @@ def _decode_entity(
         fields["authors"] = tuple(authors)
     fields["other_classifications"] = tuple(other)
 
-    identifiers = [(x, True) for x in parts.identifiers] + [(x, False) for x in loose_identifiers]
+
+def _entity_identifiers(
+    identifiers: list[tuple[etree._Element, bool]],
+    spec: KindSpec,
+    owner: str,
+    fields: dict[str, Any],
+    problems: _Problems,
+) -> None:
     for index, (identifier, is_nested) in enumerate(identifiers, 1):
-        where = f"{entry_uuid}: ExternalIdentifier {identifier.get('id') or f'#{index}'}"
-        if is_nested and not _owned(identifier, "registryObject", entry_uuid, where, problems):
+        where = at(owner, f"ExternalIdentifier {identifier.get('id') or f'#{index}'}")
+        if is_nested and not _owned(identifier, "registryObject", owner, where, problems):
             continue
         scheme = identifier.get("identificationScheme")
         value = identifier.get("value")
@@ -342,6 +352,24 @@ def _decode_entity(
             problems.add(where, f"{attr} given more than once (only the first is kept)")
         else:
             fields[attr] = value
+
+
+def _decode_entity(
+    element: etree._Element,
+    entry_uuid: str,
+    spec: KindSpec,
+    loose_classifications: Sequence[etree._Element],
+    loose_identifiers: Sequence[etree._Element],
+    problems: _Problems,
+) -> dict[str, Any]:
+    """The fields of a DocumentEntry, SubmissionSet or Folder, driven by its ``KindSpec`` table."""
+    parts = _split(element, entry_uuid, problems)
+    fields = _common(element, entry_uuid, parts, problems)
+    _entity_slots(parts.slots, spec, entry_uuid, fields, problems)
+    classifications = _nested_then_loose(parts.classifications, loose_classifications)
+    _entity_classifications(classifications, spec, entry_uuid, fields, problems)
+    identifiers = _nested_then_loose(parts.identifiers, loose_identifiers)
+    _entity_identifiers(identifiers, spec, entry_uuid, fields, problems)
     return fields
 
 
@@ -355,7 +383,7 @@ def _decode_association(
     parts = _split(element, entry_uuid, problems)
     fields = _common(element, entry_uuid, parts, problems)
     documentation: Code | None = None
-    nested = [(c, True) for c in parts.classifications] + [(c, False) for c in loose_classifications]
+    nested = _nested_then_loose(parts.classifications, loose_classifications)
     for index, (classification, is_nested) in enumerate(nested, 1):
         where = _classification_location(entry_uuid, classification, index)
         if is_nested and not _owned(classification, "classifiedObject", entry_uuid, where, problems):
