@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from jose import jwt
 from lxml import etree
-from signxml.signer import XMLSigner
 from signxml.algorithms import CanonicalizationMethod
+from signxml.signer import XMLSigner
 
 from xds_server.core.policy import AccessMode
 from xds_server.core.policy.record import PS_NATIONAL_ID_OID

@@ -131,7 +131,8 @@ class TokenVerifier:
             except JWTClaimsError as error:
                 raise IdentityError.failed(f"the token's claims are not acceptable: {error}") from None
             except JOSEError as error:
-                failure = f"the token's signature is not acceptable: {error}"
+                # python-jose reports missing required claims and bad signatures alike (JWTError)
+                failure = f"the token is not acceptable: {error}"
         raise IdentityError.failed(failure)
 
 

@@ -32,8 +32,8 @@ from typing import Final
 
 from cryptography import x509
 from lxml import etree
-from signxml.verifier import SignatureConfiguration, XMLVerifier
 from signxml.exceptions import SignXMLException
+from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from xds_server.core.policy import AccessContext, AccessMode, ActorKind
 from xds_server.identity.errors import IdentityError

@@ -1,6 +1,6 @@
 """What the server trusts right now: configured certificates and token issuers, plus the dev authority while
-``dev_authority.trusted`` says so (checked on every call, so creating or deleting the authority, or its
-files changing, takes effect without a restart)."""
+``dev_authority.trusted`` says so (checked on every call, so creating, replacing or deleting the authority
+takes effect without a restart). Only the authority's certificate is read here, never its private key."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from xds_server.identity import dev_authority
 from xds_server.identity.jwt import TrustedIssuer
@@ -31,35 +32,38 @@ class TrustStore:
     dev_setting: str | None = None
     certificates_configured: tuple[x509.Certificate, ...] = ()
     issuers_configured: tuple[TrustedIssuer, ...] = ()
-    _dev_cache: tuple[float, dev_authority.DevAuthority] | None = field(default=None, init=False, repr=False)
+    _dev_cache: tuple[bytes, x509.Certificate] | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def dev_authority_trusted(self) -> bool:
         return dev_authority.trusted(self.data_dir, self.dev_setting)
 
-    def _dev(self) -> dev_authority.DevAuthority | None:
+    def _dev_certificate(self) -> x509.Certificate | None:
         if not self.dev_authority_trusted():
             return None
-        cert_file = dev_authority.authority_dir(self.data_dir) / dev_authority.CERT_FILE
         try:
-            stamp = cert_file.stat().st_mtime
+            pem = (dev_authority.authority_dir(self.data_dir) / dev_authority.CERT_FILE).read_bytes()
         except FileNotFoundError:
             return None
-        with self._lock:
-            if self._dev_cache is None or self._dev_cache[0] != stamp:
-                self._dev_cache = (stamp, dev_authority.load(self.data_dir))
+        with self._lock:  # a 1 kB read per request; parse only when the file changed
+            if self._dev_cache is None or self._dev_cache[0] != pem:
+                self._dev_cache = (pem, x509.load_pem_x509_certificate(pem))
             return self._dev_cache[1]
 
     def certificates(self) -> list[x509.Certificate]:
         """Certificates a VIHF assertion may be signed with (``AssertionVerifier`` trust callback)."""
-        dev = self._dev()
-        return [*self.certificates_configured, *([dev.certificate] if dev else [])]
+        dev = self._dev_certificate()
+        return [*self.certificates_configured, *([dev] if dev else [])]
 
     def token_issuers(self) -> list[TrustedIssuer]:
         """Issuers and keys a bearer token may come from (``TokenVerifier`` trust callback)."""
-        dev = self._dev()
-        extra = [TrustedIssuer(dev_authority.ISSUER, (dev.public_key_pem,))] if dev else []
-        return [*self.issuers_configured, *extra]
+        dev = self._dev_certificate()
+        if dev is None:
+            return list(self.issuers_configured)
+        public = (
+            dev.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+        )
+        return [*self.issuers_configured, TrustedIssuer(dev_authority.ISSUER, (public,))]
 
 
 __all__ = ["TrustStore", "load_certificates"]
