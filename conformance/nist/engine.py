@@ -274,9 +274,14 @@ class Runner:
 
     def _bindings(self, step: Step) -> dict[str, str]:
         bind = builtin_symbols()
+        files = b"".join(_read(f) for f in step.metadata_files if f.exists())
         for sym, test in ORCHESTRATION_PATIENTS.items():
-            bind[sym] = self.pif_patient(test)
+            if sym.encode() in files:
+                bind[sym] = self.pif_patient(test)
         bind.update(self.state.bindings(step))
+        if any(u.use_as == "$patientid$" for u in step.use_reports):
+            # the patient a plan names this way stays the test's patient for its later steps (12346)
+            self.test_patient[step.test_id] = bind["$patientid$"]
         if "NewPatientId" in step.step_flags and step.element is not None:
             self.test_patient[step.test_id] = self.pool.new()
         patient = self.step_patient(step, bind)

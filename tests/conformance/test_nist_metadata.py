@@ -18,13 +18,17 @@ EXISTING = "urn:uuid:00000000-0000-0000-0000-000000000001"
 SUBMISSION = f"""<lcm:SubmitObjectsRequest xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
     xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"><rim:RegistryObjectList>
   <rim:ExtrinsicObject id="Document01" lid="Document01">
-    <rim:Classification id="cl1" classifiedObject="Document01" classificationScheme="s" nodeRepresentation="c"/>
+    <rim:Classification id="cl1" classifiedObject="Document01"
+        classificationScheme="s" nodeRepresentation="c"/>
     <rim:ExternalIdentifier id="ei1" registryObject="Document01" identificationScheme="{DE_PID}" value="old"/>
-    <rim:ExternalIdentifier id="ei2" registryObject="Document01" identificationScheme="{DE_UID}" value="Document01"/>
+    <rim:ExternalIdentifier id="ei2" registryObject="Document01"
+        identificationScheme="{DE_UID}" value="Document01"/>
   </rim:ExtrinsicObject>
   <rim:RegistryPackage id="SubmissionSet01">
-    <rim:ExternalIdentifier id="ei3" registryObject="SubmissionSet01" identificationScheme="{SS_PID}" value="old"/>
-    <rim:ExternalIdentifier id="ei4" registryObject="SubmissionSet01" identificationScheme="{SS_UID}" value="1.2.3"/>
+    <rim:ExternalIdentifier id="ei3" registryObject="SubmissionSet01"
+        identificationScheme="{SS_PID}" value="old"/>
+    <rim:ExternalIdentifier id="ei4" registryObject="SubmissionSet01"
+        identificationScheme="{SS_UID}" value="1.2.3"/>
   </rim:RegistryPackage>
   <rim:Association id="a1" sourceObject="SubmissionSet01" targetObject="Document01" associationType="x"/>
   <rim:Association id="a2" sourceObject="Document01" targetObject="{EXISTING}" associationType="y"/>

@@ -51,7 +51,7 @@ def test_every_translation_is_schema_valid(assign_uuids: bool) -> None:
     for path in RIM21_FILES:
         doc = _translated(path, assign_uuids)
         if not _schema().validate(etree.ElementTree(doc)):
-            invalid.append(f"{path}: {_schema().error_log.last_error}")
+            invalid.append(f"{path}: {_schema().error_log}")
     assert not invalid
 
 
@@ -74,7 +74,8 @@ class TestRules:
         <rim:ExtrinsicObject id="Doc" mimeType="text/plain" majorVersion="1" status="Approved">
           <rim:Name><rim:LocalizedString value="t" lang="en"/></rim:Name>
           <rim:Slot name="creationTime"><rim:ValueList><rim:Value>2004</rim:Value></rim:ValueList></rim:Slot>
-          <rim:ExternalIdentifier value="x" identificationScheme="urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"/>
+          <rim:ExternalIdentifier value="x"
+            identificationScheme="urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"/>
           <rim:Classification classifiedObject="Doc" nodeRepresentation="c"
                               classificationScheme="urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a"/>
         </rim:ExtrinsicObject>
