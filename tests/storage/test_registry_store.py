@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Connection, Table, select
 
 from xds_server.core.errors import ErrorCode, XdsError
@@ -349,3 +351,43 @@ class TestConcurrentWritersOnPostgres:
         with pytest.raises(XdsError) as raised:
             store.add_objects([document(hash="f" * 64)])
         assert [i.code for i in raised.value.issues] == [ErrorCode.REGISTRY_METADATA_ERROR]
+
+
+_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=30)
+_codes = st.lists(st.builds(Code, _text, _text), max_size=5)
+
+
+class TestSideTablesProperty:
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        events=_codes,
+        confidentiality=_codes,
+        people=st.lists(st.one_of(st.none(), _text), max_size=4),
+        references=st.lists(_text, max_size=4),
+    )
+    def test_side_tables_hold_each_distinct_value_once(
+        self,
+        store: SqlRegistryStore,
+        connection: Connection,
+        events: list[Code],
+        confidentiality: list[Code],
+        people: list[str | None],
+        references: list[str],
+    ) -> None:
+        de = document(
+            event_codes=tuple(events),
+            confidentiality_codes=tuple(confidentiality),
+            authors=tuple(Author(person=p) for p in people),
+            reference_ids=tuple(references),
+        )
+        store.add_objects([de])
+
+        def stored(table: Table, *columns: str) -> list[tuple[object, ...]]:
+            query = select(*(table.c[c] for c in columns)).where(table.c.entry_uuid == de.entry_uuid)
+            return [tuple(row) for row in connection.execute(query)]
+
+        assert sorted(stored(tables.document_code, "attribute", "code_key")) == sorted(
+            {("event", c.key()) for c in events} | {("confidentiality", c.key()) for c in confidentiality}
+        )
+        assert sorted(stored(tables.author_person, "person")) == sorted({(p,) for p in people if p})
+        assert sorted(stored(tables.reference_id, "value")) == sorted({(r,) for r in references})
