@@ -33,12 +33,14 @@ def with_key(nir13: str) -> str:
 
 
 class TestOid:
-    @pytest.mark.parametrize("value", ["1.2.3", "2.25.123456789", "0.0", "1.2.250.1.213.1.4.8"])
+    @pytest.mark.parametrize(
+        "value", ["1.2.3", "2.25.123456789", "0.0", "1.2.250.1.213.1.4.8", "129.6.58.92.1.1"]
+    )
     def test_valid(self, value: str) -> None:
         assert is_oid(value)
 
     @pytest.mark.parametrize(
-        "value", ["", "1", "3.1", "1.02", "1..2", "1.2.", "a.b", "1.2.3 ", "1." + "2" * 70]
+        "value", ["", "1", "01.1", "1.02", "1..2", "1.2.", "a.b", "1.2.3 ", "1." + "2" * 70]
     )
     def test_invalid(self, value: str) -> None:
         assert not is_oid(value)

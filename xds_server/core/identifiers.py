@@ -29,7 +29,9 @@ from typing import Final, Literal
 
 from xds_server.core.profile import DomainProfile
 
-_OID_RE: Final = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
+# Dotted decimal, no leading zeros. The first arc is not limited to 0-2 (ISO) because NIST sends sourceId
+# 129.6.58.92.1.1 and expects Success (12004, 11992 ...): the registry checks syntax, not OID registration.
+_OID_RE: Final = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
 #: ITI TF-3 4.2.3.2.26 / rule book: a uniqueId's OID root has at most 64 characters, the whole at most 128.
 OID_MAX_LENGTH: Final = 64
 UNIQUE_ID_MAX_LENGTH: Final = 128
@@ -46,7 +48,7 @@ _CORSICA: Final = {"2A": "19", "2B": "18"}
 
 
 def is_oid(value: str) -> bool:
-    """An ISO OID in dotted-decimal form, no leading zeros, at most 64 characters."""
+    """An OID in dotted-decimal form (at least two arcs, no leading zeros), at most 64 characters."""
     return len(value) <= OID_MAX_LENGTH and _OID_RE.match(value) is not None
 
 
