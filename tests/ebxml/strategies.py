@@ -85,6 +85,8 @@ document_entries = st.builds(
     source_patient_id=optional,
     source_patient_info=values,
     service_start_time=optional,
+    service_stop_time=optional,
+    repository_unique_id=optional,
     hash=optional,
     size=optional,
     uri=optional,
@@ -96,6 +98,8 @@ document_entries = st.builds(
     confidentiality_codes=st.lists(codes, max_size=2).map(tuple),
     event_codes=st.lists(codes, max_size=2).map(tuple),
     format_code=st.none() | codes,
+    healthcare_facility_type_code=st.none() | codes,
+    practice_setting_code=st.none() | codes,
     type_code=st.none() | codes,
 )
 

@@ -47,6 +47,15 @@ class TestValidSubmission:
         assert submission.problems == ()
         assert [o.entry_uuid for o in submission.objects()] == ["SubmissionSet01", "Document01", "as1"]
 
+    def test_provide_and_register_request_is_accepted(self) -> None:
+        inner = etree.tostring(valid()).decode()
+        data = f'<xdsb:ProvideAndRegisterDocumentSetRequest xmlns:xdsb="urn:ihe:iti:xds-b:2007">{inner}'
+        data += (
+            '<xdsb:Document id="Document01">aGk=</xdsb:Document></xdsb:ProvideAndRegisterDocumentSetRequest>'
+        )
+        submission = decode_submission(parse_xml(data.encode()))
+        assert submission == decode_submission(valid()) and submission.problems == ()
+
     def test_bare_registry_object_list_is_accepted(self) -> None:
         element = parse_xml(object_list(submission_set(), document(), association()).encode())
         assert decode_submission(element) == decode_submission(valid())

@@ -46,7 +46,7 @@ from xds_server.core.metadata import (
     SubmissionSet,
 )
 from xds_server.core.vocabulary import ClassificationNode, ClassificationScheme, SlotName
-from xds_server.ebxml.namespaces import XML_LANG, lcm, rim, rs
+from xds_server.ebxml.namespaces import XDSB, XML_LANG, lcm, rim, rs
 from xds_server.ebxml.tables import AUTHOR_SLOTS, DOCUMENT_ENTRY, FOLDER, SUBMISSION_SET, KindSpec
 
 T_REGISTRY_OBJECT_LIST = rim("RegistryObjectList")
@@ -66,6 +66,7 @@ T_VERSION_INFO = rim("VersionInfo")
 T_CONTENT_VERSION_INFO = rim("ContentVersionInfo")
 T_SUBMIT_OBJECTS_REQUEST = lcm("SubmitObjectsRequest")
 T_REQUEST_SLOT_LIST = rs("RequestSlotList")
+T_PROVIDE_AND_REGISTER = f"{{{XDSB}}}ProvideAndRegisterDocumentSetRequest"
 
 _PACKAGE_NODES = frozenset({ClassificationNode.SUBMISSION_SET.value, ClassificationNode.FOLDER.value})
 
@@ -445,6 +446,12 @@ def _package_kind(
 def _object_list(element: etree._Element, problems: _Problems) -> etree._Element | None:
     if element.tag == T_REGISTRY_OBJECT_LIST:
         return element
+    if element.tag == T_PROVIDE_AND_REGISTER:  # ITI-41 body: the metadata is its SubmitObjectsRequest
+        request = element.find(T_SUBMIT_OBJECTS_REQUEST)
+        if request is None:
+            problems.add("ProvideAndRegisterDocumentSetRequest", "lcm:SubmitObjectsRequest missing")
+            return None
+        element = request
     if element.tag != T_SUBMIT_OBJECTS_REQUEST:
         problems.add(
             local_name(element),
@@ -469,7 +476,8 @@ _OBJECT_TAGS = frozenset({T_EXTRINSIC_OBJECT, T_REGISTRY_PACKAGE, T_ASSOCIATION}
 
 
 def decode_submission(element: etree._Element) -> Submission:
-    """Decode an ``lcm:SubmitObjectsRequest`` (or a bare ``rim:RegistryObjectList``); never raises."""
+    """Decode an ``lcm:SubmitObjectsRequest`` (also inside an ITI-41 request, or a bare
+    ``rim:RegistryObjectList``); never raises: faults are ``Submission.problems``."""
     problems = _Problems()
     object_list = _object_list(element, problems)
     if object_list is None:
