@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .engine import Runner, StepResult, Transport
-from .patients import CliRegistrar, PatientPool, RegistrationError
+from .patients import PatientPool, RegistrationError, make_registrar
 from .plan import PlanError, TestCase, Testkit, load_testkit
 from .report import step_line, summary_line, table, write_json
 from .scope import ScopeError, load_scope
@@ -75,10 +75,10 @@ def run(
             emit(f"starting xds-server on {server.base_url} (data {server.data_dir}, log {server.log_path})")
             server.start()
             url = server.base_url
-            registrar = CliRegistrar(xds_server_command(), server.data_dir, env=server.env)
+            registrar = make_registrar(xds_server_command(), server.data_dir, server.env)
         else:
             url = str(base_url)
-            registrar = CliRegistrar(xds_server_command(), data_dir, env=dict(os.environ))
+            registrar = make_registrar(xds_server_command(), data_dir, None)
         pool = PatientPool(registrar)
         pool.reserve(patients_needed(tests))
         transport = Transport(url)

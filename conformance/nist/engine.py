@@ -229,6 +229,8 @@ class Runner:
         if deviation:
             res.details.append(f"known testkit deviation: {deviation.reason}")
         if not problems:
+            if resp is not None and resp.errors():  # what the server said, e.g. on an expected Failure
+                res.details.append("server errors: " + ", ".join(e["errorCode"] for e in resp.errors()))
             listed = self.scope.find(step, "not-implemented") or self.scope.find(step, "out-of-scope")
             if listed:
                 res.details.append(f"passes although listed as {listed.kind}: remove it from the list")
@@ -425,11 +427,13 @@ class Runner:
             scheme, value = attrs.get("identificationScheme", ""), attrs.get("value")
             if value is None:
                 continue
+            owner = attrs.get("registryObject", value)
             if scheme in PATIENT_ID_SCHEMES:
                 replacements[value] = patient.replace("&", "&amp;")
-            elif scheme in UNIQUE_ID_SCHEMES and value not in replacements:
-                replacements[value] = self.ids.oid()
-                rec.assigned_uids[value] = replacements[value]
+                rec.assigned_pids[owner] = patient
+            elif scheme in UNIQUE_ID_SCHEMES:
+                replacements.setdefault(value, self.ids.oid())
+                rec.assigned_uids[owner] = replacements[value]
         for old, new in replacements.items():
             text = text.replace(f'value="{old}"', f'value="{new}"')
         data = text.encode("latin-1")

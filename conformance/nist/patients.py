@@ -1,9 +1,10 @@
 """Patient ids for a run, registered with the server instead of the testkit's ITI-8 feeds (15817-15822).
 
 Each run uses fresh ids (`<run><n>^^^&<authority>&ISO`), so a run never sees data from an earlier one.
-They are registered through the server's own CLI (`xds-server patients add PID... [--data-dir DIR]`),
-which writes to the same database the running server reads; ids are reserved in one batch up front
-(one CLI start instead of one per patient) and on demand afterwards.
+They are registered through the server's own CLI command (`xds-server patients add PID --profile ihe
+[--data-dir DIR]`), which writes to the same database the running server reads: in process when the
+server package is importable (one import instead of one interpreter start per patient), else as a
+subprocess. Ids are reserved in one batch up front and on demand afterwards.
 """
 
 from __future__ import annotations
@@ -28,23 +29,35 @@ class Registrar(Protocol):
     def register(self, pids: Sequence[str]) -> None: ...
 
 
-class CliRegistrar:
-    """`xds-server patients add` with the run's data dir (or the inherited XDS_* environment)."""
+def _add_args(pids: Sequence[str], data_dir: Path | None, profile: str) -> list[str]:
+    args = ["patients", "add", *pids, "--profile", profile]
+    if data_dir is not None:
+        args += ["--data-dir", str(data_dir)]
+    return args
 
-    def __init__(self, command: Sequence[str], data_dir: Path | None, env: dict[str, str] | None = None):
+
+class CliRegistrar:
+    """`xds-server patients add` as a subprocess, with the run's data dir (or the inherited XDS_* settings)."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        data_dir: Path | None,
+        env: dict[str, str] | None = None,
+        profile: str = "ihe",
+    ):
         self.command = list(command)
         self.data_dir = data_dir
         self.env = env
+        self.profile = profile
         self.calls = 0
 
     def _run(self, pids: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        args = [*self.command, "patients", "add", *pids]
-        if self.data_dir is not None:
-            args += ["--data-dir", str(self.data_dir)]
         self.calls += 1
         return subprocess.run(
-            args, capture_output=True, text=True, timeout=CLI_TIMEOUT, env=self.env, stdin=subprocess.DEVNULL
-        )
+            [*self.command, *_add_args(pids, self.data_dir, self.profile)],
+            capture_output=True, text=True, timeout=CLI_TIMEOUT, env=self.env, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
 
     def register(self, pids: Sequence[str]) -> None:
         if not pids:
@@ -62,6 +75,35 @@ class CliRegistrar:
             raise RegistrationError(f"patients add: {done.stderr.strip()[-400:]}")
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise RegistrationError(f"patients add: {exc}") from exc
+
+
+class InProcessRegistrar:
+    """The same CLI command run in this process (typer's CliRunner): one import for the whole run."""
+
+    def __init__(self, data_dir: Path | None, env: dict[str, str] | None = None, profile: str = "ihe"):
+        from typer.testing import CliRunner
+
+        from xds_server.cli import app  # the runner may use the server package; never the reverse
+
+        self.app = app
+        self.runner = CliRunner()
+        self.data_dir = data_dir
+        self.env = env
+        self.profile = profile
+
+    def register(self, pids: Sequence[str]) -> None:
+        for pid in pids:
+            done = self.runner.invoke(self.app, _add_args([pid], self.data_dir, self.profile), env=self.env)
+            if done.exit_code != 0:
+                detail = (done.output or repr(done.exception)).strip()[-400:]
+                raise RegistrationError(f"patients add {pid}: {detail}")
+
+
+def make_registrar(command: Sequence[str], data_dir: Path | None, env: dict[str, str] | None) -> Registrar:
+    try:
+        return InProcessRegistrar(data_dir, env)
+    except ImportError:
+        return CliRegistrar(command, data_dir, env)
 
 
 class PatientPool:
