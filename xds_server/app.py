@@ -31,6 +31,7 @@ from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
 from xds_server.storage.database import Database, sqlite_url_for
 from xds_server.storage.migrate import upgrade
 from xds_server.storage.patients import SqlPatientDirectory
+from xds_server.storage.query_sql import SqlQueryPort
 from xds_server.storage.registry import SqlRegistryStore
 from xds_server.terminology import load_profile
 
@@ -67,6 +68,7 @@ def unit_of_work_factory(database: Database) -> TransactionFactory:
                 registry=SqlRegistryStore(connection, encode_object_xml),
                 patients=SqlPatientDirectory(connection),
                 documents=SqlDocumentIndex(connection),
+                queries=SqlQueryPort(connection),
             )
 
     return transaction

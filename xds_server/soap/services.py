@@ -26,6 +26,7 @@ from lxml import etree
 from xds_server.config import Settings
 from xds_server.core.blobs import BlobStore, DocumentIndex
 from xds_server.core.ports import Clock, IdFactory, PatientDirectory, RegistryStore
+from xds_server.core.query.port import QueryPort
 from xds_server.soap.mtom import OutgoingPart
 
 
@@ -37,6 +38,8 @@ class UnitOfWork:
     patients: PatientDirectory
     #: the repository's reads of the registry (ITI-43: which stored document a uniqueId names)
     documents: DocumentIndex
+    #: the stored-query reads (ITI-18 / ITI-51); app.py always sets it (optional only for test doubles)
+    queries: QueryPort | None = None
 
 
 #: Opens a transaction; commits when the block ends normally, rolls back on any exception.
