@@ -12,9 +12,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from xds_server.core.metadata import AnyObject, Association, DocumentEntry, Folder, SubmissionSet, kind_of
 from xds_server.core.ports import ObjectSummary, PatientState, StoredDocumentIdentity
+
+if TYPE_CHECKING:
+    from xds_server.core.ports import Clock, IdFactory, PatientDirectory, RegistryStore
 
 
 class InMemoryRegistryStore:
@@ -24,18 +28,6 @@ class InMemoryRegistryStore:
         self.objects: dict[str, AnyObject] = {}
         self.patients: dict[str, PatientState] = dict(patients)
         self.writes: list[tuple[str, object]] = []
-
-    # -- PatientDirectory ---------------------------------------------------------------------------
-    def add(self, patient_id: str, state: PatientState = PatientState.ACTIVATED) -> None:
-        self.patients[patient_id] = state
-
-    def set_state(self, patient_id: str, state: PatientState) -> None:
-        if patient_id not in self.patients:
-            raise KeyError(patient_id)
-        self.patients[patient_id] = state
-
-    def list(self) -> Iterable[tuple[str, PatientState]]:
-        return sorted(self.patients.items())
 
     # -- RegistryReader -----------------------------------------------------------------------------
     def patient_state(self, patient_id: str) -> PatientState | None:
@@ -104,8 +96,20 @@ class InMemoryRegistryStore:
     def status_of(self, entry_uuid: str) -> str | None:
         return self.objects[entry_uuid].status
 
-    def of_kind(self, kind: type[AnyObject]) -> list[AnyObject]:
+    def of_kind(self, kind: type[object]) -> list[AnyObject]:
         return [o for o in self.objects.values() if isinstance(o, kind)]
+
+    # -- PatientDirectory (last: its ``list`` method would shadow the builtin in later annotations) --
+    def add(self, patient_id: str, state: PatientState = PatientState.ACTIVATED) -> None:
+        self.patients[patient_id] = state
+
+    def set_state(self, patient_id: str, state: PatientState) -> None:
+        if patient_id not in self.patients:
+            raise KeyError(patient_id)
+        self.patients[patient_id] = state
+
+    def list(self) -> Iterable[tuple[str, PatientState]]:
+        return sorted(self.patients.items())
 
 
 def summarise(obj: AnyObject) -> ObjectSummary:
@@ -147,5 +151,11 @@ class SequentialIds:
         self._next += 1
         return f"urn:uuid:00000000-0000-4000-8000-{value:012d}"
 
+
+if TYPE_CHECKING:  # mypy checks that the fakes satisfy the ports
+    _store: RegistryStore = InMemoryRegistryStore()
+    _patients: PatientDirectory = InMemoryRegistryStore()
+    _clock: Clock = FixedClock()
+    _ids: IdFactory = SequentialIds()
 
 __all__ = ["FixedClock", "InMemoryRegistryStore", "SequentialIds", "summarise"]
