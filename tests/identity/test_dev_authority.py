@@ -107,3 +107,12 @@ class TestMintToken:
         claims = token_claims(patient_self=PATIENT)
         assert claims["exp"] - claims["iat"] >= 600
         assert verifier.verify(mint_token(authority, claims)).patient_ins == PATIENT
+
+
+class TestContextOf:
+    def test_matches_what_the_verifier_reads(self, data_dir: Path) -> None:
+        authority = dev_authority.init(data_dir)
+        identity = Identity(patient=PATIENT, role="316", genre_activite="GENR02", reason="r")
+        verifier = AssertionVerifier(TrustStore(data_dir).certificates)
+        verified = verifier.verify_security_header([security_header(mint_assertion(authority, identity))])
+        assert dev_authority.context_of(identity) == verified

@@ -383,3 +383,18 @@ class TestHeaderShape:
         with pytest.raises(IdentityError):
             verifier.verify_assertion(etree.Element("{urn:x}Token"))
         assert ASSERTION.endswith("Assertion")
+
+
+class TestAudience:
+    def test_audience_is_checked_when_configured(
+        self, make_verifier: Callable[..., AssertionVerifier], authority: DevAuthority
+    ) -> None:
+        strict = make_verifier(settings=SamlSettings(audience="urn:xds-server"))
+        assert strict.verify_security_header([header(signed(authority, audience="urn:xds-server"))])
+        assert "addressed" in refused(strict, [header(signed(authority, audience="urn:other"))]).message
+        assert "addressed" in refused(strict, [header(signed(authority))]).message
+
+    def test_audience_is_ignored_when_not_configured(
+        self, verifier: AssertionVerifier, authority: DevAuthority
+    ) -> None:
+        assert verifier.verify_security_header([header(signed(authority, audience="urn:other"))])

@@ -26,7 +26,7 @@ from lxml import etree
 from signxml.algorithms import CanonicalizationMethod
 from signxml.signer import XMLSigner
 
-from xds_server.core.policy import AccessMode
+from xds_server.core.policy import AccessContext, AccessMode, ActorKind
 from xds_server.core.policy.record import PS_NATIONAL_ID_OID
 from xds_server.identity.saml import DS, HL7V3, SAML2, WSSE, XSI, RoleKind, VihfAttribute
 
@@ -175,6 +175,30 @@ class Identity:
     extra_attributes: Sequence[tuple[str, str]] = field(default_factory=tuple)
 
 
+def context_of(identity: Identity) -> AccessContext:
+    """The AccessContext a verified assertion for ``identity`` yields (``policy explain --actor ...`` builds
+    the case from the same options as ``dev assertion`` without minting anything)."""
+    return AccessContext(
+        ActorKind.PROFESSIONAL,
+        identity.national_id,
+        profession=identity.profession,
+        savoir_faire=identity.savoir_faire,
+        role=identity.role,
+        genre_activite=identity.genre_activite,
+        structure_id=identity.structure or None,
+        secteur=identity.sector,
+        access_mode=identity.mode,
+        reason=identity.reason,
+        patient_ins=identity.patient,
+        secret_connection=identity.secret_connection,
+        name=identity.name,
+        authentication_mode=identity.authentication_mode,
+        lps_name=identity.lps_name,
+        lps_version=identity.lps_version,
+        issuer=ISSUER,
+    )
+
+
 def _instant(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -186,6 +210,7 @@ def build_assertion(
     ttl: timedelta = DEFAULT_TTL,
     one_time_use: bool = False,
     issuer: str = ISSUER,
+    audience: str | None = None,
 ) -> etree._Element:
     """An unsigned VIHF assertion with a signature placeholder after the Issuer (saml2 schema order)."""
     now = now or datetime.now(UTC)
@@ -213,6 +238,9 @@ def build_assertion(
     conditions = etree.SubElement(
         root, f"{saml}Conditions", NotBefore=_instant(now), NotOnOrAfter=_instant(now + ttl)
     )
+    if audience:
+        restriction = etree.SubElement(conditions, f"{saml}AudienceRestriction")
+        etree.SubElement(restriction, f"{saml}Audience").text = audience
     if one_time_use:
         etree.SubElement(conditions, f"{saml}OneTimeUse")
     authn = etree.SubElement(root, f"{saml}AuthnStatement", AuthnInstant=_instant(now))
@@ -295,9 +323,12 @@ def mint_assertion(
     now: datetime | None = None,
     ttl: timedelta = DEFAULT_TTL,
     one_time_use: bool = False,
+    audience: str | None = None,
 ) -> bytes:
     """A signed VIHF assertion (serialised, no XML declaration), ready for a wsse:Security header."""
-    assertion = build_assertion(identity or Identity(), now=now, ttl=ttl, one_time_use=one_time_use)
+    assertion = build_assertion(
+        identity or Identity(), now=now, ttl=ttl, one_time_use=one_time_use, audience=audience
+    )
     return etree.tostring(sign_assertion(assertion, authority.key, authority.certificate))
 
 
@@ -403,6 +434,7 @@ __all__ = [
     "Identity",
     "authority_dir",
     "build_assertion",
+    "context_of",
     "exists",
     "init",
     "load",

@@ -120,12 +120,14 @@ class ReplayCache:
 @dataclass(frozen=True, slots=True)
 class SamlSettings:
     """``clock_skew``: tolerance on NotBefore / NotOnOrAfter. ``strict_replay``: accept every assertion
-    once only. ``require_resource_id``: the ``dmp`` profile binds each request to a patient."""
+    once only. ``require_resource_id``: the ``dmp`` profile binds each request to a patient. ``audience``:
+    when set, the assertion must name it in ``Conditions/AudienceRestriction/Audience``."""
 
     clock_skew: timedelta = timedelta(seconds=60)
     strict_replay: bool = False
     require_resource_id: bool = True
     require_structure: bool = True
+    audience: str | None = None
 
 
 class AssertionVerifier:
@@ -207,6 +209,17 @@ class AssertionVerifier:
             raise IdentityError.failed("the assertion is not valid yet (Conditions/@NotBefore)")
         if now - skew >= not_after:
             raise IdentityError.failed("the assertion has expired (Conditions/@NotOnOrAfter)")
+        if self.settings.audience is not None:
+            path = f"{{{SAML2}}}AudienceRestriction/{{{SAML2}}}Audience"
+            audiences = (
+                {(a.text or "").strip() for a in conditions.iterfind(path)}
+                if conditions is not None
+                else set()
+            )
+            if self.settings.audience not in audiences:
+                raise IdentityError.failed(
+                    f"the assertion is not addressed to this server ({self.settings.audience})"
+                )
         return not_after + skew
 
     def _check_replay(
