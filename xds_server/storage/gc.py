@@ -44,8 +44,9 @@ class GcReport:
     def summary(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
         return (
-            f"{self.examined} blobs examined: {self.referenced} referenced, {self.too_young} within the grace "
-            f"period, {verb} {len(self.removed)} unreferenced ({self.removed_bytes} bytes); "
+            f"{self.examined} blobs examined: {self.referenced} referenced, "
+            f"{self.too_young} within the grace period, "
+            f"{verb} {len(self.removed)} unreferenced ({self.removed_bytes} bytes); "
             f"{self.staging_removed} stale staging files {verb}"
         )
 
