@@ -2,10 +2,10 @@
 
 Theory of operation
 -------------------
-XDS patient ids are HL7 v2 CX values restricted by ITI TF-3 4.2.3.1.7 to ``id^^^&OID&ISO``: CX.1 the id,
-CX.2/CX.3 empty, CX.4 an HD whose namespace is empty, universal id an OID and universal id type ``ISO``.
-We also accept a fifth component, the identifier type code (CX.5), because the DMP writes its INS as
-``INS^^^&1.2.250.1.213.1.4.8&ISO^NH`` (dmp-rules.md §(b), §(d)); nothing is allowed after CX.5.
+XDS patient ids are HL7 v2 CX values restricted by ITI TF-3 4.2.3.1 (data types) to ``id^^^&OID&ISO``:
+CX.1 the id, CX.2/CX.3 empty, CX.4 an HD whose namespace is empty, universal id an OID and universal id
+type ``ISO``. We also accept a fifth component, the identifier type code (CX.5), because the DMP writes its
+INS as ``INS^^^&1.2.250.1.213.1.4.8&ISO^NH`` (dmp-rules.md §(b), §(d)); nothing is allowed after CX.5.
 
 A domain may accept one identifier in several spellings. ``canonical_patient_id`` maps every accepted
 spelling to ONE canonical string, so that equality checks (SubmissionSet vs DocumentEntry, association ends,
@@ -32,7 +32,7 @@ from xds_server.core.profile import DomainProfile
 # Dotted decimal, no leading zeros. The first arc is not limited to 0-2 (ISO) because NIST sends sourceId
 # 129.6.58.92.1.1 and expects Success (12004, 11992 ...): the registry checks syntax, not OID registration.
 _OID_RE: Final = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
-#: ITI TF-3 4.2.3.2.26 / rule book: a uniqueId's OID root has at most 64 characters, the whole at most 128.
+#: ITI TF-3 4.2.3.2 (uniqueId) / rule book: OID root at most 64 characters, the whole at most 128.
 OID_MAX_LENGTH: Final = 64
 UNIQUE_ID_MAX_LENGTH: Final = 128
 _UUID_RE: Final = re.compile(

@@ -14,8 +14,8 @@ Theory of operation (ITI TF-2b 3.42.4.1.3 "Register Document Set-b", ITI TF-3 4.
 3. uniqueIds. A SubmissionSet or Folder uniqueId already in the registry -> XDSDuplicateUniqueIdInRegistry.
    A DocumentEntry uniqueId already in the registry is a resubmission of the same document only if hash
    (case-insensitive) and size are identical: it is then stored as one more entry (NIST 12004); otherwise
-   XDSNonIdenticalHash / XDSNonIdenticalSize (ITI TF-3 4.2.3.2.26). A uniqueId held by an object of
-   another kind is a duplicate too.
+   XDSNonIdenticalHash / XDSNonIdenticalSize (ITI TF-3 4.2.3.2, DocumentEntry.uniqueId). A uniqueId held by
+   an object of another kind is a duplicate too.
 4. Associations to existing objects.
    - Document relationships (RPLC, APND, XFRM, XFRM_RPLC, signs, IsSnapshotOf; ITI TF-3 4.2.2.2): the
      target must exist (else XDSRegistryMetadataError), be a DocumentEntry of the same patient
@@ -65,7 +65,7 @@ from xds_server.core.vocabulary import (
 _HAS_MEMBER = AssociationType.HAS_MEMBER.value
 _RELATIONSHIPS = frozenset(t.value for t in RELATIONSHIP_TYPES)
 _REPLACEMENTS = frozenset(t.value for t in REPLACEMENT_TYPES)
-#: Entries that follow their target into deprecation (ITI TF-3 4.2.2.2.3/4: an addendum or a
+#: Entries that follow their target into deprecation (ITI TF-3 4.2.2.2, NIST 12022: an addendum or a
 #: transformation of a replaced document is deprecated with it).
 _FOLLOWERS = (AssociationType.APPEND.value, AssociationType.TRANSFORM.value)
 _APPROVED = Status.APPROVED.value

@@ -56,7 +56,7 @@ def register_plan(
 
 
 def dtm_now(clock: Clock) -> str:
-    """The clock's time as an XDS DTM to the second, in UTC (ITI TF-3 4.2.3.1.5); a naive time is UTC."""
+    """The clock's time as an XDS DTM to the second, in UTC (XDS times are UTC); a naive time is UTC."""
     now = clock.now()
     now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     return now.strftime("%Y%m%d%H%M%S")

@@ -7,10 +7,11 @@ An ITI-42 submission may hold two families of associations:
 * ``HasMember`` -- membership. Its source is the submission's SubmissionSet or a Folder (new, or an
   existing one named by urn:uuid):
     - SS -> DocumentEntry: Slot ``SubmissionSetStatus`` = ``Original`` when the entry is in this message,
-      ``Reference`` when it is an existing entry (ITI TF-3 4.2.2.1.1);
+      ``Reference`` when it is an existing entry (ITI TF-3 4.2.2.1, HasMember);
     - SS -> Folder (new Folder of this message);
     - SS -> Association: files a Folder -> DocumentEntry HasMember in the SubmissionSet;
-    - Folder -> DocumentEntry: needs the SS -> (this association) HasMember above (ITI TF-3 4.2.2.1.3).
+    - Folder -> DocumentEntry: needs the SS -> (this association) HasMember above
+      (ITI TF-3 4.2.2.1; NIST 12001, 12326).
   Every new DocumentEntry and new Folder must be a member of the SubmissionSet.
 * document relationships (RPLC, APND, XFRM, XFRM_RPLC, signs, IsSnapshotOf): source = a new DocumentEntry
   of this message, target = an existing DocumentEntry (the registry side is checked in submission.py).

@@ -13,7 +13,7 @@ from xds_server.core.validation.context import metadata_error
 
 _DTM_RE: Final = re.compile(r"^\d{4}(\d{2}){0,5}$")
 _SHA1_RE: Final = re.compile(r"^[0-9a-fA-F]{40}$")
-# (start, end, low, high) of each DTM component after the year (ITI TF-3 4.2.3.1.5, HL7 v2 DTM).
+# (start, end, low, high) of each DTM component after the year (HL7 v2 DTM as ITI TF-3 4.2.3.1 uses it).
 _DTM_PARTS: Final = ((4, 6, 1, 12), (6, 8, 1, 31), (8, 10, 0, 23), (10, 12, 0, 59), (12, 14, 0, 59))
 
 
@@ -86,7 +86,7 @@ def one_code(obj_id: str, attribute: str, value: Code | None) -> Iterator[Issue]
 
 
 def authors(obj_id: str, values: tuple[Author, ...]) -> Iterator[Issue]:
-    # ITI TF-3 4.2.3.1.4: an author carries at least an authorPerson or an authorInstitution.
+    # ITI TF-3 4.2.3.1 (author): an author carries at least an authorPerson or an authorInstitution.
     for index, author in enumerate(values, start=1):
         if not (author.person or any(author.institutions)):
             yield metadata_error(

@@ -1,5 +1,5 @@
-"""Message-level rules (ITI TF-2b 3.42.4.1.3, ITI TF-3 4.1.4): one SubmissionSet, codec problems, object ids,
-limitedMetadata, uniqueIds repeated inside the message."""
+"""Message-level rules (ITI TF-2b 3.42.4.1.3, ITI TF-3 4.1 submission request): one SubmissionSet, codec
+problems, object ids, limitedMetadata, uniqueIds repeated inside the message."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def _object_ids(ctx: Context) -> Iterator[Issue]:
 
 
 def _limited_metadata(ctx: Context) -> Iterator[Issue]:
-    # limitedMetadata is for XDR/XDM only (ITI TF-3 4.1.1): an XDS registry refuses it.
+    # limitedMetadata is for XDR/XDM (metadata-limited sources, ITI TF-3 4.1): an XDS registry refuses it.
     for obj in _packages_and_documents(ctx):
         for scheme, _code in obj.other_classifications:
             if scheme in _LIMITED:
