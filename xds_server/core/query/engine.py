@@ -91,9 +91,20 @@ class QueryResult:
         return {row.entry_uuid: row.last_update_time for row in self.objects if row.last_update_time}
 
 
+#: ebRS 3.0 return types XDS does not define, answered as their closest XDS form: ``RegistryObject`` is the
+#: ebRS default when ``returnType`` is absent; ``LeafClassWithRepositoryItem`` has no repository items here.
+_RETURN_TYPE_ALIASES = {
+    "RegistryObject": ReturnType.LEAF_CLASS,
+    "LeafClassWithRepositoryItem": ReturnType.LEAF_CLASS,
+}
+
+
 def parse_return_type(value: str | None) -> ReturnType:
+    text = (value or ReturnType.OBJECT_REF.value).strip()
+    if text in _RETURN_TYPE_ALIASES:
+        return _RETURN_TYPE_ALIASES[text]
     try:
-        return ReturnType(value or ReturnType.OBJECT_REF.value)
+        return ReturnType(text)
     except ValueError:
         raise XdsError.single(
             INVALID_VALUE, f"returnType {value!r} is not supported (ObjectRef or LeafClass)", "returnType"

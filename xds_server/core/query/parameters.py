@@ -19,6 +19,7 @@ Every problem of a request is collected before failing, like the submission vali
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -101,13 +102,13 @@ def code_key(value: str) -> str | None:
     return f"{code}^^{scheme}"
 
 
+#: Characters no XML 1.0 document can carry (a NUL or a lone surrogate would otherwise reach the database
+#: driver and fail there, as an internal error).
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _is_xml_text(value: str) -> bool:
-    """Only characters an XML document can carry (a NUL or a lone surrogate would otherwise reach the
-    database driver and fail there)."""
-    return not any(
-        (ord(c) < 0x20 and c not in "\t\n\r") or 0xD800 <= ord(c) <= 0xDFFF or ord(c) in (0xFFFE, 0xFFFF)
-        for c in value
-    )
+    return _NOT_XML_CHAR.search(value) is None
 
 
 def _convert(kind: Kind, value: str) -> str | None:
