@@ -116,6 +116,12 @@ class TestUniqueIdsInMessage:
         sub = submission(folders=(folder(unique_id="1.2.3"),), ss=ss)
         assert_refused(sub, ErrorCode.REGISTRY_DUPLICATE_UNIQUE_ID_IN_MESSAGE, "Folder01/uniqueId")
 
+    def test_repository_code_on_iti41(self) -> None:
+        sub = submission(document("Doc1", unique_id="1.2.3"), document("Doc2", unique_id="1.2.3"))
+        assert_refused(
+            sub, ErrorCode.REPOSITORY_DUPLICATE_UNIQUE_ID_IN_MESSAGE, "Doc2/uniqueId", transaction="ITI-41"
+        )
+
     def test_distinct_unique_ids_accepted(self) -> None:
         assert_valid(submission(document("Doc1"), document("Doc2")))
 

@@ -73,10 +73,16 @@ def _unique_ids_in_message(ctx: Context) -> Iterator[Issue]:
     for obj in _packages_and_documents(ctx):
         if obj.unique_id:
             owners.setdefault(obj.unique_id, []).append(obj.entry_uuid)
+    # The repository (ITI-41) and the registry (ITI-42) each have their own code (ITI TF-3 4.2.4.1).
+    code = (
+        ErrorCode.REPOSITORY_DUPLICATE_UNIQUE_ID_IN_MESSAGE
+        if ctx.transaction == "ITI-41"
+        else ErrorCode.REGISTRY_DUPLICATE_UNIQUE_ID_IN_MESSAGE
+    )
     for unique_id, ids in owners.items():
         if len(ids) > 1:
             yield issue(
-                ErrorCode.REGISTRY_DUPLICATE_UNIQUE_ID_IN_MESSAGE,
+                code,
                 ids[1],
                 "uniqueId",
                 f"uniqueId {unique_id} is used by several objects of the message: {', '.join(ids)}",
