@@ -623,3 +623,41 @@ class TestMultiPatientQueries:
 def test_empty_result_is_success(registry: Registry, world: World, return_type: str) -> None:
     result = registry.query(FD, fd(**{"$XDSDocumentEntryPatientId": s("nobody")}), return_type=return_type)
     assert result.objects == ()
+
+
+class TestLargeIdSets:
+    """Id sets beyond the drivers' parameter limits are sent in chunks; the merged answer is the same."""
+
+    def test_many_uuids(self, registry: Registry, world: World) -> None:
+        w = world
+        fillers = [f"urn:uuid:00000000-0000-4000-8000-{n:012d}" for n in range(2500)]
+        params = {
+            "$XDSDocumentEntryEntryUUID": q(*fillers, w.de3.entry_uuid, w.de1.entry_uuid, w.de2.entry_uuid)
+        }
+        result = registry.query(GetDocuments.query_id, params)
+        assert result.object_refs == (w.de1.entry_uuid, w.de2.entry_uuid, w.de3.entry_uuid)
+
+    def test_chunked_reads_equal_single_reads(
+        self, registry: Registry, world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from xds_server.storage import query_sql
+
+        get_all = {
+            "$patientId": s(PATIENT),
+            "$XDSDocumentEntryStatus": BOTH,
+            "$XDSSubmissionSetStatus": q(APPROVED),
+            "$XDSFolderStatus": q(APPROVED),
+        }
+        contents = {"$XDSSubmissionSetEntryUUID": s(world.ss1.entry_uuid)}
+        whole = [
+            registry.query(GetAll.query_id, get_all),
+            registry.query(GetSubmissionSetAndContents.query_id, contents),
+        ]
+        monkeypatch.setattr(query_sql, "_CHUNK", 2)
+        chunked = [
+            registry.query(GetAll.query_id, get_all),
+            registry.query(GetSubmissionSetAndContents.query_id, contents),
+        ]
+        assert [r.object_refs for r in chunked] == [r.object_refs for r in whole]
+        capped = QuerySettings(max_results=len(whole[0].objects) - 1)
+        assert registry.error(GetAll.query_id, get_all, settings=capped) == {"XDSTooManyResults"}
