@@ -163,6 +163,12 @@ class TestAddressing:
         assert (fault.subcode.namespace, fault.subcode.local) == (WSA, "MessageAddressingHeaderRequired")
         assert fault.relates_to == "urn:uuid:0f6bb3a4-6a86-4c5b-9d57-1b2f1c2a0001"
 
+    def test_non_anonymous_reply_to_is_refused(self) -> None:
+        extra = "<wsa:ReplyTo><wsa:Address>http://client.example/callback</wsa:Address></wsa:ReplyTo>"
+        fault = fault_of(envelope(extra_headers=extra))
+        assert fault.code is FaultCode.SENDER
+        assert fault.subcode is not None and fault.subcode.local == "OnlyAnonymousAddressSupported"
+
     def test_no_header_at_all(self) -> None:
         data = f'<env:Envelope xmlns:env="{SOAP12}"><env:Body><a/></env:Body></env:Envelope>'
         assert fault_of(data.encode()).code is FaultCode.SENDER

@@ -10,7 +10,8 @@ the fault a client gets is the one the spec names for the first problem:
    ``mustUnderstand="true"|"1"`` must be understood: WS-Addressing and WS-Security blocks are, others
    -> MustUnderstand with one ``env:NotUnderstood`` per block;
 4. ``wsa:Action`` is required (Sender, subcode wsa:MessageAddressingHeaderRequired); the router checks it is
-   known (Sender, subcode wsa:ActionNotSupported);
+   known (Sender, subcode wsa:ActionNotSupported); a ``wsa:ReplyTo`` must be anonymous (Sender, subcode
+   wsa:OnlyAnonymousAddressSupported): answers always come back on the HTTP response;
 5. ``env:Body`` holds exactly one element, the transaction's request.
 
 Faults raised after the MessageID is known carry it, so that the fault answers with ``wsa:RelatesTo``.
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from xds_server.ebxml.xmlparse import XmlRejected, parse_xml
-from xds_server.soap.faults import HEADER_REQUIRED, FaultCode, SoapFault
+from xds_server.soap.faults import HEADER_REQUIRED, ONLY_ANONYMOUS, FaultCode, SoapFault
 from xds_server.soap.mtom import MultipartMessage
 from xds_server.soap.namespaces import (
     ROLE_NEXT,
@@ -34,6 +35,7 @@ from xds_server.soap.namespaces import (
     SOAP11,
     SOAP12,
     WSA,
+    WSA_ANONYMOUS,
     WSSE,
     qname,
 )
@@ -92,19 +94,17 @@ def read_envelope(xml: bytes, *, multipart: MultipartMessage | None = None) -> S
         action = _wsa_text(header, "Action")
         if not action:
             raise SoapFault.sender("the wsa:Action header is required", HEADER_REQUIRED)
+        reply_to = _reply_to(header)
         body = _single_body_child(root)
     except SoapFault as fault:
         raise fault.with_relates_to(message_id) from None
-    reply_to = None
-    if header is not None:
-        reply_to = header.findtext(f"{qname(WSA, 'ReplyTo')}/{qname(WSA, 'Address')}")
     return SoapRequest(
         action=action,
         message_id=message_id,
         body=body,
         header=header,
         to=_wsa_text(header, "To"),
-        reply_to=reply_to.strip() if reply_to else None,
+        reply_to=reply_to,
         multipart=multipart,
     )
 
@@ -157,6 +157,24 @@ def _check_must_understand(header: etree._Element) -> None:
             f"header block(s) not understood: {names}",
             not_understood=tuple(not_understood),
         )
+
+
+def _reply_to(header: etree._Element | None) -> str | None:
+    # The answer always travels back on the HTTP response (ITI TF-2x V.3.2: synchronous exchange), so a
+    # ReplyTo can only be the anonymous address (WS-Addressing 1.0 SOAP binding, 6.4.1).
+    if header is None:
+        return None
+    address = header.findtext(f"{qname(WSA, 'ReplyTo')}/{qname(WSA, 'Address')}")
+    if address is None or not address.strip():
+        return None
+    address = address.strip()
+    if address != WSA_ANONYMOUS:
+        raise SoapFault(
+            FaultCode.SENDER,
+            f"wsa:ReplyTo must be the anonymous address (synchronous exchange only), got {address!r}",
+            subcode=ONLY_ANONYMOUS,
+        )
+    return address
 
 
 def _single_body_child(root: etree._Element) -> etree._Element:

@@ -42,6 +42,7 @@ class Subcode:
 ACTION_NOT_SUPPORTED = Subcode(WSA, "ActionNotSupported", "wsa")
 HEADER_REQUIRED = Subcode(WSA, "MessageAddressingHeaderRequired", "wsa")
 INVALID_HEADER = Subcode(WSA, "InvalidAddressingHeader", "wsa")
+ONLY_ANONYMOUS = Subcode(WSA, "OnlyAnonymousAddressSupported", "wsa")
 
 SOAP12_CONTENT_TYPE = "application/soap+xml; charset=UTF-8"
 SOAP11_CONTENT_TYPE = "text/xml; charset=UTF-8"
@@ -154,6 +155,7 @@ __all__ = [
     "ACTION_NOT_SUPPORTED",
     "HEADER_REQUIRED",
     "INVALID_HEADER",
+    "ONLY_ANONYMOUS",
     "SOAP11_CONTENT_TYPE",
     "SOAP12_CONTENT_TYPE",
     "FaultCode",
