@@ -17,6 +17,7 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from xds_server.config import Settings
+from xds_server.core.blobs import BlobStore
 from xds_server.core.ports import PatientState
 from xds_server.core.profile import DomainProfile
 from xds_server.ebxml.codec import encode_object_xml
@@ -91,7 +92,7 @@ class Answer:
 class Repository:
     client: TestClient
     database: Database
-    blobs: FileBlobStore
+    blobs: BlobStore
     spool: Path
 
     def post(self, body: bytes, content_type: str) -> Answer:
@@ -120,10 +121,8 @@ class Repository:
         return sorted(p.name for p in self.blobs.staging_dir.iterdir())
 
 
-@pytest.fixture
-def repository(database: Database, tmp_path: Path) -> Iterator[Repository]:
+def make_repository(database: Database, tmp_path: Path, blobs: BlobStore) -> Iterator[Repository]:
     settings = Settings(data_dir=tmp_path / "data", repository_unique_id=REPOSITORY_ID, max_parts=20)
-    blobs = FileBlobStore(tmp_path / "blobs")
 
     @contextmanager
     def transaction() -> Iterator[UnitOfWork]:
@@ -150,3 +149,46 @@ def repository(database: Database, tmp_path: Path) -> Iterator[Repository]:
     spool = tmp_path / "client-spool"
     with TestClient(app) as client:
         yield Repository(client, database, blobs, spool)
+
+
+@pytest.fixture
+def repository(database: Database, tmp_path: Path) -> Iterator[Repository]:
+    yield from make_repository(database, tmp_path, FileBlobStore(tmp_path / "blobs"))
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1, on a free port, for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def s3_store(endpoint: str, tmp_path: Path, bucket: str = "docs", prefix: str = "xds/blobs") -> BlobStore:
+    import boto3
+
+    from xds_server.storage.s3 import S3BlobStore
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    if bucket not in [b["Name"] for b in client.list_buckets().get("Buckets", [])]:
+        client.create_bucket(Bucket=bucket)
+    return S3BlobStore(bucket=bucket, prefix=prefix, staging_dir=tmp_path / "staging", client=client)
+
+
+@pytest.fixture
+def s3_repository(database: Database, tmp_path: Path, s3_endpoint: str) -> Iterator[Repository]:
+    yield from make_repository(
+        database, tmp_path, s3_store(s3_endpoint, tmp_path, prefix=f"run-{tmp_path.name}")
+    )

@@ -6,13 +6,14 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from xds_server.core.blobs import BlobStore
 from xds_server.storage.blobs import FileBlobStore, open_blob_store
+
+from .conftest import s3_store
 
 
 def stage(store: BlobStore, data: bytes) -> tuple[str, Path]:
@@ -31,37 +32,6 @@ def read_all(store: BlobStore, key: str) -> bytes:
         return b"".join(chunks)
     finally:
         blob.close()
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-def s3_store(endpoint: str, tmp_path: Path, bucket: str = "docs", prefix: str = "xds/blobs") -> BlobStore:
-    import boto3
-
-    from xds_server.storage.s3 import S3BlobStore
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    existing = [b["Name"] for b in client.list_buckets().get("Buckets", [])]
-    if bucket not in existing:
-        client.create_bucket(Bucket=bucket)
-    return S3BlobStore(bucket=bucket, prefix=prefix, staging_dir=tmp_path / "staging", client=client)
 
 
 @pytest.fixture(params=["file", "s3"])

@@ -146,6 +146,15 @@ class TestParts:
             assert part.size == 0
             assert part.sha1 == hashlib.sha1(b"").hexdigest()
 
+    @pytest.mark.parametrize("newline", [b"\r\n", b"\n"])
+    @pytest.mark.parametrize("payload", [b"\r", b"\r\n", b"ends with CR\r", b"\n\r\n"])
+    def test_line_ends_at_the_end_of_content_are_content(
+        self, tmp_path: Path, newline: bytes, payload: bytes
+    ) -> None:
+        body = build([(ROOT_HEADERS, ROOT), (doc_headers("p@x"), payload)], newline=newline)
+        with read(body, mtom_type(), tmp_path, size=1) as message:
+            assert message.resolve("cid:p@x").path.read_bytes() == payload
+
     @settings(max_examples=40, deadline=None)
     @given(
         payload=st.binary(max_size=3000),

@@ -113,6 +113,21 @@ class TestRoundTrip:
         assert len(repository.stored_documents()) == 2
 
 
+class TestS3Store:
+    def test_round_trip_and_refusal_through_s3(self, s3_repository: Repository) -> None:
+        pdf = Doc(PDF.read_bytes(), "application/pdf")
+        assert s3_repository.post(*pnr_message([pdf, Doc(CDA, "text/xml")])).status == "Success"
+        assert retrieved(retrieve(s3_repository, pdf.unique_id)) == {
+            pdf.unique_id: ("application/pdf", pdf.content)
+        }
+        blobs = s3_repository.blob_keys()
+        assert sha1(pdf.content) in blobs
+        answer = s3_repository.post(*pnr_message([Doc(b"bad", hash=sha1(b"other"))]))
+        assert answer.error_codes == ["XDSRepositoryMetadataError"]
+        assert s3_repository.blob_keys() == blobs
+        assert s3_repository.staging_files() == []
+
+
 class TestNistRawBodies:
     """The NIST PnrXop bodies as sent by the toolkit (bare LF, URL-encoded cid, inline base64 in MTOM)."""
 

@@ -14,9 +14,10 @@ more than one chunk plus a delimiter's length in memory, whatever the document s
 * every other part is written to a temporary file in ``spool_dir`` while its SHA-1 and size are computed;
   the file lives in the blob store's staging directory so the store can make it durable with an fsync and
   a rename instead of a copy;
-* the body is delimited by ``LF--boundary`` (a CR before it is dropped too), so CRLF and bare-LF messages
-  are both read; ``Content-Transfer-Encoding`` binary/8bit/7bit is taken as is and base64 is decoded on the
-  fly (tolerated, as §(d) asks); anything else is refused;
+* parts are delimited by ``CRLF--boundary`` (RFC 2046); a message whose first boundary line ends with a
+  bare LF (the NIST toolkit's raw bodies) is read with ``LF--boundary`` delimiters instead;
+* ``Content-Transfer-Encoding`` binary/8bit/7bit is taken as is and base64 is decoded on the fly
+  (tolerated, as §(d) asks); anything else is refused;
 * limits (total bytes, number of parts, root size, header size) raise ``MtomLimitError`` as soon as they
   are crossed; a stream that ends before the closing delimiter raises ``MtomError``. On any failure
   (including cancellation when the client goes away) every temporary file is removed.
@@ -353,6 +354,10 @@ class _Reader:
             return False
         if self.buf[:eol].strip(b" \t\r"):
             raise MtomError("malformed multipart boundary line")
+        if self.part_count == 0 and eol > 0 and self.buf[eol - 1] == 0x0D:
+            # The first boundary line ends with CRLF: so do all delimiters (RFC 2046), and a CR that ends a
+            # part's content before a bare LF is content, not line end.
+            self.delimiter = b"\r\n" + self.dash_boundary
         del self.buf[: eol + 1]
         self.state = self.HEADERS
         return True
@@ -411,8 +416,7 @@ class _Reader:
                 sink.write(bytes(self.buf[: len(self.buf) - keep]))
                 del self.buf[: len(self.buf) - keep]
             return False
-        end = at - 1 if at > 0 and self.buf[at - 1] == 0x0D else at
-        sink.write(bytes(self.buf[:end]))
+        sink.write(bytes(self.buf[:at]))
         del self.buf[: at + len(self.delimiter)]
         self._end_part(sink)
         self.state = self.AFTER_DELIMITER
