@@ -157,6 +157,8 @@ class Runner:
         self.depends: dict[str, tuple[str, ...]] = {}
         self.results: list[StepResult] = []
         self.deadline: float | None = None  # time.monotonic() after which no request is sent
+        self.section_records: list[StepRecord] = []  # steps of the running section, in run order
+        self.submitted: dict[str, bytes] = {}  # document uniqueId -> bytes sent by a PnR step
 
     # ------------------------------------------------------------------ patients
 
@@ -180,6 +182,7 @@ class Runner:
             self.state.tests_roots[t.id] = t.directory.parent
         for t in tests:
             for section in t.sections:
+                self.section_records = []
                 for step in section.steps:
                     if self.deadline is not None and time.monotonic() > self.deadline:
                         res = StepResult(step.test_id, step.section, step.step_id, step.transaction, "FAIL")
@@ -309,10 +312,7 @@ class Runner:
         resp: Response | None = None
         doc_for_asserts: etree._Element | None = None
         if el == "NullTransaction":
-            prev = [
-                r for (t, s, _), r in self.state.records.items()
-                if t == step.test_id and s == step.section and r.output is not None
-            ]  # fmt: skip
+            prev = [r for r in self.section_records if r.output is not None]
             doc_for_asserts = prev[-1].output if prev else None
         elif el == "HttpTransaction":
             resp = self._http(step, patient, rec)
@@ -323,6 +323,7 @@ class Runner:
             doc_for_asserts = resp.body
         self._reports(step, rec)
         self.state.add(rec)
+        self.section_records.append(rec)
         problems: list[str] = []
         exp_status, exp_codes, counts = self._expectations(step)
         if resp is not None:
@@ -332,10 +333,13 @@ class Runner:
         if step.contents and (resp is None or not problems):
             problems += self._contents(step, bind, counts, doc_for_asserts)
         if step.assertions and not problems:
-            if el == "NullTransaction" and doc_for_asserts is None:
-                problems.append("no earlier output in this section to evaluate")
-            else:
-                problems += expect.check_assertions(step.assertions, doc_for_asserts, bind)
+            if doc_for_asserts is None:
+                problems.append("no output in this section to evaluate")
+            else:  # DataRef file="THIS": the section's log, as NIST writes it (outputs only)
+                log = expect.section_log(
+                    [(r.step.step_id, r.step.element or "", r.output) for r in self.section_records]
+                )
+                problems += expect.check_assertions(step.assertions, log, bind)
         if el == "RetrieveTransaction" and resp is not None and not problems:
             problems += self._retrieve_checks(step, bind, resp)
         return problems, resp
@@ -407,7 +411,10 @@ class Runner:
             for n, (doc_id, path) in enumerate(step.documents, start=1):
                 real_id = rec.assigned_uuids.get(doc_id, doc_id)
                 cid = f"doc{n}.{self.ids.uuid()[9:]}@conformance.local"
-                attachments[cid] = (mime.get(real_id) or "application/octet-stream", _read(path))
+                data = _read(path)
+                attachments[cid] = (mime.get(real_id) or "application/octet-stream", data)
+                if doc_id in rec.assigned_uids:
+                    self.submitted[rec.assigned_uids[doc_id]] = data
                 wrapper.append(xop_document(real_id, cid))
             env = envelope(action, to, wrapper, self._security(action))
             return self.transport.post(url, mtom_request(action, env, attachments))
@@ -427,7 +434,7 @@ class Runner:
             scheme, value = attrs.get("identificationScheme", ""), attrs.get("value")
             if value is None:
                 continue
-            owner = attrs.get("registryObject", value)
+            owner = str(attrs.get("registryObject", value))
             if scheme in PATIENT_ID_SCHEMES:
                 replacements[value] = patient.replace("&", "&amp;")
                 rec.assigned_pids[owner] = patient
@@ -453,9 +460,16 @@ class Runner:
             for dr in descendants(resp.body, "DocumentResponse"):
                 uid = text_of(next(iter(children(dr, "DocumentUniqueId")), None))
                 responses[uid] = dr
+        dev = self.scope.find(step, "deviation")
         for uid_sym, written in step.reference_documents:
             uid = bind.get(uid_sym, uid_sym)
-            expected = _read(_find_file(step, written))
+            if dev is not None and dev.documents == "submitted":
+                if uid not in self.submitted:
+                    problems.append(f"document {uid} was not submitted by this run")
+                    continue
+                expected = self.submitted[uid]
+            else:
+                expected = _read(_find_file(step, written))
             found = responses.get(uid)
             if found is None:
                 problems.append(f"document {uid} not returned")

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -220,6 +221,19 @@ def check_errors(resp: Response, codes: Sequence[str], messages: Sequence[str]) 
         if not any(msg in e["errorCode"] or msg in e["codeContext"] for e in errs):
             problems.append(f"expected error message containing {msg!r}, got {got_codes or 'none'}")
     return problems
+
+
+def section_log(steps: Sequence[tuple[str, str, etree._Element | None]]) -> etree._Element:
+    """`DataRef file="THIS"`: a NIST-style log of the section so far, `TestStep[@id]/<Transaction>/Result`
+    around each step's response, so both `//*[local-name()='X']` and `//TestStep[@id='s']//...` work."""
+    root = etree.Element("TestLog")
+    for step_id, element, output in steps:
+        if output is None:
+            continue
+        ts = etree.SubElement(root, "TestStep", id=step_id)
+        result = etree.SubElement(etree.SubElement(ts, element or "Transaction"), "Result")
+        result.append(copy.deepcopy(output))
+    return root
 
 
 def xpath_true(doc: etree._Element | None, expr: str) -> bool:

@@ -37,7 +37,7 @@ def _add_args(pids: Sequence[str], data_dir: Path | None, profile: str) -> list[
 
 
 class CliRegistrar:
-    """`xds-server patients add` as a subprocess, with the run's data dir (or the inherited XDS_* settings)."""
+    """`xds-server patients add` as a subprocess, with the run's data dir (or the inherited XDS_* env)."""
 
     def __init__(
         self,

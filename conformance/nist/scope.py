@@ -5,7 +5,8 @@
   when the server really says so (wsa:ActionNotSupported or no such endpoint); any other failure counts.
 - `kind = "out-of-scope"`: not something this server will do; a failure is reported as SKIP.
 - `kind = "deviation"`: the testkit disagrees with the IHE TF; the runner checks the TF expectation given
-  here (`expected_status`, `expected_error_codes`, `counts = {Documents = 5}`) instead of the plan's.
+  here (`expected_status`, `expected_error_codes`, `counts = {Documents = 5}`, `documents = "submitted"`:
+  compare a retrieved document with the bytes the run submitted) instead of the plan's.
 `match` is a glob on `test/section/step` (`12364/*`, `11897/leafclass/leafclass`); `transaction` (e.g.
 "ITI-57") restricts an entry to one transaction. The list only shrinks.
 """
@@ -31,6 +32,7 @@ class Entry:
     expected_status: str | None = None
     expected_error_codes: tuple[str, ...] | None = None
     counts: tuple[tuple[str, int], ...] = ()
+    documents: str | None = None  # "submitted": compare retrieved bytes with what the run submitted
 
     def applies(self, step: Step) -> bool:
         if self.transaction and step.transaction != self.transaction:
@@ -72,6 +74,7 @@ def load_scope(path: Path) -> Scope:
                 expected_status=raw.get("expected_status"),
                 expected_error_codes=tuple(codes) if codes is not None else None,
                 counts=tuple((str(k), int(v)) for k, v in raw.get("counts", {}).items()),
+                documents=raw.get("documents"),
             )
         )
     return Scope(entries)

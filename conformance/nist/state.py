@@ -125,10 +125,11 @@ class RunState:
 
 
 def builtin_symbols(now: datetime | None = None) -> dict[str, str]:
-    """Engine-provided symbols. `$now$` is an exclusive upper bound in 11899, so it is taken one second
-    ahead, so that an object stored within the current second still falls before it."""
+    """Engine-provided symbols: `$DATE$` is today (UTC). `$now$` is an exclusive upper bound in 11899, so
+    it is taken one second ahead, so that an object stored within the current second still falls before it."""
     t = (now or datetime.now(UTC)) + timedelta(seconds=1)
     return {
+        "$DATE$": (now or datetime.now(UTC)).strftime("%Y%m%d"),
         "$now$": t.strftime("%Y%m%d%H%M%S"),
         "$lastyear$": (t - timedelta(days=365)).strftime("%Y%m%d%H%M%S"),
     }

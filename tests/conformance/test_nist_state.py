@@ -27,6 +27,7 @@ class TestSubstitute:
     def test_now_is_a_later_dtm_than_last_year(self) -> None:
         b = builtin_symbols(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
         assert b["$now$"] == "20260102030406" and b["$lastyear$"] == "20250102030406"
+        assert b["$DATE$"] == "20260102"
 
 
 class TestLookups:
