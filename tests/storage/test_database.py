@@ -186,3 +186,34 @@ class TestPostgresSchema:
             current = connection.execute(text("SELECT current_schema()")).scalar_one()
         assert f"-csearch_path={current}" == schema
         assert current.startswith("xds_test_")
+
+
+@pytest.mark.postgres
+class TestPostgresReadOnly:
+    def test_readonly_transaction_refuses_writes(self, database: Database) -> None:
+        with pytest.raises(XdsError) as raised, database.transaction(readonly=True) as connection:
+            SqlRegistryStore(connection, stub_xml).add_objects([document()])
+        assert [i.code for i in raised.value.issues] == [ErrorCode.REGISTRY_ERROR]
+
+    def test_readonly_sees_one_snapshot(self, database: Database) -> None:
+        with database.transaction(readonly=True) as reader:
+            assert reader.execute(select(func.count()).select_from(tables.registry_object)).scalar_one() == 0
+            with database.transaction() as writer:
+                SqlRegistryStore(writer, stub_xml).add_objects([document()])
+            assert reader.execute(select(func.count()).select_from(tables.registry_object)).scalar_one() == 0
+        assert count_objects(database) == 1
+
+    def test_pooled_connection_is_writable_again_after_a_readonly_transaction(
+        self, postgres_url: str
+    ) -> None:
+        single = Database(postgres_url, pool_size=1, max_overflow=0)
+        try:
+            with single.transaction(readonly=True) as connection:
+                assert connection.execute(text("SHOW transaction_read_only")).scalar_one() == "on"
+                isolation = connection.execute(text("SHOW transaction_isolation")).scalar_one()
+                assert isolation == "repeatable read"
+            with single.transaction() as connection:
+                assert connection.execute(text("SHOW transaction_read_only")).scalar_one() == "off"
+                assert connection.execute(text("SHOW transaction_isolation")).scalar_one() == "read committed"
+        finally:
+            single.dispose()

@@ -8,8 +8,9 @@ SQLite is tuned for one writer and many readers on one file: WAL journal, ``sync
 at checkpoints, never corrupt), foreign keys on, a busy timeout. The sqlite3 driver's own transaction
 handling is switched off and we emit BEGIN ourselves (the SQLAlchemy recipe): a write transaction starts with
 ``BEGIN IMMEDIATE``, so it takes the write lock up front and waits ``busy_timeout`` for it, instead of
-starting as a reader and failing with SQLITE_BUSY when it upgrades after another writer committed. Read-only
-transactions (``transaction(readonly=True)``) use a plain deferred BEGIN and never block writers.
+starting as a reader and failing with SQLITE_BUSY when it upgrades after another writer committed. So every
+plain ``transaction()`` serialises with the other writers: queries and retrieves should open
+``transaction(readonly=True)``, a deferred BEGIN that never waits for or blocks a writer.
 
 PostgreSQL goes through psycopg 3; ``postgresql://`` URLs are rewritten to that driver. An optional
 ``schema`` is put first on the ``search_path`` at session start (libpq ``options``), so tables, the
@@ -97,11 +98,15 @@ class Database:
     def transaction(self, *, readonly: bool = False) -> Iterator[Connection]:
         """One transaction: commit when the block ends normally, roll back on any exception.
 
-        Database exceptions (from the block or from the commit) leave as ``XdsError``. ``readonly`` is a
-        promise by the caller that lets SQLite start a deferred (shared) transaction.
+        Database exceptions (from the block or from the commit) leave as ``XdsError``. ``readonly`` (queries,
+        retrieves) gives one consistent snapshot for all the statements of the block without blocking
+        writers: a deferred BEGIN on SQLite (WAL), ``REPEATABLE READ READ ONLY`` on PostgreSQL (set as psycopg
+        connection attributes, so no extra round trip; reset when the connection returns to the pool).
         """
         with translate_db_errors(), self.engine.connect() as connection:
-            if readonly:
+            if readonly and self.dialect_name == "postgresql":
+                connection.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            elif readonly:
                 connection.execution_options(**{_READONLY: True})
             with connection.begin():
                 yield connection
