@@ -27,7 +27,7 @@ class TestValidBaseline:
 
     def test_unknown_transaction_is_a_programming_error(self) -> None:
         with pytest.raises(ValueError):
-            validate_submission(submission(), IHE_DEFAULT, transaction="ITI-57")
+            validate_submission(submission(), IHE_DEFAULT, transaction="ITI-18")
 
 
 class TestExactlyOneSubmissionSet:
