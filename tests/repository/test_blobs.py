@@ -6,6 +6,7 @@ import hashlib
 import os
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,19 @@ class TestBlobStoreContract:
         store.delete(key)
         store.delete(key)  # idempotent
         assert not store.exists(key)
+
+    def test_delete_if_older(self, store: BlobStore) -> None:
+        key, path = stage(store, b"judged by age")
+        store.put_file(key, path)
+        info = store.info(key)
+        assert info is not None
+        assert store.delete_if_older(key, info.modified) is None  # not older than its own time: kept
+        assert store.exists(key)
+        removed = store.delete_if_older(key, info.modified + timedelta(seconds=1))
+        assert removed is not None and removed.size == len(b"judged by age")
+        assert not store.exists(key)
+        assert store.delete_if_older(key, info.modified + timedelta(days=1)) is None  # already gone
+        assert [p.name for p in store.staging_dir.iterdir()] == []
 
     @pytest.mark.parametrize("key", ["../etc/passwd", "ABCDEF" * 6 + "ABCD", "abc"])
     def test_keys_are_sha1_hex(self, store: BlobStore, key: str) -> None:

@@ -148,6 +148,9 @@ class FakeBlobs:
     def delete(self, key: str) -> None:
         self.data.pop(key, None)
 
+    def delete_if_older(self, key: str, cutoff: datetime) -> BlobInfo | None:
+        raise NotImplementedError("gc is tested on the real stores")
+
     def list(self) -> Iterator[BlobInfo]:
         for key, value in self.data.items():
             yield BlobInfo(key, len(value), datetime.now(UTC))

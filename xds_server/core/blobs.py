@@ -64,6 +64,14 @@ class BlobStore(Protocol):
         """Remove the blob (no error when it is already gone)."""
         ...
 
+    def delete_if_older(self, key: str, cutoff: datetime) -> BlobInfo | None:
+        """Remove the blob only if it was last modified before ``cutoff`` (``gc``); what was removed.
+
+        A ``put_file`` of the same key racing with this call either refreshes the blob first (kept) or
+        writes it anew afterwards, never leaving a caller of ``put_file`` without its blob.
+        """
+        ...
+
     def list(self) -> Iterator[BlobInfo]:
         """Every stored blob (for ``gc``); staging files are not listed."""
         ...

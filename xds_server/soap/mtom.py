@@ -218,12 +218,12 @@ class _Sink:
         else:
             raise MtomError(f"unsupported Content-Transfer-Encoding {encoding!r}")
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         if self.decoder is not None:
-            data = self.decoder.feed(data)
+            data = self.decoder.feed(bytes(data))
         self._emit(data)
 
-    def _emit(self, data: bytes) -> None:
+    def _emit(self, data: bytes | memoryview) -> None:
         if not data:
             return
         self.size += len(data)
@@ -410,17 +410,22 @@ class _Reader:
         sink = self.sink
         assert sink is not None
         if at < 0:
-            # Keep enough to recognise a delimiter split across chunks (and the CR before it).
-            keep = len(self.delimiter)
-            if len(self.buf) > keep:
-                sink.write(bytes(self.buf[: len(self.buf) - keep]))
-                del self.buf[: len(self.buf) - keep]
+            # Keep enough to recognise a delimiter split across chunks.
+            ready = len(self.buf) - len(self.delimiter)
+            if ready > 0:
+                self._drain(sink, ready)
             return False
-        sink.write(bytes(self.buf[:at]))
-        del self.buf[: at + len(self.delimiter)]
+        self._drain(sink, at)
+        del self.buf[: len(self.delimiter)]
         self._end_part(sink)
         self.state = self.AFTER_DELIMITER
         return True
+
+    def _drain(self, sink: _Sink, count: int) -> None:
+        """Hand the first ``count`` buffered bytes to the sink without copying them, then drop them."""
+        with memoryview(self.buf) as view, view[:count] as head:
+            sink.write(head)
+        del self.buf[:count]
 
     def _end_part(self, sink: _Sink) -> None:
         sink.finish()

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
@@ -70,9 +71,12 @@ class FileBlobStore:
 
     def put_file(self, key: str, path: Path) -> None:
         final = self.path_of(key)
-        if final.exists():
+        try:
             # Same key, same bytes: keep the stored copy, but make it young again for gc's grace period.
             os.utime(final)
+        except FileNotFoundError:
+            pass  # not stored yet (or gc just took it away): store it
+        else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             return
@@ -110,6 +114,26 @@ class FileBlobStore:
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path_of(key))
+
+    def delete_if_older(self, key: str, cutoff: datetime) -> BlobInfo | None:
+        # Move the blob aside first (atomic), then judge the moved file: a put_file that refreshed it before
+        # the move is seen in its time (and the blob goes back), one that comes after the move finds no blob
+        # and stores it again.
+        final = self.path_of(key)
+        aside = self._staging / f"gc-{key}-{uuid.uuid4().hex}"
+        try:
+            os.rename(final, aside)
+        except FileNotFoundError:
+            return None
+        stat = aside.stat()
+        modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+        if modified >= cutoff:
+            with contextlib.suppress(FileExistsError):  # a fresh copy may have got there meanwhile
+                os.link(aside, final)
+            os.unlink(aside)
+            return None
+        os.unlink(aside)
+        return BlobInfo(key, stat.st_size, modified)
 
     def list(self) -> Iterator[BlobInfo]:
         for first in sorted(self.root.iterdir()):

@@ -6,9 +6,12 @@ only once no in-flight request can still reference it:
 
 1. list the blobs and keep as candidates those last modified before ``now - grace``;
 2. *then* read the set of referenced hashes (every DocumentEntry, any status, any repositoryUniqueId);
-3. for each candidate not referenced, look at it again and delete it only if it is still older than the
-   cutoff (``put_file`` of an existing key refreshes its time, so a request that is about to reference an
-   old orphan makes it young again).
+3. for each candidate not referenced, delete it only if it is still older than the cutoff
+   (``BlobStore.delete_if_older``): ``put_file`` of an existing key refreshes its time, so a request that is
+   about to reference an old orphan makes it young again. The file store closes the race completely (the
+   blob is moved aside atomically before it is judged); on S3 a re-upload landing between the final HEAD and
+   the DELETE (milliseconds) is the one window left, and it needs a request that re-sends the bytes of a
+   blob orphaned for longer than the grace period at that very moment.
 
 A request that put its blob before step 1 and commits after step 2 has a young blob (unless it took longer
 than the grace period between put and commit), so the grace period must exceed the longest request; the
@@ -78,11 +81,9 @@ def collect_garbage(
         if info.key in referenced:
             kept_referenced += 1
             continue
-        current = blobs.info(info.key)
+        current = blobs.info(info.key) if dry_run else blobs.delete_if_older(info.key, cutoff)
         if current is None or current.modified >= cutoff:
             continue
-        if not dry_run:
-            blobs.delete(info.key)
         removed.append(info.key)
         removed_bytes += current.size
     too_young = examined - len(candidates)

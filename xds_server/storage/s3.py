@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,16 @@ class S3BlobStore:
                 return None
             raise
         return BlobInfo(key, int(head["ContentLength"]), head["LastModified"])
+
+    def delete_if_older(self, key: str, cutoff: datetime) -> BlobInfo | None:
+        # S3 has no rename and a re-upload of the same bytes keeps the ETag, so this is check-then-delete:
+        # a put_file landing between the two calls (milliseconds, after a grace period of hours) is the one
+        # window left, documented in storage/gc.py.
+        info = self.info(key)
+        if info is None or info.modified >= cutoff:
+            return None
+        self.delete(key)
+        return info
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._object(key))
