@@ -62,7 +62,7 @@ def run(
         return 2
     try:
         kit = load_default_testkit()
-        tests = kit.order(only)
+        tests = kit.select(only)
         scope = load_scope(SCOPE_FILE)
     except (PlanError, ScopeError, OSError) as exc:
         emit(f"error: {exc}")

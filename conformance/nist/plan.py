@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lxml import etree
@@ -171,6 +171,29 @@ class Testkit:
     __test__ = False  # not a pytest class
     tests: dict[str, TestCase] = field(default_factory=dict)
 
+    def select(self, only: Sequence[str] = ()) -> list[TestCase]:
+        """`order(only)`, where an `id/section` entry keeps only that section of the test, the sections
+        it references and the earlier patient-setting sections (NewPatientId, feeds)."""
+        wanted: dict[str, set[str]] = {}
+        for item in only:
+            tid, _, sec = item.partition("/")
+            if sec:
+                wanted.setdefault(tid, set()).add(sec)
+            else:
+                wanted[tid] = set()
+        out = []
+        for test in self.order(only):
+            secs = wanted.get(test.id)
+            if not secs:
+                out.append(test)
+                continue
+            unknown = secs - {s.name for s in test.sections}
+            if unknown:
+                raise PlanError(f"test {test.id} has no section {sorted(unknown)[0]!r}")
+            keep = _section_closure(test, secs)
+            out.append(replace(test, sections=tuple(s for s in test.sections if s.name in keep)))
+        return out
+
     def order(self, only: Sequence[str] = ()) -> list[TestCase]:
         """Tests in run order: dependencies first, otherwise by id; `only` keeps those and what they need."""
         wanted = sorted(self.tests) if not only else [t.split("/")[0] for t in only]
@@ -195,6 +218,44 @@ class Testkit:
         for tid in wanted:
             visit(tid)
         return [self.tests[t] for t in out]
+
+
+def _section_refs(test: TestCase, section: Section) -> set[str]:
+    """Sections of the same test that the steps of `section` read from."""
+    refs: set[str] = set()
+    where = {st.step_id: sec.name for sec in test.sections for st in sec.steps}
+    root = test.directory.parent
+    for st in section.steps:
+        dirs = [u.testdir for u in st.use_ids] + ([st.reference_metadata[0]] if st.reference_metadata else [])
+        for u in st.use_ids:
+            if not u.testdir and u.step not in {x.step_id for x in section.steps} and u.step in where:
+                refs.add(where[u.step])
+        for td in dirs:
+            target = resolve_testdir(root, test.id, section.name, td) if td else None
+            if target and target[0] == test.id:
+                refs.add(target[1])
+        for r in st.use_reports:
+            if r.section and (not r.test or r.test == test.id):
+                refs.add(r.section)
+    return refs
+
+
+def _section_closure(test: TestCase, wanted: set[str]) -> set[str]:
+    keep = set(wanted)
+    todo = list(wanted)
+    by_name = {s.name: s for s in test.sections}
+    while todo:
+        sec = by_name.get(todo.pop())
+        if sec is None:
+            continue
+        for ref in _section_refs(test, sec) - keep:
+            keep.add(ref)
+            todo.append(ref)
+    last = max(i for i, s in enumerate(test.sections) if s.name in keep)
+    for s in test.sections[:last]:
+        if all(st.element in (None, "PatientIdentityFeedTransaction") for st in s.steps):
+            keep.add(s.name)
+    return keep
 
 
 def _index(test_dir: Path) -> list[str]:

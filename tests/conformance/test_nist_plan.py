@@ -115,3 +115,22 @@ class TestOrder:
     def test_unknown_test(self, testkit: Testkit) -> None:
         with pytest.raises(PlanError):
             testkit.order(["99999"])
+
+
+class TestSelectSections:
+    def test_a_section_brings_the_sections_it_reads(self, testkit: Testkit) -> None:
+        [t] = testkit.select(["12021/retrieve"])
+        assert [s.name for s in t.sections] == ["submit", "query", "retrieve"]
+
+    def test_earlier_patient_setting_sections_are_kept(self, testkit: Testkit) -> None:
+        [t] = testkit.select(["12344/rplc"])
+        assert [s.name for s in t.sections] == ["new_patient_id", "submit_doc_for_rplc", "rplc"]
+
+    def test_dependency_tests_stay_whole(self, testkit: Testkit) -> None:
+        tests = testkit.select(["11897/leafclass"])
+        assert [t.id for t in tests] == ["15818", "12346", "11897"]
+        assert len(tests[1].sections) == 5 and [s.name for s in tests[2].sections] == ["leafclass"]
+
+    def test_unknown_section(self, testkit: Testkit) -> None:
+        with pytest.raises(PlanError, match="no section"):
+            testkit.select(["12021/nope"])
