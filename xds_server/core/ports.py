@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from xds_server.core.metadata import AnyObject, Association, DocumentEntry, ObjectKind
 
@@ -39,6 +39,8 @@ class ObjectSummary:
     association_type: str | None = None
     source: str | None = None
     target: str | None = None
+    #: DocumentEntries: stable or on-demand (Metadata Update may not change it)
+    object_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,19 @@ class RegistryStore(RegistryReader, RegistryWriter, Protocol):
     """Reader and writer bound to the same open transaction."""
 
 
+@runtime_checkable
+class VersionedRegistryStore(RegistryStore, Protocol):
+    """What Metadata Update (ITI-57) and Delete Document Set (ITI-62) need beyond registration."""
+
+    def latest_versions(self, logical_ids: Collection[str]) -> dict[str, ObjectSummary]:
+        """The highest version of each logical id (lid) the registry holds; unknown lids are absent."""
+        ...
+
+    def remove_objects(self, entry_uuids: Collection[str]) -> None:
+        """Delete the given objects (every row and side row) for good."""
+        ...
+
+
 class PatientDirectory(Protocol):
     def add(self, patient_id: str, state: PatientState) -> None: ...
 
@@ -113,4 +128,5 @@ __all__ = [
     "RegistryStore",
     "RegistryWriter",
     "StoredDocumentIdentity",
+    "VersionedRegistryStore",
 ]
