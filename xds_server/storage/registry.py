@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Connection, bindparam, func, or_, select, union, update
+from sqlalchemy import BindParameter, Connection, bindparam, delete, func, or_, select, union, update
 from sqlalchemy.engine import Dialect
 
 from xds_server.core.dtm import normalise_dtm
@@ -112,6 +112,30 @@ _SUMMARIES = (
     .where(_ro.entry_uuid.in_(_ids))
 )
 
+# Metadata Update: every version of the given lids, lowest first (the last one per lid is the latest).
+_VERSIONS = (
+    select(
+        _ro.entry_uuid,
+        _ro.kind,
+        _ro.status,
+        _ro.patient_id,
+        _ro.logical_id,
+        _ro.version,
+        _ro.unique_id,
+        _assoc.association_type,
+        _assoc.source_uuid,
+        _assoc.target_uuid,
+        document_entry.c.object_type,
+    )
+    .select_from(
+        registry_object.outerjoin(association, _assoc.entry_uuid == _ro.entry_uuid).outerjoin(
+            document_entry, document_entry.c.entry_uuid == _ro.entry_uuid
+        )
+    )
+    .where(_ro.logical_id.in_(_ids))
+    .order_by(_ro.logical_id, _ro.version)
+)
+
 _ASSOCIATIONS_TOUCHING = (
     select(
         _ro.entry_uuid,
@@ -168,6 +192,20 @@ _TOUCH_FOLDERS = (
 )
 
 _MAX_SEQ = select(func.coalesce(func.max(_ro.seq), 0))
+
+# ITI-62: children before parents (side tables, kind tables, then registry_object).
+_DELETE_ORDER = (
+    document_code,
+    reference_id,
+    author_person,
+    folder_code,
+    document_entry,
+    submission_set,
+    folder,
+    association,
+    registry_object,
+)
+_DELETES = tuple(delete(table).where(table.c.entry_uuid.in_(_ids)) for table in _DELETE_ORDER)
 
 # Inserts, parents before children.
 _INSERT_ORDER = (
@@ -263,6 +301,26 @@ class SqlRegistryStore:
             )
         return list(found.values())
 
+    def latest_versions(self, logical_ids: Collection[str]) -> dict[str, ObjectSummary]:
+        latest: dict[str, ObjectSummary] = {}
+        for row in self._select_in(_VERSIONS, logical_ids):
+            current = latest.get(row.logical_id)
+            if current is None or row.version > current.version:  # chunks may interleave
+                latest[row.logical_id] = ObjectSummary(
+                    entry_uuid=row.entry_uuid,
+                    kind=cast(ObjectKind, row.kind),
+                    status=row.status,
+                    patient_id=row.patient_id,
+                    logical_id=row.logical_id,
+                    version=row.version,
+                    unique_id=row.unique_id,
+                    association_type=row.association_type,
+                    source=row.source_uuid,
+                    target=row.target_uuid,
+                    object_type=row.object_type,
+                )
+        return latest
+
     # ---- retrieval and queries ---------------------------------------------------------------------------
 
     def xml_of(self, entry_uuids: Collection[str]) -> dict[str, str]:
@@ -304,6 +362,12 @@ class SqlRegistryStore:
         with translate_db_errors():
             for chunk in _chunks(folder_uuids):
                 self._connection.execute(_TOUCH_FOLDERS, {"ids": chunk, "last_update": value})
+
+    def remove_objects(self, entry_uuids: Collection[str]) -> None:
+        with translate_db_errors():
+            for chunk in _chunks(entry_uuids):
+                for statement in _DELETES:
+                    self._connection.execute(statement, {"ids": chunk})
 
     # ---- helpers -----------------------------------------------------------------------------------------
 
