@@ -20,7 +20,9 @@ An ITI-42 submission may hold two families of associations:
   successors of one document, which a second submission could never produce (the first replacement
   deprecates the target, so the second fails with XDSRegistryDeprecatedDocumentError).
 
-The ITI-57 association types (UpdateAvailabilityStatus, SubmitAssociation) are refused on ITI-41/42.
+The ITI-57 association types (UpdateAvailabilityStatus, SubmitAssociation) are refused on ITI-41/42. On ITI-57
+they, and the associations a SubmitAssociation submits (which may link existing objects), are left to
+core.metadata_update; every other rule here applies to ITI-57 as to ITI-42.
 References: a symbolic id must name an object of this message; a urn:uuid that is not in the message is
 taken as an existing registry object and resolved by submission.py.
 """
@@ -50,7 +52,10 @@ _UPDATE_ONLY = frozenset(
 
 
 def check(ctx: Context) -> Iterator[Issue]:
+    update_operations = _update_operations(ctx)
     for index, assoc in enumerate(ctx.submission.associations, start=1):
+        if assoc in update_operations:
+            continue  # ITI-57: core.metadata_update
         yield from check_association(ctx, assoc, assoc.entry_uuid or f"Association[{index}]")
     yield from _membership(ctx)
     yield from _one_replacement_per_target(ctx)
@@ -85,6 +90,19 @@ def check_association(ctx: Context, a: Association, name: str) -> Iterator[Issue
         yield from _has_member(ctx, a, name)
     else:
         yield from _relationship(ctx, a, name)
+
+
+def _update_operations(ctx: Context) -> list[Association]:
+    """ITI-57 only: the UpdateAvailabilityStatus and SubmitAssociation associations, and the associations
+    submitted by a SubmitAssociation."""
+    if ctx.transaction != "ITI-57":
+        return []
+    operations = [a for a in ctx.submission.associations if a.association_type in _UPDATE_ONLY]
+    submitted = {
+        a.target for a in operations if a.association_type == AssociationType.SUBMIT_ASSOCIATION.value
+    }
+    submitted_associations = (a for a in ctx.submission.associations if a.entry_uuid in submitted)
+    return [*operations, *submitted_associations]
 
 
 def _has_member(ctx: Context, a: Association, name: str) -> Iterator[Issue]:

@@ -11,8 +11,11 @@ from xds_server.core.metadata import Association, DocumentEntry, Folder, Submiss
 from xds_server.core.profile import DomainProfile
 
 #: Transactions whose SubmitObjectsRequest these rules apply to (ITI-41 is checked by the repository
-#: before it adds hash/size/repositoryUniqueId; ITI-42 by the registry).
-TRANSACTIONS = frozenset({"ITI-41", "ITI-42"})
+#: before it adds hash/size/repositoryUniqueId; ITI-42 by the registry; ITI-57 by the registry too: a new
+#: version is a complete object, core.metadata_update checks the update operations themselves).
+TRANSACTIONS = frozenset({"ITI-41", "ITI-42", "ITI-57"})
+#: Transactions whose DocumentEntries must carry what a repository knows (hash, size, repositoryUniqueId).
+REGISTRY_TRANSACTIONS = frozenset({"ITI-42", "ITI-57"})
 
 _T = TypeVar("_T", DocumentEntry, Folder, Association)
 

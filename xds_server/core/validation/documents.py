@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from xds_server.core.errors import Issue
 from xds_server.core.metadata import DocumentEntry
 from xds_server.core.validation import fields
-from xds_server.core.validation.context import Context, metadata_error
+from xds_server.core.validation.context import REGISTRY_TRANSACTIONS, Context, metadata_error
 from xds_server.core.vocabulary import ObjectType
 
 _OBJECT_TYPES = frozenset({ObjectType.STABLE_DOCUMENT.value, ObjectType.ON_DEMAND_DOCUMENT.value})
@@ -52,13 +52,13 @@ def check_entry(de: DocumentEntry, *, transaction: str) -> Iterator[Issue]:
 
 def _repository_items(de: DocumentEntry, *, transaction: str, stable: bool) -> Iterator[Issue]:
     i = de.entry_uuid
-    registering = transaction == "ITI-42"
+    registering = transaction in REGISTRY_TRANSACTIONS
     if de.hash:
         yield from fields.sha1(i, de.hash)
     elif registering and stable:
-        yield metadata_error(i, "hash", "hash is required on ITI-42")
+        yield metadata_error(i, "hash", f"hash is required on {transaction}")
     if de.size:
         yield from fields.size(i, de.size)
     elif registering and stable:
-        yield metadata_error(i, "size", "size is required on ITI-42")
+        yield metadata_error(i, "size", f"size is required on {transaction}")
     yield from fields.oid(i, "repositoryUniqueId", de.repository_unique_id, is_required=registering)
