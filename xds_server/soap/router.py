@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 from xds_server.core.vocabulary import SoapAction
-from xds_server.soap import iti18, iti41, iti42, iti43
+from xds_server.soap import iti18, iti41, iti42, iti43, iti57, iti62
 from xds_server.soap.envelope import SoapRequest, read_envelope, write_envelope
 from xds_server.soap.faults import (
     ACTION_NOT_SUPPORTED,
@@ -57,6 +57,8 @@ ROUTES: Mapping[str, Route] = {
     SoapAction.RETRIEVE: Route(iti43.handle, SoapAction.RETRIEVE_RESPONSE),
     SoapAction.STORED_QUERY: Route(iti18.handle, SoapAction.STORED_QUERY_RESPONSE),
     SoapAction.MULTI_PATIENT_QUERY: Route(iti18.handle_iti51, SoapAction.MULTI_PATIENT_QUERY_RESPONSE),
+    SoapAction.UPDATE: Route(iti57.handle, SoapAction.UPDATE_RESPONSE),
+    SoapAction.DELETE: Route(iti62.handle, SoapAction.DELETE_RESPONSE),
 }
 
 
