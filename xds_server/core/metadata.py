@@ -61,7 +61,8 @@ class RegistryObject:
     """What every top-level registry object shares.
 
     ``entry_uuid`` is the ebRIM id: a ``urn:uuid:`` once registered, possibly a symbolic id in a submission.
-    ``logical_id`` (lid) and ``version`` come from the registry (Metadata Update); ``home`` is homeCommunityId.
+    ``logical_id`` (lid) and ``version`` come from the registry (Metadata Update); ``home`` is the
+    homeCommunityId.
     """
 
     entry_uuid: str
