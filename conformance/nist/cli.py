@@ -14,6 +14,7 @@ from .patients import PatientPool, RegistrationError, make_registrar
 from .plan import PlanError, TestCase, Testkit, load_testkit
 from .report import step_line, summary_line, table, write_json
 from .scope import ScopeError, load_scope
+from .soap import SecurityHeader
 from .server import LocalServer, ServerStartError, xds_server_command
 
 CONFORMANCE_DIR = Path(__file__).resolve().parent.parent
@@ -54,8 +55,12 @@ def run(
     *,
     data_dir: Path | None = None,
     out: Callable[[str], None] | None = None,
+    security: SecurityHeader | None = None,
 ) -> int:
-    """Run the NIST testkit (and our local cases); returns the exit status (0 only if nothing failed)."""
+    """Run the NIST testkit (and our local cases); returns the exit status (0 only if nothing failed).
+
+    `security`, when given, returns a serialized SOAP header block (e.g. `wsse:Security` with a SAML
+    assertion) for an action; it is added to every request (the XUA hook)."""
     emit = out or (lambda line: print(line, flush=True))
     if bool(base_url) == bool(start):
         emit("error: give exactly one of --base-url URL or --start")
@@ -82,7 +87,7 @@ def run(
         pool = PatientPool(registrar)
         pool.reserve(patients_needed(tests))
         transport = Transport(url)
-        runner = Runner(transport, pool, scope, on_result=lambda r: emit(step_line(r)))
+        runner = Runner(transport, pool, scope, security=security, on_result=lambda r: emit(step_line(r)))
         runner.deadline = started + RUN_BUDGET_SECONDS
         results = runner.run(tests)
         transport.close()
