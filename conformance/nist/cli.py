@@ -14,8 +14,8 @@ from .patients import PatientPool, RegistrationError, make_registrar
 from .plan import PlanError, TestCase, Testkit, load_testkit
 from .report import step_line, summary_line, table, write_json
 from .scope import ScopeError, load_scope
-from .soap import SecurityHeader
 from .server import LocalServer, ServerStartError, xds_server_command
+from .soap import SecurityHeader
 
 CONFORMANCE_DIR = Path(__file__).resolve().parent.parent
 NIST_TESTS = CONFORMANCE_DIR / "nist-testkit" / "tests"
