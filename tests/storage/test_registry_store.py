@@ -391,3 +391,47 @@ class TestSideTablesProperty:
         )
         assert sorted(stored(tables.author_person, "person")) == sorted({(p,) for p in people if p})
         assert sorted(stored(tables.reference_id, "value")) == sorted({(r,) for r in references})
+
+
+class TestLatestVersions:
+    def test_highest_version_per_logical_id(self, store: SqlRegistryStore) -> None:
+        first = document()
+        second = document(logical_id=first.entry_uuid, version="2", unique_id=first.unique_id)
+        other = folder()
+        store.add_objects([first, other])
+        store.add_objects([second])
+        store.set_status([first.entry_uuid], DEPRECATED)
+        latest = store.latest_versions([first.entry_uuid, other.entry_uuid, "urn:uuid:unknown"])
+        assert set(latest) == {first.entry_uuid, other.entry_uuid}
+        newest = latest[first.entry_uuid]
+        assert (newest.entry_uuid, newest.version, newest.status) == (second.entry_uuid, 2, APPROVED)
+        assert newest.object_type == second.object_type
+        assert (latest[other.entry_uuid].kind, latest[other.entry_uuid].object_type) == ("Folder", None)
+
+
+class TestRemoveObjects:
+    def test_removes_objects_and_their_rows_only(
+        self, store: SqlRegistryStore, connection: Connection
+    ) -> None:
+        removed = a_submission()
+        kept = a_submission()
+        store.add_objects([*removed, *kept])
+        store.remove_objects([o.entry_uuid for o in removed])
+        kept_ids = {o.entry_uuid for o in kept}
+        assert set(store.summaries([o.entry_uuid for o in [*removed, *kept]])) == kept_ids
+        for table in (
+            tables.document_entry,
+            tables.submission_set,
+            tables.folder,
+            tables.association,
+            tables.document_code,
+            tables.author_person,
+            tables.reference_id,
+            tables.folder_code,
+        ):
+            assert {r["entry_uuid"] for r in rows(connection, table)} <= kept_ids, table.name
+        assert len(rows(connection, tables.document_code)) == 3  # the kept document's codes are still there
+
+    def test_nothing_to_remove(self, store: SqlRegistryStore) -> None:
+        store.remove_objects([])
+        store.remove_objects(["urn:uuid:unknown"])
