@@ -273,7 +273,8 @@ class Runner:
         self.test_patient[step.test_id] = pid
         self.state.add(StepRecord(step, patient_id=pid, reports={"$patientid$": pid}))
         res.outcome = "SKIP"
-        res.reason = f"ITI-8 patient feed replaced by the runner (registered {pid})"
+        what = "ITI-8 patient feed" if step.element else "NewPatientId"
+        res.reason = f"{what} replaced by the runner (registered {pid})"
 
     # ------------------------------------------------------------------ one request
 
