@@ -34,8 +34,12 @@ SINGLE_DOC = Path(__file__).parents[1] / "soap" / "data" / "nist_12346_single_do
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 WSA = "http://www.w3.org/2005/08/addressing"
 RS = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
-NS = {"env": SOAP12, "wsa": WSA, "rs": RS}
+RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
+QUERY = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
+NS = {"env": SOAP12, "wsa": WSA, "rs": RS, "rim": RIM, "query": QUERY}
 REGISTER = "urn:ihe:iti:2007:RegisterDocumentSet-b"
+STORED_QUERY = "urn:ihe:iti:2007:RegistryStoredQuery"
+FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
 SUCCESS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
 FAILURE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
 START_TIMEOUT = 60.0
@@ -144,24 +148,47 @@ def register_envelope(patient_id: str, message_id: str) -> bytes:
     body = SINGLE_DOC.read_text(encoding="utf-8").split("?>", 1)[1]
     body = body.replace("$patientid$", escape(patient_id)).replace("$docuid$", new_oid())
     body = body.replace("$ssuid$", new_oid())
+    return soap_envelope(REGISTER, message_id, body)
+
+
+def soap_envelope(action: str, message_id: str, body: str) -> bytes:
     return (
         f'<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="{SOAP12}" xmlns:wsa="{WSA}">'
-        f'<env:Header><wsa:Action env:mustUnderstand="true">{REGISTER}</wsa:Action>'
+        f'<env:Header><wsa:Action env:mustUnderstand="true">{action}</wsa:Action>'
         f"<wsa:MessageID>{message_id}</wsa:MessageID></env:Header>"
         f"<env:Body>{body}</env:Body></env:Envelope>"
     ).encode()
 
 
-def post_register(server: Server, patient_id: str) -> tuple[etree._Element, str]:
-    message_id = f"urn:uuid:{uuid.uuid4()}"
+def post(server: Server, data: bytes) -> etree._Element:
     response = httpx.post(
         f"{server.url}/xds/registry",
-        content=register_envelope(patient_id, message_id),
+        content=data,
         headers={"Content-Type": "application/soap+xml; charset=UTF-8"},
         timeout=30,
     )
     assert response.status_code == 200, response.text
-    return etree.fromstring(response.content), message_id
+    return etree.fromstring(response.content)
+
+
+def post_register(server: Server, patient_id: str) -> tuple[etree._Element, str]:
+    message_id = f"urn:uuid:{uuid.uuid4()}"
+    return post(server, register_envelope(patient_id, message_id)), message_id
+
+
+def find_documents(server: Server, patient_id: str) -> etree._Element:
+    """ITI-18 FindDocuments (LeafClass, Approved) for the patient."""
+    body = (
+        f'<query:AdhocQueryRequest xmlns:query="{QUERY}" xmlns:rim="{RIM}">'
+        '<query:ResponseOption returnComposedObjects="true" returnType="LeafClass"/>'
+        f'<rim:AdhocQuery id="{FIND_DOCUMENTS}">'
+        f"<rim:Slot name=\"$XDSDocumentEntryPatientId\"><rim:ValueList><rim:Value>'{escape(patient_id)}'"
+        "</rim:Value></rim:ValueList></rim:Slot>"
+        '<rim:Slot name="$XDSDocumentEntryStatus"><rim:ValueList>'
+        "<rim:Value>('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')</rim:Value>"
+        "</rim:ValueList></rim:Slot></rim:AdhocQuery></query:AdhocQueryRequest>"
+    )
+    return post(server, soap_envelope(STORED_QUERY, f"urn:uuid:{uuid.uuid4()}", body))
 
 
 class TestServe:
@@ -191,6 +218,14 @@ class TestRegisterOverHttp:
         assert root.xpath("string(env:Header/wsa:RelatesTo)", namespaces=NS) == message_id
         status = root.xpath("string(env:Body/rs:RegistryResponse/@status)", namespaces=NS)
         assert status == SUCCESS, etree.tostring(root)
+
+        found = find_documents(server, patient_id)
+        assert found.xpath("string(env:Body/query:AdhocQueryResponse/@status)", namespaces=NS) == SUCCESS
+        documents = found.xpath(
+            "env:Body/query:AdhocQueryResponse/rim:RegistryObjectList/rim:ExtrinsicObject", namespaces=NS
+        )
+        assert len(documents) == 1
+        assert documents[0].xpath("string(rim:Name/rim:LocalizedString/@value)", namespaces=NS) == "DocA"
 
     def test_unknown_patient_is_a_registry_failure(self, server: Server) -> None:
         root, _ = post_register(server, f"nobody{secrets.token_hex(4)}^^^&1.3.6.1.4.1.21367.13.20.1000&ISO")
