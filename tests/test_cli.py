@@ -109,7 +109,7 @@ class TestDbUpgrade:
 
 
 class TestHelp:
-    @pytest.mark.parametrize("command", [[], ["serve"], ["patients"], ["db"]])
+    @pytest.mark.parametrize("command", [[], ["serve"], ["patients"], ["db"], ["gc"]])
     def test_help(self, command: list[str]) -> None:
         result = CliRunner().invoke(app, [*command, "--help"])
         assert result.exit_code == 0

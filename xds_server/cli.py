@@ -17,6 +17,7 @@ from xds_server.config import Settings, load_settings
 from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.ports import PatientState
+from xds_server.gc import gc_command
 from xds_server.storage.database import Database
 from xds_server.storage.migrate import current_revision, upgrade
 from xds_server.storage.patients import SqlPatientDirectory
@@ -29,6 +30,7 @@ patients_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(patients_app, name="patients")
+app.command("gc")(gc_command)
 
 DataDir = Annotated[
     Path | None,
