@@ -202,6 +202,15 @@ def _end_visible(end_uuid: Any, scope: Visibility, dialect: _Dialect) -> list[Co
     return [~exists().where(d.c.entry_uuid == end_uuid, ~and_(true(), *_visible(d.c, scope, dialect)))]
 
 
+def _latest(latest_only: bool) -> list[ColumnElement[bool]]:
+    """Metadata Update ``$MetadataLevel`` 1: no later version of the same lid exists (the registry_object
+    (logical_id, version) index answers it)."""
+    if not latest_only:
+        return []
+    later = registry_object.alias("later_version")
+    return [~exists().where(later.c.logical_id == _ro.logical_id, later.c.version > _ro.version)]
+
+
 def _package_visible(patient_column: Any, scope: Visibility) -> list[ColumnElement[bool]]:
     """SubmissionSets and Folders: only the scope's record (and nothing when the record is refused)."""
     if sees_everything(scope):
@@ -272,6 +281,7 @@ class SqlQueryPort:
             *_range(_de.creation_time, c.creation_time),
             *_range(_de.service_start_time, c.service_start_time),
             *_range(_de.service_stop_time, c.service_stop_time),
+            *_latest(c.latest_only),
         ]
         for attribute, groups in (
             (EVENT_CODE, c.event_codes),
@@ -340,6 +350,7 @@ class SqlQueryPort:
             *_in(_fd.logical_id, c.logical_ids),
             *_range(_fd.last_update_time, c.last_update_time),
             *_package_visible(_fd.patient_id, scope),
+            *_latest(c.latest_only),
         ]
         for group in c.codes:
             where.append(
@@ -365,6 +376,7 @@ class SqlQueryPort:
             *_in(_as.source_uuid, c.sources),
             *_in(_as.target_uuid, c.targets),
             *_in(_as.association_type, c.types),
+            *_in(_as.status, c.statuses),
         ]
         if c.touching is not None:
             where.append(or_(*_in(_as.source_uuid, c.touching), *_in(_as.target_uuid, c.touching)))

@@ -8,6 +8,8 @@ Conventions shared by every criteria class:
   object must match at least one value of every group (a repeated Slot, rule book §a).
 * Codes are ``code^^scheme`` keys, times normalised 14-digit DTM strings; a ``TimeRange`` is
   ``low <= value < high`` and an object without the attribute never matches a range on it.
+* Metadata Update: ``latest_only`` keeps only the latest version of each logical id; an Association
+  ``statuses`` filter drops Deprecated associations. The fetcher sets both for ``$MetadataLevel`` 1.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class DocumentCriteria:
     creation_time: TimeRange = field(default_factory=TimeRange)
     service_start_time: TimeRange = field(default_factory=TimeRange)
     service_stop_time: TimeRange = field(default_factory=TimeRange)
+    latest_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,7 @@ class FolderCriteria:
     statuses: frozenset[str] | None = None
     codes: tuple[frozenset[str], ...] = ()
     last_update_time: TimeRange = field(default_factory=TimeRange)
+    latest_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,7 @@ class AssociationCriteria:
     sources: frozenset[str] | None = None
     targets: frozenset[str] | None = None
     types: frozenset[str] | None = None
+    statuses: frozenset[str] | None = None
 
 
 #: Which DocumentEntries the caller may see: the access-control hook (core.policy builds it per request).

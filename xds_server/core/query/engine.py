@@ -143,7 +143,11 @@ def run_stored_query(
     if extra:
         raise XdsError(extra)
     fetch = Fetcher(
-        port, scope=scope, cap=settings.max_results, with_xml=return_type is ReturnType.LEAF_CLASS
+        port,
+        scope=scope,
+        cap=settings.max_results,
+        with_xml=return_type is ReturnType.LEAF_CLASS,
+        metadata_level=int(params.one("$MetadataLevel") or "1"),
     )
     objects = query.run(params, fetch)
     if len(objects) > settings.max_results:
