@@ -67,6 +67,13 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class RssSampler:
     """Peak RSS of a process over a window, sampled every ``interval`` seconds in a thread."""
 
@@ -223,23 +230,23 @@ async def big_round_trip(base: str, pid: int, size: int, spool: Path) -> None:
         baseline = rss_bytes(pid)
 
         doc, stream, digest = big_document(size)
-        started = time.monotonic()
+        started, cpu = time.monotonic(), cpu_seconds(pid)
         with RssSampler(pid) as upload:
             response = await client.post(url, content=stream, headers={"Content-Type": MTOM_TYPE})
             xml, _ = await root_of(response, spool)
-        upload_seconds = time.monotonic() - started
+        upload_seconds, upload_cpu = time.monotonic() - started, cpu_seconds(pid) - cpu
         status, codes = status_of(xml)
         if status != "Success":
             raise RuntimeError(f"1 GiB ITI-41 failed: {status} {codes}")
 
         request = envelope(RETRIEVE, retrieve_request(REPOSITORY_ID, doc.unique_id))
-        started = time.monotonic()
+        started, cpu = time.monotonic(), cpu_seconds(pid)
         with RssSampler(pid) as download:
             async with client.stream(
                 "POST", url, content=request, headers={"Content-Type": "application/soap+xml"}
             ) as response:
                 xml, parts = await root_of(response, spool)
-        download_seconds = time.monotonic() - started
+        download_seconds, download_cpu = time.monotonic() - started, cpu_seconds(pid) - cpu
         status, codes = status_of(xml)
         ((got_size, got_sha1),) = parts.values()
         if status != "Success" or (got_size, got_sha1) != (size, digest.hexdigest()):
@@ -250,11 +257,11 @@ async def big_round_trip(base: str, pid: int, size: int, spool: Path) -> None:
     print(f"server RSS baseline           {baseline / MIB:10.1f} MiB")
     print(
         f"ITI-41 in:  RSS peak growth   {(upload.peak - baseline) / MIB:10.1f} MiB   "
-        f"({mib / upload_seconds:.0f} MiB/s)"
+        f"({mib / upload_seconds:.0f} MiB/s, server CPU {upload_cpu:.1f} s for {upload_seconds:.1f} s)"
     )
     print(
         f"ITI-43 out: RSS peak growth   {(download.peak - baseline) / MIB:10.1f} MiB   "
-        f"({mib / download_seconds:.0f} MiB/s)"
+        f"({mib / download_seconds:.0f} MiB/s, server CPU {download_cpu:.1f} s for {download_seconds:.1f} s)"
     )
     worst = max(upload.peak, download.peak) - baseline
     print(
