@@ -95,7 +95,7 @@ class Repository:
     blobs: BlobStore
     spool: Path
 
-    def post(self, body: bytes, content_type: str) -> Answer:
+    def post(self, body: bytes | Iterator[bytes], content_type: str) -> Answer:
         response = self.client.post(REPOSITORY_PATH, content=body, headers={"Content-Type": content_type})
         return Answer(response.status_code, response.headers["content-type"], response.content, self.spool)
 
@@ -121,8 +121,16 @@ class Repository:
         return sorted(p.name for p in self.blobs.staging_dir.iterdir())
 
 
-def make_repository(database: Database, tmp_path: Path, blobs: BlobStore) -> Iterator[Repository]:
-    settings = Settings(data_dir=tmp_path / "data", repository_unique_id=REPOSITORY_ID, max_parts=20)
+def make_repository(
+    database: Database, tmp_path: Path, blobs: BlobStore, **settings_overrides: object
+) -> Iterator[Repository]:
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "repository_unique_id": REPOSITORY_ID,
+        "max_parts": 20,
+        **settings_overrides,
+    }
+    settings = Settings(**values)  # type: ignore[arg-type]
 
     @contextmanager
     def transaction() -> Iterator[UnitOfWork]:

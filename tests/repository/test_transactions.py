@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from lxml import etree
 from sqlalchemy import delete
 
 from xds_server.storage import tables
+from xds_server.storage.blobs import FileBlobStore
+from xds_server.storage.database import Database
 
-from .conftest import REPOSITORY_ID, XDSB, Repository
+from .conftest import REPOSITORY_ID, XDSB, Repository, make_repository
 from .messages import (
     PDF,
     PNR,
@@ -245,6 +248,25 @@ class TestProvideErrors:
         assert answer.status_code == 400
         assert "more than 20 MIME parts" in answer.fault_reason()
         self.assert_nothing_stored(repository)
+
+
+class TestRequestSizeLimit:
+    def test_streamed_request_over_the_limit_is_a_clear_fault(
+        self, database: Database, tmp_path: Path
+    ) -> None:
+        body, content_type = pnr_message([Doc(PDF.read_bytes(), "application/pdf")])
+
+        def chunked() -> Iterator[bytes]:  # no Content-Length: the limit is enforced while reading
+            for start in range(0, len(body), 4096):
+                yield body[start : start + 4096]
+
+        blobs = FileBlobStore(tmp_path / "blobs")
+        for repository in make_repository(database, tmp_path, blobs, max_request_bytes=20_000):
+            answer = repository.post(chunked(), content_type)
+            assert answer.status_code == 400
+            assert "larger than 20000 bytes" in answer.fault_reason()
+            assert repository.object_count() == 0
+            assert repository.staging_files() == []
 
 
 class TestRetrieveErrors:
