@@ -241,7 +241,7 @@ class SqlQueryPort:
     ) -> list[ObjectRow]:
         return self._chunked(
             criteria,
-            lambda c: self._submission_sets_statement(c, scope, limit, with_xml),
+            lambda c: self.submission_sets_statement(c, scope, limit, with_xml),
             "SubmissionSet",
             limit,
         )
@@ -250,14 +250,14 @@ class SqlQueryPort:
         self, criteria: FolderCriteria, *, scope: Visibility, limit: int, with_xml: bool
     ) -> list[ObjectRow]:
         return self._chunked(
-            criteria, lambda c: self._folders_statement(c, scope, limit, with_xml), "Folder", limit
+            criteria, lambda c: self.folders_statement(c, scope, limit, with_xml), "Folder", limit
         )
 
     def find_associations(
         self, criteria: AssociationCriteria, *, scope: Visibility, limit: int, with_xml: bool
     ) -> list[ObjectRow]:
         return self._chunked(
-            criteria, lambda c: self._associations_statement(c, scope, limit, with_xml), "Association", limit
+            criteria, lambda c: self.associations_statement(c, scope, limit, with_xml), "Association", limit
         )
 
     # ---- statements --------------------------------------------------------------------------------------
@@ -313,7 +313,7 @@ class SqlQueryPort:
             .limit(limit)
         )
 
-    def _submission_sets_statement(
+    def submission_sets_statement(
         self, c: SubmissionSetCriteria, scope: Visibility, limit: int, with_xml: bool
     ) -> Select[Any]:
         where = [
@@ -339,7 +339,7 @@ class SqlQueryPort:
             .limit(limit)
         )
 
-    def _folders_statement(
+    def folders_statement(
         self, c: FolderCriteria, scope: Visibility, limit: int, with_xml: bool
     ) -> Select[Any]:
         where = [
@@ -347,7 +347,7 @@ class SqlQueryPort:
             *_in(_fd.status, c.statuses),
             *_in(_fd.entry_uuid, c.entry_uuids),
             *_in(_fd.unique_id, c.unique_ids),
-            *_in(_fd.logical_id, c.logical_ids),
+            *_in(_ro.logical_id, c.logical_ids),  # indexed there (logical_id, version)
             *_range(_fd.last_update_time, c.last_update_time),
             *_package_visible(_fd.patient_id, scope),
             *_latest(c.latest_only),
@@ -369,7 +369,7 @@ class SqlQueryPort:
             .limit(limit)
         )
 
-    def _associations_statement(
+    def associations_statement(
         self, c: AssociationCriteria, scope: Visibility, limit: int, with_xml: bool
     ) -> Select[Any]:
         where = [
