@@ -217,3 +217,18 @@ class TestFuzzedParameters:
             registry.query(FindDocuments.query_id, params)
         except XdsError as error:
             assert ErrorCode.REGISTRY_ERROR not in {issue.code for issue in error.issues}
+
+
+class TestReturnType:
+    def test_xds_return_types_and_ebrs_aliases(self) -> None:
+        from xds_server.core.query.engine import ReturnType, parse_return_type
+
+        assert parse_return_type("ObjectRef") is ReturnType.OBJECT_REF
+        assert parse_return_type("LeafClass") is ReturnType.LEAF_CLASS
+        assert parse_return_type(None) is ReturnType.OBJECT_REF
+        # ebRS 3.0 default when returnType is absent, and the repository-item variant
+        assert parse_return_type("RegistryObject") is ReturnType.LEAF_CLASS
+        assert parse_return_type("LeafClassWithRepositoryItem") is ReturnType.LEAF_CLASS
+        with pytest.raises(XdsError) as caught:
+            parse_return_type("Everything")
+        assert caught.value.issues[0].code is ErrorCode.REGISTRY_METADATA_ERROR

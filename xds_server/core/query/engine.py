@@ -10,6 +10,10 @@ result rules (ITI TF-2a 3.18.4.1.2.3 / 3.18.4.1.3):
 
 Everything below goes through the caller's ``Visibility``, so hidden entries are neither returned nor
 counted.
+
+``returnComposedObjects`` is accepted and not acted on: LeafClass objects are the stored canonical XML,
+which always carries its composed Classifications, ExternalIdentifiers and Slots (XDS consumers send
+``true``; ITI TF-2a 3.18.4.1.2.1).
 """
 
 from __future__ import annotations
