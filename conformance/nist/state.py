@@ -104,7 +104,8 @@ class RunState:
 
     def resolve_use_report(self, step: Step, use: UseReport) -> str:
         test = use.test or step.test_id
-        rec = self._find(step, test, use.section, use.step)
+        section = step.section if use.section == "THIS" and not use.test else use.section
+        rec = self._find(step, test, section, use.step)
         if rec is None:
             raise MissingSymbol(f"UseReport {use.use_as}: step {test}/{use.section}/{use.step} has not run")
         value = rec.report(use.report_name)

@@ -59,6 +59,12 @@ class TestLookups:
         use = UseReport("Document02_uid", "$docuid2$", "submit", "submit", None)
         assert state.resolve_use_report(retrieve, use) == "1.2.2"
 
+    def test_section_this(self, testkit: Testkit) -> None:
+        state, _ = self._state(testkit)
+        other = next(s for s in testkit.tests["12021"].steps if s.section == "submit")
+        use = UseReport("Document01_uid", "$d$", "submit", "THIS", None)
+        assert state.resolve_use_report(other, use) == "1.2.1"
+
     def test_step_named_without_its_section(self, testkit: Testkit) -> None:
         state, _ = self._state(testkit)
         retrieve = next(s for s in testkit.tests["12021"].steps if s.section == "retrieve")
