@@ -179,3 +179,14 @@ association = Table(
     Index(None, "source_uuid", "association_type"),
     Index(None, "target_uuid", "association_type"),
 )
+
+# ITI-62: the documents whose DocumentEntry was removed. Their blobs are kept for the retention period
+# (``Settings.deleted_blob_retention_days``) after ``deleted_at``, then ``xds-server gc`` may collect them.
+deleted_document = Table(
+    "deleted_document",
+    metadata,
+    Column("entry_uuid", ID, primary_key=True),
+    Column("hash", String(40), nullable=False),  # lower case, the blob key
+    Column("deleted_at", DateTime(timezone=True), nullable=False),
+    Index(None, "deleted_at"),
+)
