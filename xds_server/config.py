@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     query_result_limit: int = Field(default=10000, gt=0)
     #: Python logging level of the server.
     log_level: str = "INFO"
+    #: ITI-62: days the document of a removed DocumentEntry stays in the blob store before ``xds-server gc``
+    #: may collect it (no longer retrievable meanwhile: ITI-43 reads the registry).
+    deleted_blob_retention_days: float = Field(default=30.0, ge=0)
 
     @field_validator("profile")
     @classmethod

@@ -1,4 +1,5 @@
-"""``xds-server gc``: collect document blobs no DocumentEntry references (rules: storage/gc.py).
+"""``xds-server gc``: collect document blobs no DocumentEntry references (rules: storage/gc.py); the blob of a
+DocumentEntry removed by ITI-62 is kept ``XDS_DELETED_BLOB_RETENTION_DAYS`` days after the removal.
 
 Wiring (cli.py)::
 
@@ -27,8 +28,12 @@ def run_gc(settings: Settings, *, grace: timedelta = DEFAULT_GRACE, dry_run: boo
     )
     try:
         blobs = open_blob_store(settings.blob_store, default_dir=settings.blob_dir)
+        retention = timedelta(days=settings.deleted_blob_retention_days)
         return collect_garbage(
-            blobs, document_index_factory(database.transaction), grace=grace, dry_run=dry_run
+            blobs,
+            document_index_factory(database.transaction, deleted_retention=retention),
+            grace=grace,
+            dry_run=dry_run,
         )
     finally:
         database.dispose()

@@ -22,7 +22,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlparse
@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlparse
 from sqlalchemy import Connection, func, select
 
 from xds_server.core.blobs import BlobInfo, BlobStore, DocumentIndex, ReadableBlob, StoredDocument
-from xds_server.storage.tables import document_entry
+from xds_server.storage.tables import deleted_document, document_entry
 
 _KEY = re.compile(r"[0-9a-f]{40}")
 STAGING = ".staging"
@@ -175,8 +175,10 @@ def open_blob_store(url: str | None, *, default_dir: Path) -> BlobStore:
 class SqlDocumentIndex:
     """The repository's reads of the registry tables, on one open connection (``DocumentIndex`` port)."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, *, deleted_retention: timedelta = timedelta(0)) -> None:
         self.connection = connection
+        #: ITI-62: the blob of a removed DocumentEntry stays referenced this long after its removal
+        self.deleted_retention = deleted_retention
 
     def documents(self, unique_ids: Collection[str], repository_unique_id: str) -> list[StoredDocument]:
         if not unique_ids:
@@ -213,18 +215,28 @@ class SqlDocumentIndex:
         result = self.connection.execution_options(yield_per=10_000).execute(
             select(func.lower(document_entry.c.hash)).where(document_entry.c.hash.is_not(None)).distinct()
         )
-        return {value for (value,) in result}
+        referenced = {value for (value,) in result}
+        if self.deleted_retention > timedelta(0):
+            since = datetime.now(UTC) - self.deleted_retention
+            retained = self.connection.execute(
+                select(deleted_document.c.hash).where(deleted_document.c.deleted_at >= since).distinct()
+            )
+            referenced.update(value for (value,) in retained)
+        return referenced
 
 
 def document_index_factory(
     transaction: Callable[..., AbstractContextManager[Connection]],
+    *,
+    deleted_retention: timedelta = timedelta(0),
 ) -> Callable[[], AbstractContextManager[DocumentIndex]]:
-    """``Database.transaction`` -> a factory of read-only ``SqlDocumentIndex`` (for ITI-43 and gc)."""
+    """``Database.transaction`` -> a factory of read-only ``SqlDocumentIndex`` (for ITI-43 and gc; gc passes
+    the retention of removed documents' blobs)."""
 
     @contextmanager
     def open_index() -> Iterator[DocumentIndex]:
         with transaction(readonly=True) as connection:
-            yield SqlDocumentIndex(connection)
+            yield SqlDocumentIndex(connection, deleted_retention=deleted_retention)
 
     return open_index
 

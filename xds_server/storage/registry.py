@@ -23,10 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Connection, bindparam, delete, func, or_, select, union, update
+from sqlalchemy import BindParameter, Connection, bindparam, delete, func, insert, or_, select, union, update
 from sqlalchemy.engine import Dialect
+from sqlalchemy.types import DateTime
 
 from xds_server.core.dtm import normalise_dtm
 from xds_server.core.errors import ErrorCode, XdsError
@@ -48,6 +50,7 @@ from xds_server.storage.errors import translate_db_errors
 from xds_server.storage.tables import (
     association,
     author_person,
+    deleted_document,
     document_code,
     document_entry,
     folder,
@@ -206,6 +209,15 @@ _DELETE_ORDER = (
     registry_object,
 )
 _DELETES = tuple(delete(table).where(table.c.entry_uuid.in_(_ids)) for table in _DELETE_ORDER)
+# A removed DocumentEntry's blob is kept for the retention period (gc reads deleted_document).
+_REMEMBER_DELETED = insert(deleted_document).from_select(
+    ["entry_uuid", "hash", "deleted_at"],
+    select(
+        document_entry.c.entry_uuid,
+        func.lower(document_entry.c.hash),
+        bindparam("deleted_at", type_=DateTime(timezone=True)),
+    ).where(document_entry.c.entry_uuid.in_(_ids), document_entry.c.hash.is_not(None)),
+)
 
 # Inserts, parents before children.
 _INSERT_ORDER = (
@@ -364,8 +376,10 @@ class SqlRegistryStore:
                 self._connection.execute(_TOUCH_FOLDERS, {"ids": chunk, "last_update": value})
 
     def remove_objects(self, entry_uuids: Collection[str]) -> None:
+        deleted_at = datetime.now(UTC)
         with translate_db_errors():
             for chunk in _chunks(entry_uuids):
+                self._connection.execute(_REMEMBER_DELETED, {"ids": chunk, "deleted_at": deleted_at})
                 for statement in _DELETES:
                     self._connection.execute(statement, {"ids": chunk})
 
