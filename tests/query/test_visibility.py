@@ -138,3 +138,13 @@ class TestHiddenDocument:
         params = {"$XDSFolderPatientId": s(world.fol2.patient_id or ""), "$XDSFolderStatus": q(APPROVED)}
         assert registry.ids(FindFolders.query_id, params) == ids(world.fol2)
         assert registry.ids(FindFolders.query_id, params, scope=APPROVED_OF_PATIENT) == set()
+
+    def test_associations_of_another_record_or_a_refused_record(
+        self, registry: Registry, world: World
+    ) -> None:
+        w = world
+        params = {"$uuid": q(w.ss4.entry_uuid, w.ss1.entry_uuid)}
+        assert registry.ids(GetAssociations.query_id, params, scope=APPROVED_OF_PATIENT) == ids(
+            w.ss1_de2, w.ss1_fol1
+        )  # ss1 -> de1 reaches a Deprecated entry; ss4's associations belong to another record
+        assert registry.ids(GetAssociations.query_id, params, scope=REFUSED) == set()

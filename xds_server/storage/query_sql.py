@@ -195,11 +195,33 @@ def _authored_by(entry_uuid: Any, national_ids: frozenset[str], dialect: _Dialec
 
 
 def _end_visible(end_uuid: Any, scope: Visibility, dialect: _Dialect) -> list[ColumnElement[bool]]:
-    """For an Association end: not a DocumentEntry the scope hides (any other object passes)."""
+    """For an Association end: not a DocumentEntry the scope hides, nor an Association reaching one, nor
+    (for a scope bound to one record) an object of another patient. Other ends pass."""
     if sees_everything(scope):
         return []
+    if not scope.record_allowed:
+        return [false()]
     d = document_entry.alias("hidden_end")
-    return [~exists().where(d.c.entry_uuid == end_uuid, ~and_(true(), *_visible(d.c, scope, dialect)))]
+    conditions = [~exists().where(d.c.entry_uuid == end_uuid, ~and_(true(), *_visible(d.c, scope, dialect)))]
+    # an end that is itself an Association reaching a hidden entry (SubmissionSet -> (Folder -> entry))
+    inner, inner_doc = association.alias("inner_association"), document_entry.alias("inner_hidden_end")
+    conditions.append(
+        ~exists().where(
+            inner.c.entry_uuid == end_uuid,
+            or_(inner_doc.c.entry_uuid == inner.c.source_uuid, inner_doc.c.entry_uuid == inner.c.target_uuid),
+            ~and_(true(), *_visible(inner_doc.c, scope, dialect)),
+        )
+    )
+    if scope.patient_id is not None:
+        other = registry_object.alias("other_record_end")
+        conditions.append(
+            ~exists().where(
+                other.c.entry_uuid == end_uuid,
+                other.c.patient_id.is_not(None),
+                other.c.patient_id != scope.patient_id,
+            )
+        )
+    return conditions
 
 
 def _latest(latest_only: bool) -> list[ColumnElement[bool]]:
