@@ -29,7 +29,17 @@ from xds_server.core.policy import (
 from xds_server.core.ports import PatientState
 from xds_server.core.vocabulary import Status
 
-from .builders import DMP, IHE, MEDECIN_ONLY_TYPE, OPEN_TYPE, OTHER_PATIENT, PATIENT, UNKNOWN_TYPE
+from .builders import (
+    CLASS_CR,
+    CLASS_PATIENT,
+    DMP,
+    IHE,
+    MEDECIN_ONLY_TYPE,
+    OPEN_TYPE,
+    OTHER_PATIENT,
+    PATIENT,
+    UNKNOWN_TYPE,
+)
 
 PEOPLE = ("810000000001", "810000000002", "810000000003", "REP-001")
 STRUCTURES = ("S1", "S2")
@@ -70,6 +80,7 @@ records = st.tuples(st.integers(0, 5), _settings).map(lambda pair: None if pair[
 documents = st.builds(
     DocumentFacts,
     type_code=st.sampled_from([None, OPEN_TYPE, MEDECIN_ONLY_TYPE, UNKNOWN_TYPE]),
+    class_code=st.sampled_from([None, CLASS_CR, CLASS_PATIENT]),
     confidentiality_codes=subsets(
         st.sampled_from(
             [MASQUE_PS, INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX, "N^^2.16.840.1.113883.5.25"]
@@ -82,21 +93,29 @@ documents = st.builds(
 policies = st.sampled_from([DMP, IHE])
 
 
+def oracle_gate(ctx: AccessContext, rec: RecordSettings | None) -> bool:
+    """Issue 7 rules 6-7 and the patient binding, shared by reads and writes (dmp profile)."""
+    if rec is None or rec.state in (PatientState.OPPOSED, PatientState.CLOSED):
+        return False
+    if ctx.actor_kind is ActorKind.PATIENT:
+        return ctx.patient_ins == rec.patient_id
+    if ctx.actor_kind is ActorKind.LEGAL_REPRESENTATIVE:
+        return rec.patient_id in ctx.represented and ctx.national_id in rec.legal_representatives
+    if ctx.actor_kind is not ActorKind.PROFESSIONAL:
+        return False
+    return ctx.patient_ins == rec.patient_id and ctx.national_id not in rec.blocked
+
+
 def oracle_may_read_record(policy: Policy, ctx: AccessContext, rec: RecordSettings | None) -> bool:
     """Issue 7 rules 6-8, stated once."""
     if policy.mode is PolicyMode.IHE:
         return True
-    if rec is None or rec.state in (PatientState.OPPOSED, PatientState.CLOSED):
+    if not oracle_gate(ctx, rec):
         return False
-    me = ctx.national_id
-    if ctx.actor_kind is ActorKind.PATIENT:
-        return ctx.patient_ins == rec.patient_id
-    if ctx.actor_kind is ActorKind.LEGAL_REPRESENTATIVE:
-        return rec.patient_id in ctx.represented and me in rec.legal_representatives
+    assert rec is not None
     if ctx.actor_kind is not ActorKind.PROFESSIONAL:
-        return False
-    if ctx.patient_ins != rec.patient_id or me in rec.blocked:
-        return False
+        return True
+    me = ctx.national_id
     reason_given = ctx.reason is not None and ctx.reason.strip() != ""
     return (
         me in rec.authorised
@@ -105,6 +124,30 @@ def oracle_may_read_record(policy: Policy, ctx: AccessContext, rec: RecordSettin
         or (ctx.access_mode is AccessMode.REGULATION and rec.samu_allowed)
         or (ctx.access_mode is AccessMode.BREAK_GLASS and reason_given and rec.break_glass_allowed)
     )
+
+
+def oracle_document_rules(
+    policy: Policy, ctx: AccessContext, rec: RecordSettings, doc: DocumentFacts
+) -> bool:
+    """Issue 7 rule 9 for one document of an open record (dmp profile, status aside)."""
+    codes = doc.confidentiality_codes
+    if ctx.actor_kind is ActorKind.PATIENT:
+        return INVISIBLE_PATIENT not in codes
+    if ctx.actor_kind is ActorKind.LEGAL_REPRESENTATIVE:
+        return INVISIBLE_PATIENT not in codes and INVISIBLE_REPRESENTANTS_LEGAUX not in codes
+    if ctx.actor_kind is not ActorKind.PROFESSIONAL:
+        return False
+    if ctx.national_id in doc.author_ids:
+        return True
+    administrator = ctx.national_id in rec.administrators or ctx.national_id == rec.medecin_traitant
+    if MASQUE_PS in codes and not (administrator and ctx.access_mode is AccessMode.NORMAL):
+        return False
+    return oracle_matrix(policy, ctx, doc)
+
+
+def oracle_matrix(policy: Policy, ctx: AccessContext, doc: DocumentFacts) -> bool:
+    groups = policy.groups.groups_for(ctx.profession, ctx.role, ctx.genre_activite)
+    return doc.type_code is not None and any(policy.matrix.cell(g, doc.type_code).allows for g in groups)
 
 
 def oracle_may_see(
@@ -118,18 +161,46 @@ def oracle_may_see(
     if policy.mode is PolicyMode.IHE:
         return True
     assert rec is not None
-    codes = doc.confidentiality_codes
-    if ctx.actor_kind is ActorKind.PATIENT:
-        return INVISIBLE_PATIENT not in codes
-    if ctx.actor_kind is ActorKind.LEGAL_REPRESENTATIVE:
-        return INVISIBLE_PATIENT not in codes and INVISIBLE_REPRESENTANTS_LEGAUX not in codes
-    if ctx.national_id in doc.author_ids:
-        return True
-    administrator = ctx.national_id in rec.administrators or ctx.national_id == rec.medecin_traitant
-    if MASQUE_PS in codes and not (administrator and ctx.access_mode is AccessMode.NORMAL):
+    return oracle_document_rules(policy, ctx, rec, doc)
+
+
+def oracle_may_write(
+    ctx: AccessContext,
+    rec: RecordSettings | None,
+    doc: DocumentFacts,
+    operation: WriteOperation,
+    original: DocumentFacts | None,
+) -> bool:
+    """Issue 7 rule 10 (dmp profile), stated once."""
+    if not oracle_gate(ctx, rec):
         return False
-    groups = policy.groups.groups_for(ctx.profession, ctx.role, ctx.genre_activite)
-    return doc.type_code is not None and any(policy.matrix.cell(g, doc.type_code).allows for g in groups)
+    assert rec is not None
+    patient_side = ctx.actor_kind in (ActorKind.PATIENT, ActorKind.LEGAL_REPRESENTATIVE)
+    existing = doc if operation is WriteOperation.DEPRECATE else original
+    if operation is not WriteOperation.DEPOSIT:
+        assert existing is not None
+        if not oracle_document_rules(DMP, ctx, rec, existing) or patient_side:
+            return False
+        me = ctx.national_id
+        author_side = me in existing.author_ids or (
+            ctx.structure_id is not None and ctx.structure_id in existing.author_structures
+        )
+        administrator = me in rec.administrators or me == rec.medecin_traitant
+        if not (author_side or (operation is WriteOperation.UPDATE_MASKING and administrator)):
+            return False
+    if operation is WriteOperation.DEPRECATE:
+        return True
+    if patient_side and doc.class_code != CLASS_PATIENT:
+        return False
+    if (
+        not patient_side
+        and operation is not WriteOperation.UPDATE_MASKING
+        and not oracle_matrix(DMP, ctx, doc)
+    ):
+        return False
+    if doc.has(MASQUE_PS) and doc.has(INVISIBLE_PATIENT):
+        return False
+    return doc.has(INVISIBLE_REPRESENTANTS_LEGAUX) or not ctx.secret_connection
 
 
 class TestVisibilityProperty:
@@ -159,18 +230,18 @@ class TestVisibilityProperty:
         assert scope.admits(doc) == decision.allowed, (scope, decision.trace)
 
     @settings(max_examples=50, deadline=None)
-    @given(contexts, records, documents, st.sampled_from(WriteOperation))
-    def test_no_write_reaches_a_closed_record_or_comes_from_a_blocked_professional(
-        self, ctx: AccessContext, rec: RecordSettings | None, doc: DocumentFacts, operation: WriteOperation
+    @given(contexts, records, documents, documents, st.sampled_from(WriteOperation))
+    def test_engine_writes_exactly_what_the_rules_allow(
+        self,
+        ctx: AccessContext,
+        rec: RecordSettings | None,
+        doc: DocumentFacts,
+        original: DocumentFacts,
+        operation: WriteOperation,
     ) -> None:
-        decision = DMP.decide_write(ctx, rec, doc, operation, original=doc)
-        if rec is None or not rec.is_open:
-            assert not decision.allowed
-        if rec is not None and ctx.actor_kind is ActorKind.PROFESSIONAL and ctx.national_id in rec.blocked:
-            assert not decision.allowed
-        if decision.allowed and operation.produces_document:
-            assert not (doc.has(MASQUE_PS) and doc.has(INVISIBLE_PATIENT))
-            assert doc.has(INVISIBLE_REPRESENTANTS_LEGAUX) or not ctx.secret_connection
+        decision = DMP.decide_write(ctx, rec, doc, operation, original=original)
+        assert decision.allowed == oracle_may_write(ctx, rec, doc, operation, original), decision.trace
+        assert IHE.decide_write(ctx, rec, doc, operation, original=original).allowed
 
 
 def _grid() -> list[tuple[AccessContext, RecordSettings | None, list[DocumentFacts]]]:
@@ -223,3 +294,61 @@ class TestVisibilityGrid:
                 if decision.allowed != expected or scope.admits(doc) != expected:
                     mismatches.append((expected, decision.allowed, scope, decision.trace))
         assert not mismatches, mismatches[:3]
+
+
+class TestWriteGrid:
+    def test_engine_matches_the_oracle_on_every_corner(self) -> None:
+        """Professionals and patient-side actors x relation x operation x authorship x masking x type."""
+        me, other = PEOPLE[0], PEOPLE[1]
+        masks: tuple[frozenset[str], ...] = (
+            frozenset(),
+            frozenset({MASQUE_PS}),
+            frozenset({MASQUE_PS, INVISIBLE_PATIENT}),
+            frozenset({INVISIBLE_REPRESENTANTS_LEGAUX}),
+        )
+        actors = [
+            AccessContext(
+                ActorKind.PROFESSIONAL,
+                me,
+                profession=p,
+                structure_id="S1",
+                patient_ins=PATIENT,
+                secret_connection=secret,
+            )
+            for p in ("10", "70")
+            for secret in (False, True)
+        ] + [
+            AccessContext(ActorKind.PATIENT, PATIENT, patient_ins=PATIENT),
+            AccessContext(ActorKind.LEGAL_REPRESENTATIVE, me, represented=frozenset({PATIENT})),
+        ]
+        records = [
+            RecordSettings(PATIENT, state, legal_representatives=frozenset({me}), **people)
+            for state in (PatientState.ACTIVATED, PatientState.CLOSED)
+            for people in (
+                {},
+                {"authorised": frozenset({me})},
+                {"administrators": frozenset({me})},
+                {"medecin_traitant": me},
+                {"blocked": frozenset({me})},
+            )
+        ]
+        originals = [
+            DocumentFacts(OPEN_TYPE, CLASS_CR, codes, frozenset({author}), frozenset({structure}))
+            for author, structure in ((me, "S2"), (other, "S1"), (other, "S2"))
+            for codes in (frozenset(), frozenset({MASQUE_PS}))
+        ]
+        new_docs = [
+            DocumentFacts(type_code, class_code, codes, frozenset({me}))
+            for type_code in (OPEN_TYPE, MEDECIN_ONLY_TYPE)
+            for class_code in (CLASS_CR, CLASS_PATIENT)
+            for codes in masks
+        ]
+        mismatches = []
+        for ctx, rec, operation, original, doc in itertools.product(
+            actors, records, WriteOperation, originals, new_docs
+        ):
+            subject = original if operation is WriteOperation.DEPRECATE else doc
+            decision = DMP.decide_write(ctx, rec, subject, operation, original=original)
+            if decision.allowed != oracle_may_write(ctx, rec, subject, operation, original):
+                mismatches.append((ctx, rec, operation, original, subject, decision.trace))
+        assert not mismatches, mismatches[:2]

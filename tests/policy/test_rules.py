@@ -346,6 +346,10 @@ class TestDeposit:
         refused = DMP.decide_write(patient(), record(), doc(OPEN_TYPE), WriteOperation.DEPOSIT)
         assert refused.code is ErrorCode.DMP_DOCUMENT_TYPE_NOT_ALLOWED
 
+    def test_deposit_ignores_an_original(self) -> None:
+        hidden = doc(OPEN_TYPE, MASQUE_PS, authors=frozenset({AUTHOR}))
+        assert DMP.decide_write(ps(), record(), doc(), WriteOperation.DEPOSIT, original=hidden).allowed
+
     def test_representative_deposits_like_the_patient(self) -> None:
         mine = doc("DOCPAT01^^1.2.250.1.213.1.1.4.12", class_code=CLASS_PATIENT)
         assert DMP.decide_write(representative(), record(), mine, WriteOperation.DEPOSIT).allowed

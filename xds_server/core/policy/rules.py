@@ -280,7 +280,10 @@ class Policy:
         ``original`` is the existing document that REPLACE / APPEND / UPDATE_* act on."""
         if operation.touches_existing and operation is not WriteOperation.DEPRECATE and original is None:
             raise ValueError(f"{operation.value} needs the original document")
-        existing = doc if operation is WriteOperation.DEPRECATE else original
+        # DEPOSIT touches nothing existing: an ``original`` given with it is ignored.
+        existing = (
+            doc if operation is WriteOperation.DEPRECATE else original if operation.touches_existing else None
+        )
         t = _Trace(self.mode)
         t.add(f"actor {ctx.actor_kind.value} {ctx.national_id}, operation {operation.value}")
         if self.mode is PolicyMode.IHE:
