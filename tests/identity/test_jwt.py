@@ -194,3 +194,24 @@ class TestAlgorithmAttacks:
     def test_symmetric_or_empty_algorithm_lists_are_rejected(self, algorithms: frozenset[str]) -> None:
         with pytest.raises(ValueError, match="asymmetric"):
             JwtSettings(algorithms=algorithms)
+
+
+class TestPatientCanonicalisation:
+    def test_patient_and_represented_are_canonicalised(self, authority: DevAuthority) -> None:
+        verifier = TokenVerifier(
+            lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,))], canonical_patient=str.lower
+        )
+        rep = verifier.verify(
+            mint_token(authority, token_claims(Identity(patient=PATIENT), representative_of=[PATIENT]))
+        )
+        assert rep.patient_ins == PATIENT.lower() and rep.represented == {PATIENT.lower()}
+
+    def test_unacceptable_patient_is_refused(self, authority: DevAuthority) -> None:
+        def reject(value: str) -> str:
+            raise ValueError("bad INS key")
+
+        verifier = TokenVerifier(
+            lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,))], canonical_patient=reject
+        )
+        with pytest.raises(IdentityError, match="bad INS key"):
+            verifier.verify(mint_token(authority, token_claims(patient_self=PATIENT)))

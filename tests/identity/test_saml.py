@@ -398,3 +398,25 @@ class TestAudience:
         self, verifier: AssertionVerifier, authority: DevAuthority
     ) -> None:
         assert verifier.verify_security_header([header(signed(authority, audience="urn:other"))])
+
+
+class TestPatientCanonicalisation:
+    def test_resource_id_is_canonicalised(self, authority: DevAuthority) -> None:
+        verifier = AssertionVerifier(
+            lambda: [authority.certificate],
+            clock=lambda: NOW,
+            canonical_patient=lambda v: v.replace("ISO", "iso"),
+        )
+        assert verifier.verify_security_header([header(signed(authority))]).patient_ins == PATIENT.replace(
+            "ISO", "iso"
+        )
+
+    def test_unacceptable_resource_id_is_refused(self, authority: DevAuthority) -> None:
+        def reject(value: str) -> str:
+            raise ValueError(f"{value} is a test authority")
+
+        verifier = AssertionVerifier(
+            lambda: [authority.certificate], clock=lambda: NOW, canonical_patient=reject
+        )
+        error = refused(verifier, [header(signed(authority))])
+        assert error.fault is WsseFault.INVALID_SECURITY and "test authority" in error.message

@@ -25,7 +25,7 @@ Claims read (PSC userinfo names where they exist, docs/dmp-rules.md b):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Final
 
@@ -93,10 +93,23 @@ class TokenVerifier:
 
     trusted: Callable[[], Sequence[TrustedIssuer]]
     settings: JwtSettings = field(default_factory=JwtSettings)
+    #: ``core.identifiers.canonical_patient_id`` bound to the profile: patient INS claims in registry spelling
+    canonical_patient: Callable[[str], str] | None = None
 
     def verify(self, token: str) -> AccessContext:
         claims = self.claims(token)
-        return context_from_claims(claims, require_structure=self.settings.require_structure)
+        ctx = context_from_claims(claims, require_structure=self.settings.require_structure)
+        canonical = self.canonical_patient
+        if canonical is None:
+            return ctx
+        try:
+            return replace(
+                ctx,
+                patient_ins=canonical(ctx.patient_ins) if ctx.patient_ins else None,
+                represented=frozenset(canonical(p) for p in ctx.represented),
+            )
+        except ValueError as error:
+            raise IdentityError.invalid(f"the token's patient id is not acceptable: {error}") from None
 
     def claims(self, token: str) -> dict[str, Any]:
         """The verified claims (signature, algorithm, exp, aud, iss all required and checked)."""

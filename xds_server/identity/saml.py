@@ -141,7 +141,11 @@ class AssertionVerifier:
         *,
         clock: Callable[[], datetime] | None = None,
         replay_cache: ReplayCache | None = None,
+        canonical_patient: Callable[[str], str] | None = None,
     ) -> None:
+        """``canonical_patient`` (``core.identifiers.canonical_patient_id`` bound to the domain profile)
+        turns the resource-id into the registry's spelling; a ValueError from it refuses the assertion."""
+        self._canonical_patient = canonical_patient
         self._trusted = trusted
         self.settings = settings or SamlSettings()
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -248,6 +252,13 @@ class AssertionVerifier:
         patient = _first_text(attributes, VihfAttribute.RESOURCE_ID)
         if self.settings.require_resource_id and not patient:
             raise IdentityError.invalid(f"the assertion names no patient ({VihfAttribute.RESOURCE_ID})")
+        if patient and self._canonical_patient is not None:
+            try:
+                patient = self._canonical_patient(patient)
+            except ValueError as error:
+                raise IdentityError.invalid(
+                    f"the assertion's resource-id is not acceptable: {error}"
+                ) from None
         secteur = _first_text(attributes, VihfAttribute.SECTEUR)
         return AccessContext(
             ActorKind.PROFESSIONAL,
