@@ -336,9 +336,12 @@ class Runner:
         if step.assertions and not problems:
             if doc_for_asserts is None:
                 problems.append("no output in this section to evaluate")
-            else:  # DataRef file="THIS": the section's log, as NIST writes it (outputs only)
+            else:  # DataRef file="THIS": the section's log, as NIST writes it
                 log = expect.section_log(
-                    [(r.step.step_id, r.step.element or "", r.output) for r in self.section_records]
+                    [
+                        (r.step.step_id, r.step.element or "", r.input_xml, r.output)
+                        for r in self.section_records
+                    ]
                 )
                 problems += expect.check_assertions(step.assertions, log, bind)
         if el == "RetrieveTransaction" and resp is not None and not problems:
@@ -396,6 +399,7 @@ class Runner:
                 assign_uuids="AssignUuids" in step.flags,
                 new_uid=self.ids.oid,
                 new_uuid=self.ids.uuid,
+                force_uids=dev.assign_uids if (dev := self.scope.find(step, "deviation")) else (),
             )
             rec.assigned_uuids, rec.assigned_uids, rec.assigned_pids = (
                 assigned.uuids,

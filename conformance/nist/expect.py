@@ -223,16 +223,21 @@ def check_errors(resp: Response, codes: Sequence[str], messages: Sequence[str]) 
     return problems
 
 
-def section_log(steps: Sequence[tuple[str, str, etree._Element | None]]) -> etree._Element:
-    """`DataRef file="THIS"`: a NIST-style log of the section so far, `TestStep[@id]/<Transaction>/Result`
-    around each step's response, so both `//*[local-name()='X']` and `//TestStep[@id='s']//...` work."""
+def section_log(
+    steps: Sequence[tuple[str, str, etree._Element | None, etree._Element | None]],
+) -> etree._Element:
+    """`DataRef file="THIS"`: the section's log as the NIST engine writes it, one
+    `TestStep[@id]/<Transaction>` per step holding `InputMetadata` (the request body as sent) and `Result`
+    (the response). Plans count over both: 15801/author expects 2 author Classifications under
+    `@lid=orig`, one in the update request and one in the updated entry returned by the query."""
     root = etree.Element("TestLog")
-    for step_id, element, output in steps:
-        if output is None:
+    for step_id, element, request, output in steps:
+        if request is None and output is None:
             continue
-        ts = etree.SubElement(root, "TestStep", id=step_id)
-        result = etree.SubElement(etree.SubElement(ts, element or "Transaction"), "Result")
-        result.append(copy.deepcopy(output))
+        tx = etree.SubElement(etree.SubElement(root, "TestStep", id=step_id), element or "Transaction")
+        for name, part in (("InputMetadata", request), ("Result", output)):
+            if part is not None:
+                etree.SubElement(tx, name).append(copy.deepcopy(part))
     return root
 
 

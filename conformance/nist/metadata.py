@@ -62,8 +62,10 @@ def prepare_submission(
     assign_uuids: bool,
     new_uid: Callable[[], str],
     new_uuid: Callable[[], str],
+    force_uids: tuple[str, ...] = (),
 ) -> Assigned:
-    """Apply the three engine rewrites in place; `patient_id=None` means NoPatientId."""
+    """Apply the three engine rewrites in place; `patient_id=None` means NoPatientId; `force_uids` names
+    objects that get a fresh uniqueId even under NoAssignUids (a known-deviation fix, see scope.py)."""
     out = Assigned()
     for ei in descendants(root, "ExternalIdentifier"):
         scheme = ei.get("identificationScheme", "")
@@ -74,6 +76,7 @@ def prepare_submission(
             out.pids[owner] = ei.get("value", "")
         elif scheme in UNIQUE_ID_SCHEMES:
             keep = no_assign_uids is not None and (len(no_assign_uids) == 0 or owner in no_assign_uids)
+            keep = keep and owner not in force_uids
             if not keep:
                 ei.set("value", new_uid())
             out.uids[owner] = ei.get("value", "")

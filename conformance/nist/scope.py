@@ -6,7 +6,8 @@
 - `kind = "out-of-scope"`: not something this server will do; a failure is reported as SKIP.
 - `kind = "deviation"`: the testkit disagrees with the IHE TF; the runner checks the TF expectation given
   here (`expected_status`, `expected_error_codes`, `counts = {Documents = 5}`, `documents = "submitted"`:
-  compare a retrieved document with the bytes the run submitted) instead of the plan's.
+  compare a retrieved document with the bytes the run submitted) instead of the plan's; or a request
+  fix (`assign_uids = ["SubmissionSet01"]`: fresh uniqueIds for those objects despite NoAssignUids).
 `match` is a glob on `test/section/step` (`12364/*`, `11897/leafclass/leafclass`); `transaction` (e.g.
 "ITI-57") restricts an entry to one transaction. The list only shrinks.
 """
@@ -33,6 +34,7 @@ class Entry:
     expected_error_codes: tuple[str, ...] | None = None
     counts: tuple[tuple[str, int], ...] = ()
     documents: str | None = None  # "submitted": compare retrieved bytes with what the run submitted
+    assign_uids: tuple[str, ...] = ()  # objects given a fresh uniqueId despite NoAssignUids
 
     def applies(self, step: Step) -> bool:
         if self.transaction and step.transaction != self.transaction:
@@ -75,6 +77,7 @@ def load_scope(path: Path) -> Scope:
                 expected_error_codes=tuple(codes) if codes is not None else None,
                 counts=tuple((str(k), int(v)) for k, v in raw.get("counts", {}).items()),
                 documents=raw.get("documents"),
+                assign_uids=tuple(raw.get("assign_uids", ())),
             )
         )
     return Scope(entries)

@@ -75,6 +75,10 @@ class TestUniqueIds:
         root, _ = _run(no_assign_uids=("Document01",))
         assert _values(root, DE_UID) == ["Document01"] and _values(root, SS_UID) == ["9.9.1"]
 
+    def test_forced_fresh_despite_no_assign(self) -> None:
+        root, _ = _run(no_assign_uids=(), force_uids=("SubmissionSet01",))
+        assert _values(root, SS_UID) == ["9.9.1"] and _values(root, DE_UID) == ["Document01"]
+
     def test_all_kept(self) -> None:
         root, _ = _run(no_assign_uids=())
         assert _values(root, SS_UID) == ["1.2.3"]
