@@ -21,6 +21,7 @@ statements: the transaction belongs to the request (``Database.transaction()``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -115,28 +116,11 @@ _SUMMARIES = (
     .where(_ro.entry_uuid.in_(_ids))
 )
 
-# Metadata Update: every version of the given lids, lowest first (the last one per lid is the latest).
+# Metadata Update: every version of the given lids (the highest per lid is the latest).
 _VERSIONS = (
-    select(
-        _ro.entry_uuid,
-        _ro.kind,
-        _ro.status,
-        _ro.patient_id,
-        _ro.logical_id,
-        _ro.version,
-        _ro.unique_id,
-        _assoc.association_type,
-        _assoc.source_uuid,
-        _assoc.target_uuid,
-        document_entry.c.object_type,
-    )
-    .select_from(
-        registry_object.outerjoin(association, _assoc.entry_uuid == _ro.entry_uuid).outerjoin(
-            document_entry, document_entry.c.entry_uuid == _ro.entry_uuid
-        )
-    )
+    select(_ro.logical_id, _ro.version, _ro.entry_uuid, document_entry.c.object_type)
+    .select_from(registry_object.outerjoin(document_entry, document_entry.c.entry_uuid == _ro.entry_uuid))
     .where(_ro.logical_id.in_(_ids))
-    .order_by(_ro.logical_id, _ro.version)
 )
 
 _ASSOCIATIONS_TOUCHING = (
@@ -314,24 +298,16 @@ class SqlRegistryStore:
         return list(found.values())
 
     def latest_versions(self, logical_ids: Collection[str]) -> dict[str, ObjectSummary]:
-        latest: dict[str, ObjectSummary] = {}
+        latest: dict[str, Any] = {}
         for row in self._select_in(_VERSIONS, logical_ids):
-            current = latest.get(row.logical_id)
-            if current is None or row.version > current.version:  # chunks may interleave
-                latest[row.logical_id] = ObjectSummary(
-                    entry_uuid=row.entry_uuid,
-                    kind=cast(ObjectKind, row.kind),
-                    status=row.status,
-                    patient_id=row.patient_id,
-                    logical_id=row.logical_id,
-                    version=row.version,
-                    unique_id=row.unique_id,
-                    association_type=row.association_type,
-                    source=row.source_uuid,
-                    target=row.target_uuid,
-                    object_type=row.object_type,
-                )
-        return latest
+            if row.logical_id not in latest or row.version > latest[row.logical_id].version:
+                latest[row.logical_id] = row
+        found = self.summaries([row.entry_uuid for row in latest.values()])
+        return {
+            lid: dataclasses.replace(found[row.entry_uuid], object_type=row.object_type)
+            for lid, row in latest.items()
+            if row.entry_uuid in found
+        }
 
     # ---- retrieval and queries ---------------------------------------------------------------------------
 
