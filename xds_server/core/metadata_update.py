@@ -69,6 +69,7 @@ from xds_server.core.metadata import (
 from xds_server.core.ports import IdFactory, ObjectSummary, RegistryReader
 from xds_server.core.profile import DomainProfile
 from xds_server.core.submission import plan_registration
+from xds_server.core.validation.context import issue
 from xds_server.core.vocabulary import RELATIONSHIP_TYPES, AssociationType, SlotName, Status
 
 __all__ = [
@@ -178,7 +179,7 @@ class _UpdatePlanner:
         )
 
     def _error(self, code: ErrorCode, object_id: str, attribute: str, message: str) -> None:
-        self.issues.append(Issue(code, message, f"{object_id}/{attribute}" if attribute else object_id))
+        self.issues.append(issue(code, object_id, attribute, message))
 
     def _canonical(self, patient_id: str) -> str:
         try:
