@@ -367,9 +367,8 @@ class _Reader:
         if self.buf[:2] == b"\r\n" or self.buf[:1] == b"\n":
             end, skip = 0, (2 if self.buf[:1] == b"\r" else 1)
         else:
-            crlf, lf = self.buf.find(b"\r\n\r\n"), self.buf.find(b"\n\n")
-            candidates = [(crlf, 4), (lf, 2)]
-            found = [(i, n) for i, n in candidates if i >= 0]
+            endings = (b"\r\n\r\n", b"\n\r\n", b"\n\n")  # CRLF, mixed, bare LF
+            found = [(at, len(ending)) for ending in endings if (at := self.buf.find(ending)) >= 0]
             if not found:
                 if len(self.buf) > self.limits.max_header_bytes:
                     raise MtomLimitError(
