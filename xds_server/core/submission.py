@@ -403,16 +403,7 @@ class _Planner:
             )
 
     def _new_association(self, source: str, target: str) -> Association:
-        entry_uuid = self.ids.new_uuid()
-        return Association(
-            entry_uuid=entry_uuid,
-            logical_id=entry_uuid,
-            version="1",
-            status=_APPROVED,
-            association_type=_HAS_MEMBER,
-            source=source,
-            target=target,
-        )
+        return new_membership(self.ids, source, target)
 
     # -- 5. final objects ---------------------------------------------------------------------------
     def _final_objects(self) -> Iterable[AnyObject]:
@@ -435,6 +426,21 @@ class _Planner:
                 yield dataclasses.replace(_registered(obj, final), patient_id=self.patient)
 
 
+def new_membership(ids: IdFactory, source: str, target: str) -> Association:
+    """A HasMember the registry makes itself (a replacement joining the Folders of the replaced entry, a new
+    version joining those of the previous one): Approved, version 1, lid = entryUUID."""
+    entry_uuid = ids.new_uuid()
+    return Association(
+        entry_uuid=entry_uuid,
+        logical_id=entry_uuid,
+        version="1",
+        status=_APPROVED,
+        association_type=_HAS_MEMBER,
+        source=source,
+        target=target,
+    )
+
+
 _O = TypeVar("_O", DocumentEntry, SubmissionSet, Folder, Association)
 
 
@@ -447,4 +453,4 @@ def _short(a: Association) -> str:
     return a.association_type.rsplit(":", 1)[-1]
 
 
-__all__ = ["RegistrationPlan", "plan_registration"]
+__all__ = ["RegistrationPlan", "new_membership", "plan_registration"]
