@@ -68,7 +68,7 @@ from xds_server.core.metadata import (
 )
 from xds_server.core.ports import IdFactory, ObjectSummary, RegistryReader
 from xds_server.core.profile import DomainProfile
-from xds_server.core.submission import plan_registration
+from xds_server.core.submission import new_membership, plan_registration
 from xds_server.core.validation.context import issue
 from xds_server.core.vocabulary import RELATIONSHIP_TYPES, AssociationType, SlotName, Status
 
@@ -446,16 +446,7 @@ class _UpdatePlanner:
             )
 
     def _membership(self, source: str, target: str) -> Association:
-        entry_uuid = self.ids.new_uuid()
-        return Association(
-            entry_uuid=entry_uuid,
-            logical_id=entry_uuid,
-            version="1",
-            status=_APPROVED,
-            association_type=_HAS_MEMBER,
-            source=source,
-            target=target,
-        )
+        return new_membership(self.ids, source, target)
 
     # -- 3. submitted associations -------------------------------------------------------------------
     def _submitted_associations(self) -> dict[str, Association]:
