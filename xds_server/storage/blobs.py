@@ -90,9 +90,16 @@ class FileBlobStore:
             source = Path(name)
         with open(source, "rb+") as handle:
             os.fsync(handle.fileno())
-        final.parent.mkdir(parents=True, exist_ok=True)
+        self._make_dirs(final.parent)
         os.replace(source, final)
         _fsync_dir(final.parent)
+
+    def _make_dirs(self, leaf: Path) -> None:
+        """Create the fan-out folders of a key; a new folder is durable once its parent is synced."""
+        for folder in (leaf.parent, leaf):
+            if not folder.is_dir():
+                folder.mkdir(exist_ok=True)
+                _fsync_dir(folder.parent)
 
     def open(self, key: str) -> ReadableBlob:
         try:
