@@ -2,13 +2,16 @@
 
 `xds-server serve --profile ihe --port <free> --data-dir <tmp>` as a subprocess with
 XDS_MULTI_PATIENT_QUERY=on (ITI-51 is off by default), its output to `<tmp>/server.log`; ready once the
-port answers HTTP; stopped (SIGTERM, then SIGKILL) when the run ends.
+port answers HTTP; stopped (SIGTERM, then SIGKILL) when the run ends. Other XDS_* settings are inherited:
+with a PostgreSQL XDS_DATABASE_URL and no XDS_DATABASE_SCHEMA the server gets a fresh schema, dropped
+afterwards, so every run starts from an empty registry (the multi-patient tests count across patients).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -57,6 +60,11 @@ class LocalServer:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "XDS_MULTI_PATIENT_QUERY": "on"}
         self.proc: subprocess.Popen[bytes] | None = None
+        self.schema: str | None = None
+        url = self.env.get("XDS_DATABASE_URL", "")
+        if url.startswith("postgres") and not self.env.get("XDS_DATABASE_SCHEMA"):
+            self.schema = f"xds_conformance_{secrets.token_hex(6)}"
+            self.env["XDS_DATABASE_SCHEMA"] = self.schema
 
     def start(self) -> None:
         cmd = [*xds_server_command(), "serve", "--profile", self.profile, "--port", str(self.port),
@@ -97,8 +105,23 @@ class LocalServer:
         self.proc = None
 
     def cleanup(self) -> None:
+        if self.schema is not None:
+            self._drop_schema(self.schema)
+            self.schema = None
         if not self.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _drop_schema(self, schema: str) -> None:
+        from sqlalchemy import text
+
+        from xds_server.storage.database import Database  # the runner may use the server package
+
+        admin = Database(self.env["XDS_DATABASE_URL"])
+        try:
+            with admin.engine.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        finally:
+            admin.dispose()
 
     def __enter__(self) -> LocalServer:
         self.start()
