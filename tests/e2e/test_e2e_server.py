@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -226,6 +227,20 @@ class TestRegisterOverHttp:
         )
         assert len(documents) == 1
         assert documents[0].xpath("string(rim:Name/rim:LocalizedString/@value)", namespaces=NS) == "DocA"
+
+    def test_concurrent_registrations_all_commit(self, server: Server) -> None:
+        # Several writers at once (SQLite: one writer at a time, the others wait on the lock, none fails).
+        patient_id = f"conc{secrets.token_hex(4)}^^^&1.3.6.1.4.1.21367.13.20.1000&ISO"
+        assert server.cli("patients", "add", patient_id, "--profile", "ihe").returncode == 0
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            roots = list(pool.map(lambda _: post_register(server, patient_id)[0], range(12)))
+        statuses = [r.xpath("string(env:Body/rs:RegistryResponse/@status)", namespaces=NS) for r in roots]
+        assert statuses == [SUCCESS] * 12
+        found = find_documents(server, patient_id)
+        documents = found.xpath(
+            "env:Body/query:AdhocQueryResponse/rim:RegistryObjectList/rim:ExtrinsicObject", namespaces=NS
+        )
+        assert len(documents) == 12
 
     def test_unknown_patient_is_a_registry_failure(self, server: Server) -> None:
         root, _ = post_register(server, f"nobody{secrets.token_hex(4)}^^^&1.3.6.1.4.1.21367.13.20.1000&ISO")
