@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .engine import Runner, StepResult, Transport
+from .engine import Runner, Transport
 from .patients import PatientPool, RegistrationError, make_registrar
 from .plan import PlanError, TestCase, Testkit, load_testkit
 from .report import step_line, summary_line, table, write_json
@@ -75,49 +74,54 @@ def run(
     server: LocalServer | None = None
     started = time.monotonic()
     try:
-        if start:
-            server = LocalServer()
-            emit(f"starting xds-server on {server.base_url} (data {server.data_dir}, log {server.log_path})")
-            server.start()
-            url = server.base_url
-            registrar = make_registrar(xds_server_command(), server.data_dir, server.env)
-        else:
-            url = str(base_url)
-            registrar = make_registrar(xds_server_command(), data_dir, None)
-        pool = PatientPool(registrar)
-        pool.reserve(patients_needed(tests))
-        transport = Transport(url)
-        runner = Runner(transport, pool, scope, security=security, on_result=lambda r: emit(step_line(r)))
-        runner.deadline = started + RUN_BUDGET_SECONDS
-        results = runner.run(tests)
-        transport.close()
-    except (ServerStartError, RegistrationError) as exc:
-        emit(f"error: {exc}")
+        try:
+            if start:
+                server = LocalServer()
+                emit(f"starting xds-server on {server.base_url} (data {server.data_dir})")
+                emit(f"server log: {server.log_path}")
+                server.start()
+                url = server.base_url
+                registrar = make_registrar(xds_server_command(), server.data_dir, server.env)
+            else:
+                url = str(base_url)
+                registrar = make_registrar(xds_server_command(), data_dir, None)
+            pool = PatientPool(registrar)
+            pool.reserve(patients_needed(tests))
+            transport = Transport(url)
+            runner = Runner(transport, pool, scope, security=security, on_result=lambda r: emit(step_line(r)))
+            runner.deadline = started + RUN_BUDGET_SECONDS
+            try:
+                results = runner.run(tests)
+            finally:
+                transport.close()
+        except (ServerStartError, RegistrationError) as exc:
+            emit(f"error: {exc}")
+            if server is not None:
+                server.stop()
+                _keep_log(server, report, emit)
+            return 2
+        if server is not None:
+            server.stop()
+        emit("")
+        for line in table(results):
+            emit(line)
+        if report is not None:
+            meta: dict[str, object] = {
+                "base_url": url,
+                "started_server": start,
+                "only": only,
+                "seconds": round(time.monotonic() - started, 1),
+                "patients_registered": len(pool.registered),
+            }
+            write_json(report, results, meta)
         if server is not None:
             _keep_log(server, report, emit)
+        emit(summary_line(results))  # the very last line of the output
+        return 1 if any(r.outcome == "FAIL" for r in results) else 0
+    finally:
+        if server is not None:  # whatever happened: no server left running, no temporary data left
             server.stop()
             server.cleanup()
-        return 2
-    finally:
-        if server is not None:
-            server.stop()
-    emit("")
-    for line in table(results):
-        emit(line)
-    if report is not None:
-        meta: dict[str, object] = {
-            "base_url": url,
-            "started_server": start,
-            "only": only,
-            "seconds": round(time.monotonic() - started, 1),
-            "patients_registered": len(pool.registered),
-        }
-        write_json(report, results, meta)
-    if server is not None:
-        _keep_log(server, report, emit)
-        server.cleanup()
-    emit(summary_line(results))
-    return 1 if any(r.outcome == "FAIL" for r in results) else 0
 
 
 def _keep_log(server: LocalServer, report: Path | None, emit: Callable[[str], None]) -> None:
@@ -129,11 +133,3 @@ def _keep_log(server: LocalServer, report: Path | None, emit: Callable[[str], No
         emit(f"server log: {dest}")
     except OSError:
         pass
-
-
-def failed(results: Sequence[StepResult]) -> list[StepResult]:
-    return [r for r in results if r.outcome == "FAIL"]
-
-
-if __name__ == "__main__":  # pragma: no cover - `python -m conformance.nist.cli URL`
-    sys.exit(run(sys.argv[1] if len(sys.argv) > 1 else None, len(sys.argv) <= 1, sys.argv[2:], None))
