@@ -108,6 +108,20 @@ class TestDbUpgrade:
         assert run(env, "db", "upgrade") == first
 
 
+class TestDatabaseErrors:
+    def test_unreachable_database_is_a_message_not_a_traceback(self, env: dict[str, str | None]) -> None:
+        env = {**env, "XDS_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"}
+        code, output = run(env, "patients", "list")
+        assert code == 1
+        assert output.startswith("error: ")
+        assert "Traceback" not in output
+
+    def test_unusable_url_is_a_message(self, env: dict[str, str | None]) -> None:
+        code, output = run({**env, "XDS_DATABASE_URL": "mysql://x@y/z"}, "db", "upgrade")
+        assert code == 1
+        assert "unsupported database URL" in output
+
+
 class TestHelp:
     @pytest.mark.parametrize("command", [[], ["serve"], ["patients"], ["db"], ["gc"]])
     def test_help(self, command: list[str]) -> None:

@@ -8,6 +8,8 @@ sees the change on its next request.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -53,12 +55,24 @@ def _settings(data_dir: Path | None = None, profile: str | None = None) -> Setti
         raise typer.BadParameter(str(error)) from None
 
 
-def _database(settings: Settings) -> Database:
+@contextmanager
+def _database(settings: Settings) -> Iterator[Database]:
+    """The configured database, migrated to head; a database failure ends the command with a message."""
     from xds_server.app import open_database
 
-    database = open_database(settings)
-    upgrade(database)
-    return database
+    try:
+        database = open_database(settings)
+    except ValueError as error:  # unusable URL or schema name
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        upgrade(database)
+        yield database
+    except XdsError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        database.dispose()
 
 
 @app.command()
@@ -77,7 +91,11 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    application = create_app(settings)
+    try:
+        application = create_app(settings)
+    except (ValueError, XdsError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(
         f"xds-server on http://{host}:{port} (profile {settings.profile}, "
         f"database {settings.database_backend}, data {settings.data_dir.resolve()})"
@@ -88,12 +106,8 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None) -> None:
     """Bring the database schema to the newest revision."""
-    settings = _settings(data_dir)
-    database = _database(settings)
-    try:
+    with _database(_settings(data_dir)) as database:
         typer.echo(f"database {database.url} at revision {current_revision(database)}")
-    finally:
-        database.dispose()
 
 
 @patients_app.command("add")
@@ -112,29 +126,17 @@ def patients_add(
     except IdentifierError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    database = _database(settings)
-    try:
-        with database.transaction() as connection:
-            SqlPatientDirectory(connection).add(canonical, state)  # an upsert: sets the state of a known one
-    except XdsError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        database.dispose()
+    with _database(settings) as database, database.transaction() as connection:
+        SqlPatientDirectory(connection).add(canonical, state)  # an upsert: sets the state of a known one
     typer.echo(f"{canonical} {state.value}")
 
 
 @patients_app.command("list")
 def patients_list(data_dir: DataDir = None) -> None:
     """Print every known patient and the state of the record."""
-    settings = _settings(data_dir)
-    database = _database(settings)
-    try:
-        with database.transaction(readonly=True) as connection:
-            for patient_id, state in SqlPatientDirectory(connection).list():
-                typer.echo(f"{patient_id} {PatientState(state).value}")
-    finally:
-        database.dispose()
+    with _database(_settings(data_dir)) as database, database.transaction(readonly=True) as connection:
+        for patient_id, state in SqlPatientDirectory(connection).list():
+            typer.echo(f"{patient_id} {PatientState(state).value}")
 
 
 __all__ = ["app"]
