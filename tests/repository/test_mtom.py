@@ -241,6 +241,44 @@ class TestMalformed:
         assert spool_files(tmp_path) == []
 
 
+class TestArbitraryInput:
+    @settings(max_examples=50, deadline=None)
+    @given(
+        noise=st.lists(
+            st.sampled_from(
+                [
+                    b"--b0undary",
+                    b"--b0undary--",
+                    b"\r\n",
+                    b"\n",
+                    b"Content-ID: <a@x>",
+                    b"Content-ID: <root@x>",
+                    b"Content-Transfer-Encoding: base64",
+                    b": ",
+                    b"x",
+                    b"\x00\xff",
+                    b"====",
+                    b"\r",
+                ]
+            ),
+            max_size=40,
+        ),
+        chunk=st.integers(min_value=1, max_value=64),
+    )
+    def test_anything_parses_or_is_refused_cleanly(
+        self, tmp_path_factory: pytest.TempPathFactory, noise: list[bytes], chunk: int
+    ) -> None:
+        spool = tmp_path_factory.mktemp("spool")
+        try:
+            message = read(b"".join(noise), mtom_type(), spool, size=chunk)
+        except MtomError:
+            assert spool_files(spool) == []
+        else:
+            assert message.root is not None
+            message.discard()
+            assert spool_files(spool) == []
+
+
 class TestLimits:
     def test_request_size(self, tmp_path: Path) -> None:
         body = build([(ROOT_HEADERS, ROOT), (doc_headers("a@x"), b"x" * 10_000)])
