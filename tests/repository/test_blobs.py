@@ -150,6 +150,23 @@ class TestOpenBlobStore:
         assert isinstance(store, S3BlobStore)
         assert (store.bucket, store.prefix) == ("bucket", "some/prefix/")
 
+    def test_s3_url_with_the_usual_aws_settings(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str
+    ) -> None:
+        s3_store(s3_endpoint, tmp_path, bucket="from-env")  # creates the bucket
+        for name, value in {
+            "AWS_ENDPOINT_URL": s3_endpoint,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        store = open_blob_store("s3://from-env/xds", default_dir=tmp_path / "blobs")
+        key, path = stage(store, b"configured from the environment")
+        store.put_file(key, path)
+        assert read_all(store, key) == b"configured from the environment"
+        assert [info.key for info in store.list()] == [key]
+
     def test_unknown_scheme(self, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="unsupported"):
             open_blob_store("ftp://x/y", default_dir=tmp_path)
