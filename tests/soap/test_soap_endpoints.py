@@ -165,6 +165,15 @@ class TestFaultsOverHttp:
         assert b"secret internal detail" not in response.content
         assert b"Traceback" not in response.content
 
+    def test_streamed_request_over_the_size_limit(self, client: TestClient) -> None:
+        # No Content-Length (chunked): the limit is enforced while the body streams in.
+        chunks = iter([envelope()[:20]] + [b" " * 8192] * 10)
+        response = client.post(
+            REGISTRY_PATH, content=chunks, headers={"Content-Type": "application/soap+xml; charset=UTF-8"}
+        )
+        assert response.status_code == 400
+        assert b"limit" in response.content
+
     def test_request_over_the_size_limit(self, client: TestClient) -> None:
         big = envelope(body=f"<x:Ping xmlns:x='urn:example'>{'a' * 70_000}</x:Ping>")
         response = post(client, big)
@@ -229,6 +238,13 @@ class TestMtom:
     def test_truncated_mtom_is_a_sender_fault(self, client: TestClient) -> None:
         data = mtom(envelope()).rsplit(b"--", 2)[0]
         response = post(client, data, content_type=MTOM_TYPE)
+        assert response.status_code == 400
+        assert fault_code(etree.fromstring(response.content))[0] == "env:Sender"
+
+    def test_streamed_mtom_over_the_size_limit(self, client: TestClient) -> None:
+        body = mtom(envelope(), ("big@test", b"x" * 100_000))
+        chunks = iter([body[i : i + 8192] for i in range(0, len(body), 8192)])
+        response = client.post(REGISTRY_PATH, content=chunks, headers={"Content-Type": MTOM_TYPE})
         assert response.status_code == 400
         assert fault_code(etree.fromstring(response.content))[0] == "env:Sender"
 
