@@ -174,6 +174,30 @@ class TestFaultsOverHttp:
         assert response.status_code == 400
         assert b"limit" in response.content
 
+    def test_failure_outside_the_handler_is_a_receiver_fault(
+        self, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def broken(*args: object, **kwargs: object) -> bytes:
+            raise RuntimeError("serialiser exploded: secret")
+
+        monkeypatch.setattr("xds_server.soap.router.write_envelope", broken)
+        response = post(client, envelope())
+        assert response.status_code == 500
+        assert fault_code(etree.fromstring(response.content))[0] == "env:Receiver"
+        assert b"secret" not in response.content
+
+    def test_spool_failure_is_a_receiver_fault(
+        self, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        async def disk_full(*args: object, **kwargs: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr("xds_server.soap.endpoints.read_multipart", disk_full)
+        response = post(client, mtom(envelope()), content_type=MTOM_TYPE)
+        assert response.status_code == 500
+        assert fault_code(etree.fromstring(response.content))[0] == "env:Receiver"
+        assert b"No space" not in response.content
+
     def test_request_over_the_size_limit(self, client: TestClient) -> None:
         big = envelope(body=f"<x:Ping xmlns:x='urn:example'>{'a' * 70_000}</x:Ping>")
         response = post(client, big)

@@ -12,15 +12,18 @@ the request ends.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from xds_server.soap.faults import SoapFault
+from xds_server.soap.faults import FaultCode, SoapFault
 from xds_server.soap.mtom import MtomError, MultipartLimits, is_multipart, read_multipart
 from xds_server.soap.router import HttpAnswer, Router, fault_answer
+
+log = logging.getLogger(__name__)
 
 REGISTRY_PATH = "/xds/registry"
 REPOSITORY_PATH = "/xds/repository"
@@ -36,7 +39,11 @@ class _TooLarge(Exception):
 @api.post(REPOSITORY_PATH, summary="XDS.b repository: ITI-41, ITI-43 (SOAP 1.2, MTOM/XOP)")
 async def soap_endpoint(request: Request) -> Response:
     router: Router = request.app.state.soap_router
-    answer = await _answer(request, router)
+    try:
+        answer = await _answer(request, router)
+    except Exception:  # disk full while spooling ...: still a SOAP answer, never a stack trace
+        log.exception("SOAP request failed before reaching the router")
+        answer = fault_answer(SoapFault(FaultCode.RECEIVER, "internal server error"))
     headers = {"Content-Length": str(answer.content_length)} if answer.content_length is not None else None
     if isinstance(answer.body, bytes):
         return Response(answer.body, status_code=answer.status, media_type=answer.content_type)

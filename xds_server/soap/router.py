@@ -82,19 +82,25 @@ class Router:
     def handle(self, envelope: bytes, multipart: MultipartMessage | None = None) -> HttpAnswer:
         """Check the envelope, run the handler of its action, package the reply (never raises)."""
         try:
-            request = read_envelope(envelope, multipart=multipart)
-            route = self.routes.get(request.action)
-            if route is None:
-                raise SoapFault(
-                    FaultCode.SENDER,
-                    f"the action {request.action!r} is not supported by this endpoint",
-                    subcode=ACTION_NOT_SUPPORTED,
-                    problem_action=request.action,
-                    relates_to=request.message_id,
-                )
-            reply = self._run(route, request)
+            return self._handle(envelope, multipart)
         except SoapFault as fault:
             return fault_answer(fault)
+        except Exception:
+            log.exception("SOAP request failed outside its handler")
+            return fault_answer(SoapFault(FaultCode.RECEIVER, "internal server error"))
+
+    def _handle(self, envelope: bytes, multipart: MultipartMessage | None) -> HttpAnswer:
+        request = read_envelope(envelope, multipart=multipart)
+        route = self.routes.get(request.action)
+        if route is None:
+            raise SoapFault(
+                FaultCode.SENDER,
+                f"the action {request.action!r} is not supported by this endpoint",
+                subcode=ACTION_NOT_SUPPORTED,
+                problem_action=request.action,
+                relates_to=request.message_id,
+            )
+        reply = self._run(route, request)
         xml = write_envelope(route.response_action, reply.body, relates_to=request.message_id)
         if request.mtom or reply.parts:
             package = mtom_response(xml, reply.parts, action=route.response_action)
