@@ -19,13 +19,13 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from lxml import etree
 
 from xds_server.config import Settings
 from xds_server.core.blobs import BlobStore, DocumentIndex
 from xds_server.core.ports import Clock, IdFactory, PatientDirectory, RegistryStore
+from xds_server.core.profile import DomainProfile
 from xds_server.core.query.port import QueryPort
 from xds_server.soap.mtom import OutgoingPart
 
@@ -52,7 +52,7 @@ class Services:
 
     settings: Settings
     #: the affinity-domain profile (``xds_server.terminology.load_profile(settings.profile)``)
-    profile: Any
+    profile: DomainProfile
     transaction: TransactionFactory
     clock: Clock
     ids: IdFactory
