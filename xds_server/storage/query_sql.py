@@ -170,10 +170,11 @@ def _visible(d: Any, scope: Visibility, dialect: _Dialect) -> list[ColumnElement
                     *_in(_dc.code_key, scope.hidden_confidentiality_codes),
                 )
             )
-        rule = and_(true(), *allowed)
-        if scope.author_ids:
-            rule = or_(_authored_by(d.entry_uuid, scope.author_ids, dialect), rule)
-        conditions.append(rule)
+        if allowed:  # nothing restricts the entry otherwise (and the author exception adds nothing)
+            rule = and_(*allowed)
+            if scope.author_ids:
+                rule = or_(_authored_by(d.entry_uuid, scope.author_ids, dialect), rule)
+            conditions.append(rule)
     return conditions
 
 
@@ -201,17 +202,20 @@ def _end_visible(end_uuid: Any, scope: Visibility, dialect: _Dialect) -> list[Co
         return []
     if not scope.record_allowed:
         return [false()]
+    conditions: list[ColumnElement[bool]] = []
     d = document_entry.alias("hidden_end")
-    conditions = [~exists().where(d.c.entry_uuid == end_uuid, ~and_(true(), *_visible(d.c, scope, dialect)))]
-    # an end that is itself an Association reaching a hidden entry (SubmissionSet -> (Folder -> entry))
-    inner, inner_doc = association.alias("inner_association"), document_entry.alias("inner_hidden_end")
-    conditions.append(
-        ~exists().where(
-            inner.c.entry_uuid == end_uuid,
-            or_(inner_doc.c.entry_uuid == inner.c.source_uuid, inner_doc.c.entry_uuid == inner.c.target_uuid),
-            ~and_(true(), *_visible(inner_doc.c, scope, dialect)),
-        )
-    )
+    hides = _visible(d.c, scope, dialect)
+    if hides:  # some entries are hidden: not this end, nor an Association reaching one
+        conditions.append(~exists().where(d.c.entry_uuid == end_uuid, ~and_(*hides)))
+        inner, inner_doc = association.alias("inner_association"), document_entry.alias("inner_hidden_end")
+        for inner_end in (inner.c.source_uuid, inner.c.target_uuid):
+            conditions.append(
+                ~exists().where(
+                    inner.c.entry_uuid == end_uuid,
+                    inner_doc.c.entry_uuid == inner_end,
+                    ~and_(*_visible(inner_doc.c, scope, dialect)),
+                )
+            )
     if scope.patient_id is not None:
         other = registry_object.alias("other_record_end")
         conditions.append(
