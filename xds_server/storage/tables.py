@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    true,
 )
 
 NAMING_CONVENTION = {
@@ -189,4 +192,38 @@ deleted_document = Table(
     Column("hash", String(40), nullable=False),  # lower case, the blob key
     Column("deleted_at", DateTime(timezone=True), nullable=False),
     Index(None, "deleted_at"),
+)
+
+# The patient's choices about his record (issue 7, rules 8-11): read on every request by
+# ``storage.records.SqlRecordStore.load``. A patient without a row has the defaults (emergency modes allowed,
+# no médecin traitant).
+patient_setting = Table(
+    "patient_setting",
+    metadata,
+    Column("patient_id", PATIENT, ForeignKey("patient.patient_id", ondelete="CASCADE"), primary_key=True),
+    Column("samu_allowed", Boolean, nullable=False, server_default=true()),
+    Column("break_glass_allowed", Boolean, nullable=False, server_default=true()),
+    Column("medecin_traitant", String(64), nullable=True),  # IDNPS
+)
+
+# Professionals the patient relates to: consent declared ('authorised'), 'blocked', or chosen as
+# 'administrator' doctor. A professional may hold several relations (authorised and administrator).
+patient_professional = Table(
+    "patient_professional",
+    metadata,
+    Column("patient_id", PATIENT, ForeignKey("patient.patient_id", ondelete="CASCADE"), primary_key=True),
+    Column("professional_id", String(64), primary_key=True),  # IDNPS
+    Column("relation", String(16), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("relation IN ('authorised', 'blocked', 'administrator')", name="relation"),
+)
+
+# A minor's (or protected adult's) legal representatives; the index answers "whom does he represent".
+patient_representative = Table(
+    "patient_representative",
+    metadata,
+    Column("patient_id", PATIENT, ForeignKey("patient.patient_id", ondelete="CASCADE"), primary_key=True),
+    Column("representative_id", PATIENT, primary_key=True),  # canonical patient id of the representative
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index(None, "representative_id"),
 )
