@@ -7,9 +7,10 @@ Nothing here touches the disk or the database; ``app.py`` and ``cli.py`` turn se
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from xds_server.resources import profiles_dir
 
@@ -51,6 +52,33 @@ class Settings(BaseSettings):
     #: may collect it (no longer retrievable meanwhile: ITI-43 reads the registry).
     deleted_blob_retention_days: float = Field(default=30.0, ge=0)
 
+    # -- identity and transport security (issue 7) ------------------------------------------------------
+    #: ``on`` trusts the local test authority (``xds-server dev authority init``) while it exists in
+    #: ``data_dir``; production sets ``off``.
+    dev_authority: str = "on"
+    #: PEM files of the certificates VIHF assertions may be signed with (comma-separated in the environment).
+    trusted_certs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    #: Tolerance on the assertion's NotBefore / NotOnOrAfter, in seconds.
+    saml_clock_skew: float = Field(default=60.0, ge=0)
+    #: Accept every assertion once only (XUA allows reuse until expiry; OneTimeUse ones are always once).
+    saml_strict_replay: bool = False
+    #: When set, assertions must name it in Conditions/AudienceRestriction.
+    saml_audience: str | None = None
+    #: The ``aud`` bearer tokens must carry.
+    jwt_audience: str = "xds-server"
+    #: Trusted token issuers: ``iss`` -> PEM public key file (JSON object in the environment, for example
+    #: ``{"https://auth.example.org": "/etc/xds/psc.pem"}``).
+    jwt_issuers: dict[str, Path] = Field(default_factory=dict)
+    #: ``ihe`` profile only: the actor unauthenticated requests run as (conformance-testing instances).
+    anonymous_actor: str | None = None
+    #: A professional may deposit only the document types the habilitation matrix lets him read.
+    deposit_follows_matrix: bool = True
+    #: HTTPS: server certificate and key (PEM); with ``tls_client_ca`` clients must present a certificate
+    #: issued by one of its CAs.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+
     @field_validator("profile")
     @classmethod
     def _known_profile(cls, value: str) -> str:
@@ -58,6 +86,38 @@ class Settings(BaseSettings):
         if value not in names:
             raise ValueError(f"unknown profile {value!r}: expected one of {', '.join(names)}")
         return value
+
+    @field_validator("dev_authority")
+    @classmethod
+    def _on_off(cls, value: str) -> str:
+        normalised = value.strip().lower()
+        if normalised not in ("on", "off"):
+            raise ValueError(f"dev_authority must be on or off, not {value!r}")
+        return normalised
+
+    @field_validator("trusted_certs", mode="before")
+    @classmethod
+    def _path_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator(
+        "saml_audience", "anonymous_actor", "tls_cert", "tls_key", "tls_client_ca", mode="before"
+    )
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.anonymous_actor is not None and self.profile != "ihe":
+            raise ValueError("anonymous_actor is only allowed with the ihe profile")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_client_ca needs tls_cert and tls_key")
+        return self
 
     @property
     def blob_dir(self) -> Path:
