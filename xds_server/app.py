@@ -8,34 +8,46 @@ brought to the newest Alembic revision during start-up, before the server accept
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from starlette.concurrency import run_in_threadpool
 
 from xds_server import __version__
 from xds_server.config import Settings
 from xds_server.core.errors import XdsError
+from xds_server.core.identifiers import canonical_patient_id
+from xds_server.core.policy import PolicyMode
 from xds_server.core.profile import DomainProfile
 from xds_server.ebxml.codec import encode_object_xml
+from xds_server.identity import AssertionVerifier, SamlSettings, TrustStore, load_certificates, load_policy
 from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
+from xds_server.soap.security import AccessControl, RecordReader, anonymous_actor, policy_mode
 from xds_server.soap.services import Services, TransactionFactory, UnitOfWork
 from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
 from xds_server.storage.database import Database, sqlite_url_for
 from xds_server.storage.migrate import upgrade
 from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.query_sql import SqlQueryPort
+from xds_server.storage.records import SqlRecordStore
 from xds_server.storage.registry import SqlRegistryStore
 from xds_server.terminology import load_profile
 
 log = logging.getLogger(__name__)
+
+DEV_AUTHORITY_WARNING = (
+    "the dev authority of the data dir is trusted: anyone who can read it can mint any identity "
+    "(set XDS_DEV_AUTHORITY=off in production)"
+)
 
 
 class SystemClock:
@@ -58,6 +70,12 @@ def open_database(settings: Settings) -> Database:
     return Database(url, schema=settings.database_schema or None)
 
 
+def record_reader(connection: Connection) -> RecordReader:
+    """Where the DMP rules read a patient's record settings (state, consent, block list, administrators,
+    emergency settings, representatives)."""
+    return SqlRecordStore(connection)
+
+
 def unit_of_work_factory(database: Database) -> TransactionFactory:
     """``transaction()`` for the handlers: the SQL ports on one connection, committed when the block ends."""
 
@@ -69,20 +87,53 @@ def unit_of_work_factory(database: Database) -> TransactionFactory:
                 patients=SqlPatientDirectory(connection),
                 documents=SqlDocumentIndex(connection),
                 queries=SqlQueryPort(connection),
+                records=record_reader(connection),
             )
 
     return transaction
 
 
+def trust_store(settings: Settings) -> TrustStore:
+    """Configured certificates (``XDS_TRUSTED_CERTS``) and the dev authority while it is trusted."""
+    return TrustStore(
+        settings.data_dir,
+        dev_setting=settings.dev_authority,
+        certificates_configured=load_certificates(settings.trusted_certs),
+    )
+
+
+def build_access(settings: Settings, profile: DomainProfile, trust: TrustStore) -> AccessControl:
+    """No identity, no transaction: the assertion verifier, the profile's rule book and, in the ``ihe``
+    profile only, the anonymous actor named by ``XDS_ANONYMOUS_ACTOR``."""
+    mode = policy_mode(settings.profile)
+    saml = SamlSettings(
+        clock_skew=timedelta(seconds=settings.saml_clock_skew),
+        strict_replay=settings.saml_strict_replay,
+        require_resource_id=mode is PolicyMode.DMP,
+        audience=settings.saml_audience,
+    )
+    verifier = AssertionVerifier(
+        trust.certificates, saml, canonical_patient=functools.partial(canonical_patient_id, profile=profile)
+    )
+    anonymous = (settings.anonymous_actor or "").strip()
+    return AccessControl(
+        policy=load_policy(mode, deposit_follows_matrix=settings.deposit_follows_matrix),
+        verify=verifier.verify_security_header,
+        anonymous=anonymous_actor(anonymous) if anonymous and mode is PolicyMode.IHE else None,
+    )
+
+
 def build_services(settings: Settings, database: Database, profile: DomainProfile | None = None) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    profile = profile if profile is not None else load_profile(settings.profile)
     return Services(
         settings=settings,
-        profile=profile if profile is not None else load_profile(settings.profile),
+        profile=profile,
         transaction=unit_of_work_factory(database),
         clock=SystemClock(),
         ids=RandomIds(),
         blobs=open_blob_store(settings.blob_store, default_dir=settings.blob_dir),
+        access=build_access(settings, profile, trust_store(settings)),
     )
 
 
@@ -95,6 +146,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     owned = database is None
     database = open_database(settings) if database is None else database
     services = build_services(settings, database)
+    trust = trust_store(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -121,15 +173,15 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         except XdsError:
             log.exception("health check: database unavailable")
             status, code = "database unavailable", 503
-        return JSONResponse(
-            {
-                "status": status,
-                "version": __version__,
-                "profile": settings.profile,
-                "database": database.dialect_name,
-            },
-            status_code=code,
-        )
+        body: dict[str, Any] = {
+            "status": status,
+            "version": __version__,
+            "profile": settings.profile,
+            "database": database.dialect_name,
+        }
+        if trust.dev_authority_trusted():
+            body["warnings"] = [DEV_AUTHORITY_WARNING]
+        return JSONResponse(body, status_code=code)
 
     return app
 
@@ -137,8 +189,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 __all__ = [
     "RandomIds",
     "SystemClock",
+    "build_access",
     "build_services",
     "create_app",
     "open_database",
+    "record_reader",
+    "trust_store",
     "unit_of_work_factory",
 ]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from xds_server.core.policy import AccessContext
 from xds_server.ebxml.xmlparse import XmlRejected, parse_xml
 from xds_server.soap.faults import HEADER_REQUIRED, ONLY_ANONYMOUS, FaultCode, SoapFault
 from xds_server.soap.mtom import MultipartMessage
@@ -65,6 +66,9 @@ class SoapRequest:
     #: the MTOM/XOP multipart/related message the envelope came in (None for plain application/soap+xml);
     #: handlers resolve ``xop:Include/@href`` with ``multipart.resolve(href)``
     multipart: MultipartMessage | None = None
+    #: who is asking: set by the router from the verified wsse:Security assertion (soap.security) before
+    #: any handler runs; None only for a request no handler has seen
+    actor: AccessContext | None = None
 
     @property
     def mtom(self) -> bool:

@@ -20,6 +20,7 @@ from xds_server.core.query.engine import QueryResult, ReturnType
 from xds_server.core.vocabulary import ResponseStatus, SoapAction
 from xds_server.ebxml.namespaces import QUERY
 from xds_server.ebxml.query import adhoc_query_response, decode_adhoc_query
+from xds_server.soap.access import query_scope
 from xds_server.soap.envelope import SoapRequest
 from xds_server.soap.faults import ACTION_NOT_SUPPORTED, FaultCode, SoapFault
 from xds_server.soap.services import Reply, Services, UnitOfWork
@@ -31,7 +32,7 @@ _ADHOC_QUERY_REQUEST = f"{{{QUERY}}}AdhocQueryRequest"
 
 def handle(request: SoapRequest, services: Services) -> Reply:
     """ITI-18: the AdhocQueryResponse for one AdhocQueryRequest."""
-    return Reply(stored_query_response(request.body, services, Transaction.STORED_QUERY))
+    return Reply(stored_query_response(request.body, services, Transaction.STORED_QUERY, request))
 
 
 def handle_iti51(request: SoapRequest, services: Services) -> Reply:
@@ -43,7 +44,7 @@ def handle_iti51(request: SoapRequest, services: Services) -> Reply:
             subcode=ACTION_NOT_SUPPORTED,
             problem_action=SoapAction.MULTI_PATIENT_QUERY.value,
         )
-    return Reply(stored_query_response(request.body, services, Transaction.MULTI_PATIENT_QUERY))
+    return Reply(stored_query_response(request.body, services, Transaction.MULTI_PATIENT_QUERY, request))
 
 
 def query_settings(services: Services) -> QuerySettings:
@@ -54,9 +55,14 @@ def query_settings(services: Services) -> QuerySettings:
 
 
 def stored_query_response(
-    request_body: etree._Element, services: Services, transaction: Transaction
+    request_body: etree._Element,
+    services: Services,
+    transaction: Transaction,
+    request: SoapRequest | None = None,
 ) -> etree._Element:
-    """Run the stored query in ``request_body``; the query:AdhocQueryResponse element (never raises)."""
+    """Run the stored query in ``request_body``; the query:AdhocQueryResponse element (never raises).
+    ``request`` (the authenticated SOAP request) brings the actor whose visibility scope the query runs in
+    (soap.access.query_scope; the DMP profiles refuse a query without one)."""
     if request_body.tag != _ADHOC_QUERY_REQUEST:
         found = etree.QName(request_body).localname
         return _failure(
@@ -69,7 +75,7 @@ def stored_query_response(
         )
     try:
         adhoc = decode_adhoc_query(request_body)
-        request = StoredQueryRequest(
+        stored = StoredQueryRequest(
             query_id=adhoc.query_id,
             return_type=adhoc.return_type,
             return_composed_objects=adhoc.return_composed_objects,
@@ -77,8 +83,13 @@ def stored_query_response(
             home=adhoc.home,
         )
         with services.transaction() as work:
+            scope = query_scope(services, request, work, adhoc.slots)
             result = run_stored_query(
-                request, _query_port(work), settings=query_settings(services), transaction=transaction
+                stored,
+                _query_port(work),
+                settings=query_settings(services),
+                scope=scope,
+                transaction=transaction,
             )
     except XdsError as error:
         return _failure(error.issues)

@@ -27,16 +27,17 @@ from contextlib import contextmanager
 from lxml import etree
 
 from xds_server.core.errors import ErrorCode, Issue, XdsError
-from xds_server.core.ports import RegistryStore
+from xds_server.core.metadata import Submission
 from xds_server.core.usecases.provide import IncomingDocument, provide_and_register
 from xds_server.core.usecases.register import register
 from xds_server.core.vocabulary import ResponseStatus
 from xds_server.ebxml.codec import decode_submission
 from xds_server.ebxml.namespaces import LCM, XDSB, XOP
 from xds_server.ebxml.responses import registry_response
+from xds_server.soap.access import check_submission
 from xds_server.soap.envelope import SoapRequest
 from xds_server.soap.mtom import MtomError, MultipartMessage, SpooledPart, spool_base64
-from xds_server.soap.services import Reply, Services
+from xds_server.soap.services import Reply, Services, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +67,7 @@ def provide_response(request: SoapRequest, services: Services) -> etree._Element
             blobs=blobs,
             repository_unique_id=services.settings.repository_unique_id,
             transaction=functools.partial(_registry_transaction, services),
-            register=functools.partial(
-                register,
-                profile=services.profile,
-                clock=services.clock,
-                ids=services.ids,
-                transaction=TRANSACTION,
-            ),
+            register=functools.partial(_register, services=services, request=request),
         )
     except XdsError as error:
         return _response(ResponseStatus.FAILURE, error.issues)
@@ -90,9 +85,24 @@ def provide_response(request: SoapRequest, services: Services) -> etree._Element
 
 
 @contextmanager
-def _registry_transaction(services: Services) -> Iterator[RegistryStore]:
+def _registry_transaction(services: Services) -> Iterator[UnitOfWork]:
     with services.transaction() as work:
-        yield work.registry
+        yield work
+
+
+def _register(
+    submission: Submission, *, store: UnitOfWork, services: Services, request: SoapRequest
+) -> tuple[Issue, ...]:
+    # the DMP rules (soap.access) in the registry transaction, before the ITI-42 use case
+    check_submission(services, request, store, submission)
+    return register(
+        submission,
+        store=store.registry,
+        profile=services.profile,
+        clock=services.clock,
+        ids=services.ids,
+        transaction=TRANSACTION,
+    )
 
 
 def _read_request(

@@ -19,6 +19,7 @@ from xds_server.core.vocabulary import ResponseStatus
 from xds_server.ebxml.codec import decode_submission
 from xds_server.ebxml.namespaces import LCM
 from xds_server.ebxml.responses import registry_response
+from xds_server.soap.access import check_submission
 from xds_server.soap.envelope import SoapRequest
 from xds_server.soap.services import Reply, Services
 
@@ -30,11 +31,14 @@ TRANSACTION = "ITI-42"
 
 def handle(request: SoapRequest, services: Services) -> Reply:
     """The RegistryResponse for one SubmitObjectsRequest (see the module docstring)."""
-    return Reply(register_response(request.body, services))
+    return Reply(register_response(request.body, services, request))
 
 
-def register_response(request_body: etree._Element, services: Services) -> etree._Element:
-    """Register the submission in ``request_body``; the rs:RegistryResponse element (never raises)."""
+def register_response(
+    request_body: etree._Element, services: Services, request: SoapRequest
+) -> etree._Element:
+    """Register the submission in ``request_body``; the rs:RegistryResponse element (never raises).
+    ``request`` (the authenticated SOAP request) brings the actor the DMP rules check (soap.access)."""
     if request_body.tag != _SUBMIT_OBJECTS_REQUEST:
         return _failure(
             [
@@ -48,6 +52,7 @@ def register_response(request_body: etree._Element, services: Services) -> etree
     try:
         submission = decode_submission(request_body)
         with services.transaction() as work:
+            check_submission(services, request, work, submission)
             warnings = register(
                 submission,
                 store=work.registry,

@@ -7,8 +7,9 @@ or Failure, with its RegistryErrorList) and one ``xdsb:DocumentResponse`` per do
 ``xdsb:Document`` is an ``xop:Include`` of a part that the router streams from the blob store after the
 transaction has ended.
 
-``AUTHORIZE`` is the per-document access hook of the use case (``core.usecases.retrieve.Authorize``); the
-access-control issue replaces it (or ``Services`` grows one) without touching this flow.
+The per-document access hook of the use case (``core.usecases.retrieve.Authorize``) comes from the DMP
+rules (``soap.access.retrieve_authorizer``): a document hidden from the actor is refused exactly like an
+unknown uniqueId, and an actor refused the whole record gets the policy's RegistryError for the request.
 """
 
 from __future__ import annotations
@@ -20,16 +21,11 @@ from lxml import etree
 
 from xds_server.core.blobs import BlobStore, DocumentIndex
 from xds_server.core.errors import ErrorCode, Issue, XdsError
-from xds_server.core.usecases.retrieve import (
-    Authorize,
-    DocumentRequest,
-    RetrieveResult,
-    allow_all,
-    retrieve,
-)
+from xds_server.core.usecases.retrieve import DocumentRequest, RetrieveResult, retrieve
 from xds_server.core.vocabulary import ResponseStatus
 from xds_server.ebxml.namespaces import RS, XDSB, XOP
 from xds_server.ebxml.responses import registry_response
+from xds_server.soap.access import retrieve_authorizer
 from xds_server.soap.envelope import SoapRequest
 from xds_server.soap.mtom import OutgoingPart, cid_href, new_content_id
 from xds_server.soap.services import Reply, Services
@@ -39,9 +35,6 @@ log = logging.getLogger(__name__)
 _REQUEST = f"{{{XDSB}}}RetrieveDocumentSetRequest"
 _NSMAP = {"xdsb": XDSB, "rs": RS, "xop": XOP}
 
-#: The per-document access decision (allow all until the access-control issue plugs its policy in).
-AUTHORIZE: Authorize = allow_all
-
 
 def _x(local: str) -> str:
     return f"{{{XDSB}}}{local}"
@@ -50,7 +43,7 @@ def _x(local: str) -> str:
 def handle(request: SoapRequest, services: Services) -> Reply:
     try:
         requests = read_requests(request.body)
-        result = _retrieve(requests, services)
+        result = _retrieve(requests, services, request)
     except XdsError as error:
         return Reply(retrieve_response(RetrieveResult((), error.issues), [], []))
     except Exception:
@@ -72,18 +65,19 @@ def handle(request: SoapRequest, services: Services) -> Reply:
     return Reply(retrieve_response(result, content_ids, requests), parts)
 
 
-def _retrieve(requests: list[DocumentRequest], services: Services) -> RetrieveResult:
+def _retrieve(requests: list[DocumentRequest], services: Services, request: SoapRequest) -> RetrieveResult:
     blobs: BlobStore | None = services.blobs
     if blobs is None:
         raise XdsError.single(ErrorCode.REPOSITORY_ERROR, "this server has no document repository")
     with services.transaction() as work:
         index: DocumentIndex = work.documents
+        authorize = retrieve_authorizer(services, request, work, requests)
         return retrieve(
             requests,
             index=index,
             blobs=blobs,
             repository_unique_id=services.settings.repository_unique_id,
-            authorize=AUTHORIZE,
+            authorize=authorize,
         )
 
 
@@ -128,4 +122,4 @@ def retrieve_response(
     return response
 
 
-__all__ = ["AUTHORIZE", "handle", "read_requests", "retrieve_response"]
+__all__ = ["handle", "read_requests", "retrieve_response"]

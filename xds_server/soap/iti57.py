@@ -18,6 +18,7 @@ from xds_server.core.vocabulary import ResponseStatus
 from xds_server.ebxml.codec import decode_submission
 from xds_server.ebxml.namespaces import LCM
 from xds_server.ebxml.responses import registry_response
+from xds_server.soap.access import check_update
 from xds_server.soap.envelope import SoapRequest
 from xds_server.soap.services import Reply, Services
 
@@ -28,11 +29,12 @@ _SUBMIT_OBJECTS_REQUEST = f"{{{LCM}}}SubmitObjectsRequest"
 
 def handle(request: SoapRequest, services: Services) -> Reply:
     """The RegistryResponse for one ITI-57 SubmitObjectsRequest."""
-    return Reply(update_response(request.body, services))
+    return Reply(update_response(request.body, services, request))
 
 
-def update_response(request_body: etree._Element, services: Services) -> etree._Element:
-    """Apply the update in ``request_body``; the rs:RegistryResponse element (never raises)."""
+def update_response(request_body: etree._Element, services: Services, request: SoapRequest) -> etree._Element:
+    """Apply the update in ``request_body``; the rs:RegistryResponse element (never raises).
+    ``request`` (the authenticated SOAP request) brings the actor the DMP rules check (soap.access)."""
     if request_body.tag != _SUBMIT_OBJECTS_REQUEST:
         found = etree.QName(request_body).localname
         return failure(
@@ -46,6 +48,7 @@ def update_response(request_body: etree._Element, services: Services) -> etree._
     try:
         submission = decode_submission(request_body)
         with services.transaction() as work:
+            check_update(services, request, work, submission)
             warnings = update(
                 submission,
                 store=versioned(work.registry),

@@ -12,6 +12,9 @@ A handler is ``def handle(request: SoapRequest, services: Services) -> Reply``:
 - it runs its use case inside ``services.transaction()`` and returns the response body element, plus any MIME
   parts its ``xop:Include`` elements reference (``soap.mtom.OutgoingPart``);
 - it is synchronous: the endpoint runs the router in a worker thread;
+- ``request.actor`` is the verified caller: the router authenticates every request (``soap.security``,
+  WS-Security faults) after the action lookup and before the handler; handlers apply the policy
+  (``soap.access``);
 - transaction failures (``XdsError``) are part of the answer (a RegistryResponse with status Failure), not
   faults; a handler raises ``SoapFault`` only for a message it cannot read at all. Any other exception is
   logged here and answered with an ``env:Receiver`` fault that reveals nothing.
@@ -22,10 +25,12 @@ The router answers in the request's packaging: plain ``application/soap+xml`` fo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
+from xds_server.core.policy import AccessContext
 from xds_server.core.vocabulary import SoapAction
 from xds_server.soap import iti18, iti41, iti42, iti43, iti57, iti62
 from xds_server.soap.envelope import SoapRequest, read_envelope, write_envelope
@@ -100,12 +105,25 @@ class Router:
                 problem_action=request.action,
                 relates_to=request.message_id,
             )
+        request = dataclasses.replace(request, actor=self._authenticate(request))
         reply = self._run(route, request)
         xml = write_envelope(route.response_action, reply.body, relates_to=request.message_id)
         if request.mtom or reply.parts:
             package = mtom_response(xml, reply.parts, action=route.response_action)
             return HttpAnswer(200, package.content_type, package.body, package.content_length)
         return HttpAnswer(200, f'{SOAP12_CONTENT_TYPE}; action="{route.response_action}"', xml, len(xml))
+
+    def _authenticate(self, request: SoapRequest) -> AccessContext:
+        # No identity, no transaction (soap.security): without access control nothing is served.
+        access = self.services.access
+        if access is None:
+            log.error("no access control is configured (Services.access): every request is refused")
+            raise SoapFault(
+                FaultCode.RECEIVER,
+                "the server is not configured to authenticate requests",
+                relates_to=request.message_id,
+            )
+        return access.authenticate(request)
 
     def _run(self, route: Route, request: SoapRequest) -> Reply:
         try:

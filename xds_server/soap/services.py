@@ -28,6 +28,7 @@ from xds_server.core.ports import Clock, IdFactory, PatientDirectory, RegistrySt
 from xds_server.core.profile import DomainProfile
 from xds_server.core.query.port import QueryPort
 from xds_server.soap.mtom import OutgoingPart
+from xds_server.soap.security import AccessControl, RecordReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,8 @@ class UnitOfWork:
     documents: DocumentIndex
     #: the stored-query reads (ITI-18 / ITI-51); app.py always sets it (optional only for test doubles)
     queries: QueryPort | None = None
+    #: the patient record settings the DMP rules read (soap.access); app.py always sets it
+    records: RecordReader | None = None
 
 
 #: Opens a transaction; commits when the block ends normally, rolls back on any exception.
@@ -58,6 +61,8 @@ class Services:
     ids: IdFactory
     #: the repository's document store (ITI-41/43); its ``staging_dir`` also receives MTOM parts
     blobs: BlobStore | None = None
+    #: identity and policy (soap.security): the router refuses every request when it is missing
+    access: AccessControl | None = None
 
     @property
     def spool_dir(self) -> Path:

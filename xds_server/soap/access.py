@@ -1,0 +1,452 @@
+"""The DMP rules on every SOAP transaction: ``core.policy`` decisions applied by the handlers.
+
+Theory of operation (issue 7; docs/errors.md lists the codes). The router has authenticated the caller
+(``soap.security``: ``request.actor``); each handler calls one function here inside its database transaction,
+before its use case runs. In the ``ihe`` profile every function returns "everything allowed" (PolicyMode.IHE:
+any authenticated actor has full access); in the ``dmp`` profiles:
+
+* writes (ITI-42 / ITI-41 ``check_submission``, ITI-57 ``check_update``, ITI-62 ``check_removal``): the record
+  gate first (no record, opposed and closed give ONE answer, XDSUnknownPatientId "DMP closed or does not
+  exist"; the assertion's resource-id must be the submission's patient; a blocked professional is refused),
+  then ``Policy.decide_write`` per document: DEPOSIT for a new document, REPLACE / APPEND for RPLC,
+  XFRM_RPLC / APND, UPDATE_MASKING when an ITI-57 version changes only the confidentialityCodes,
+  UPDATE_METADATA otherwise, DEPRECATE for an availability-status change or a removal;
+* ITI-18 (``query_scope``): the record named by the query's patient parameter (the assertion's patient for
+  the Get* queries, which name none) goes through ``decide_record_access`` (refusal: the whole query fails);
+  then ``visibility_scope`` becomes the query engine's ``Visibility``, compiled to SQL by
+  storage/query_sql.py, so a hidden document is absent from entries, ObjectRefs, associations, package
+  contents and counts. ``include_deprecated`` is set: the query's own status parameter decides about
+  Deprecated entries (they are "asked for" exactly when the query asks for them);
+* ITI-43 (``retrieve_authorizer``): the record of the assertion's patient; refused record access fails the
+  whole request (before any document is looked at, so nothing tells which uniqueIds exist); a document not
+  in the actor's scope (hidden, or another patient's) is answered exactly like an unknown uniqueId.
+
+A document the actor may not see does not exist for him, even as the target of a write: a refusal the policy
+marks ``conceal`` is reported with the very RegistryError the registry gives for an absent object (the texts
+below mirror core/submission.py, core/metadata_update.py and core/usecases/retrieve.py). Every other refusal
+is the policy's own RegistryError, whose message helps the professional act.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Iterable, Sequence
+
+from xds_server.core.blobs import StoredDocument
+from xds_server.core.errors import ErrorCode, Issue, XdsError
+from xds_server.core.identifiers import IdentifierError, canonical_patient_id
+from xds_server.core.metadata import Association, DocumentEntry, Slot, Submission, is_uuid_id
+from xds_server.core.policy import (
+    INVISIBLE_REPRESENTANTS_LEGAUX,
+    AccessContext,
+    Decision,
+    DocumentFacts,
+    Policy,
+    RecordSettings,
+    WriteOperation,
+    facts_from_entry,
+)
+from xds_server.core.profile import DomainProfile
+from xds_server.core.query import EVERYTHING, DocumentCriteria, QueryPort, Visibility
+from xds_server.core.usecases.retrieve import Authorize, DocumentRequest, allow_all
+from xds_server.core.validation.context import issue
+from xds_server.core.vocabulary import AssociationType
+from xds_server.ebxml.codec import decode_object_xml
+from xds_server.soap.envelope import SoapRequest
+from xds_server.soap.security import AccessControl
+from xds_server.soap.services import Services, UnitOfWork
+
+__all__ = [
+    "PATIENT_PARAMETERS",
+    "check_removal",
+    "check_submission",
+    "check_update",
+    "query_scope",
+    "retrieve_authorizer",
+]
+
+#: Stored-query parameters naming the patient a query is about.
+PATIENT_PARAMETERS = frozenset(
+    {"$XDSDocumentEntryPatientId", "$XDSSubmissionSetPatientId", "$XDSFolderPatientId", "$patientId"}
+)
+#: Relationship associations that act on an existing document (the others deposit a new one).
+_RELATION_OPERATIONS = {
+    AssociationType.REPLACE.value: WriteOperation.REPLACE,
+    AssociationType.TRANSFORM_REPLACE.value: WriteOperation.REPLACE,
+    AssociationType.APPEND.value: WriteOperation.APPEND,
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Stored:
+    """An existing DocumentEntry as the rules see it."""
+
+    entry: DocumentEntry
+    facts: DocumentFacts
+    patient_id: str | None
+
+
+def _enforcing(
+    services: Services, request: SoapRequest | None
+) -> tuple[AccessControl, AccessContext] | None:
+    """The access control and actor when the DMP rules apply; None when they do not (the ``ihe`` profile,
+    or no access control at all: the router refuses every request then, so only direct calls get here)."""
+    access = services.access
+    if access is None or not access.enforces_dmp:
+        return None
+    actor = request.actor if request is not None else None
+    if actor is None:  # the router authenticates before any handler: fail closed all the same
+        raise XdsError.single(ErrorCode.REGISTRY_ERROR, "the request was not authenticated")
+    return access, actor
+
+
+def _canonical(patient_id: str, profile: DomainProfile) -> str:
+    try:
+        return canonical_patient_id(patient_id, profile)
+    except IdentifierError:
+        return patient_id.strip()  # validation reports it; the record lookup then finds nothing
+
+
+def _record(access: AccessControl, work: UnitOfWork, patient_id: str | None) -> RecordSettings | None:
+    if patient_id is None:
+        return None
+    if work.records is None:
+        raise RuntimeError("UnitOfWork.records is not wired: the composition root must provide it")
+    return work.records.load(patient_id, access.today())
+
+
+def _gate(policy: Policy, actor: AccessContext, record: RecordSettings | None) -> Decision:
+    """State, resource-id binding and block list, the part every write shares: ``decide_write`` of a probe
+    document that no deposit rule can refuse (matrix relaxed, patient class, invisible to representatives)."""
+    probe = DocumentFacts(
+        class_code=next(iter(sorted(policy.patient_class_codes)), None),
+        confidentiality_codes=frozenset({INVISIBLE_REPRESENTANTS_LEGAUX}),
+    )
+    relaxed = dataclasses.replace(policy, deposit_follows_matrix=False)
+    return relaxed.decide_write(actor, record, probe, WriteOperation.DEPOSIT)
+
+
+def _queries(work: UnitOfWork) -> QueryPort:
+    if work.queries is None:
+        raise RuntimeError("UnitOfWork.queries is not wired: the composition root must provide it")
+    return work.queries
+
+
+def _stored(work: UnitOfWork, entry_uuids: Collection[str]) -> dict[str, _Stored]:
+    """The stored DocumentEntries among ``entry_uuids`` (any status; other kinds and unknown ids absent)."""
+    wanted = frozenset(u for u in entry_uuids if is_uuid_id(u))
+    if not wanted:
+        return {}
+    rows = _queries(work).find_documents(
+        DocumentCriteria(entry_uuids=wanted), scope=EVERYTHING, limit=len(wanted) + 1, with_xml=True
+    )
+    found: dict[str, _Stored] = {}
+    for row in rows:
+        entry = decode_object_xml(row.xml or "")
+        if isinstance(entry, DocumentEntry):
+            # the row's status is authoritative (the XML keeps the status at registration)
+            facts = dataclasses.replace(facts_from_entry(entry), status=row.status)
+            found[row.entry_uuid] = _Stored(entry, facts, row.patient_id)
+    return found
+
+
+def _refuse(issues: Sequence[Issue]) -> None:
+    if issues:
+        raise XdsError(list(dict.fromkeys(issues)))
+
+
+def _submission_record(
+    access: AccessControl,
+    actor: AccessContext,
+    work: UnitOfWork,
+    submission: Submission,
+    profile: DomainProfile,
+) -> RecordSettings | None:
+    """The record of the submission's patient after the write gate; None when there is no SubmissionSet
+    patient (validation refuses such a submission with its own errors)."""
+    package = submission.submission_set
+    if package is None or not package.patient_id:
+        return None
+    record = _record(access, work, _canonical(package.patient_id, profile))
+    gate = _gate(access.policy, actor, record)
+    if not gate.allowed:
+        raise XdsError([gate.issue()])
+    return record
+
+
+# ---- ITI-42 / ITI-41 ------------------------------------------------------------------------------------
+
+
+def _absent_target(a: Association) -> Issue:
+    # core/submission.py _check_association: what the registry answers for an unknown association end
+    name = a.entry_uuid or f"{a.source}->{a.target}"
+    return issue(
+        ErrorCode.REGISTRY_METADATA_ERROR,
+        name,
+        "targetObject",
+        f"targetObject {a.target} is neither in the submission nor in the registry",
+    )
+
+
+def check_submission(
+    services: Services, request: SoapRequest, work: UnitOfWork, submission: Submission
+) -> None:
+    """ITI-42 / ITI-41: may the actor feed this record with these documents? Raise XdsError if not."""
+    enforcing = _enforcing(services, request)
+    if enforcing is None:
+        return
+    access, actor = enforcing
+    package = submission.submission_set
+    if package is None or not package.patient_id:
+        return
+    record = _submission_record(access, actor, work, submission, services.profile)
+    relations: dict[str, tuple[WriteOperation, Association]] = {}
+    for a in submission.associations:
+        operation = _RELATION_OPERATIONS.get(a.association_type)
+        if operation is not None:
+            relations.setdefault(a.source, (operation, a))
+    originals = _stored(work, {a.target for _, a in relations.values()})
+    issues: list[Issue] = []
+    for doc in submission.documents:
+        operation, relation = relations.get(doc.entry_uuid, (WriteOperation.DEPOSIT, None))
+        original = originals.get(relation.target) if relation is not None else None
+        if original is None:
+            # no stored target: the registry reports the reference; the new document is still a deposit
+            operation = WriteOperation.DEPOSIT
+        decision = access.policy.decide_write(
+            actor,
+            record,
+            facts_from_entry(doc),
+            operation,
+            original=original.facts if original is not None else None,
+        )
+        if decision.allowed:
+            continue
+        if decision.conceal and relation is not None:
+            issues.append(_absent_target(relation))
+        else:
+            issues.append(decision.issue(doc.entry_uuid))
+    _refuse(issues)
+
+
+# ---- ITI-57 -------------------------------------------------------------------------------------------
+
+
+def _only_masking(new: DocumentEntry, old: DocumentEntry) -> bool:
+    """The new version differs from the old one in its confidentialityCodes only (anything else, or a
+    comparison that cannot tell, counts as a metadata change: the stricter rule)."""
+    same_identity = dataclasses.replace(
+        new,
+        entry_uuid=old.entry_uuid,
+        logical_id=old.logical_id,
+        version=old.version,
+        status=old.status,
+        home=old.home,
+        confidentiality_codes=old.confidentiality_codes,
+    )
+    return same_identity == old and new.confidentiality_codes != old.confidentiality_codes
+
+
+def check_update(services: Services, request: SoapRequest, work: UnitOfWork, submission: Submission) -> None:
+    """ITI-57: new versions (masking changes to the author, his structure and the administrator doctors,
+    other changes to the author and his structure) and availability-status changes (author, structure)."""
+    enforcing = _enforcing(services, request)
+    if enforcing is None:
+        return
+    access, actor = enforcing
+    record = _submission_record(access, actor, work, submission, services.profile)
+    if record is None and submission.submission_set is None:
+        return
+    registry = work.registry
+    lids = {d.logical_id for d in submission.documents if d.logical_id}
+    latest = registry.latest_versions(lids) if lids and hasattr(registry, "latest_versions") else {}
+    status_changes = [
+        a for a in submission.associations if a.association_type == AssociationType.UPDATE_AVAILABILITY_STATUS
+    ]
+    stored = _stored(work, {s.entry_uuid for s in latest.values()} | {a.target for a in status_changes})
+    policy = access.policy
+    issues: list[Issue] = []
+    for doc in submission.documents:
+        previous = latest.get(doc.logical_id) if doc.logical_id else None
+        original = stored.get(previous.entry_uuid) if previous is not None else None
+        new_facts = facts_from_entry(doc)
+        if original is None:
+            decision = policy.decide_write(actor, record, new_facts, WriteOperation.DEPOSIT)
+        else:
+            operation = (
+                WriteOperation.UPDATE_MASKING
+                if _only_masking(doc, original.entry)
+                else WriteOperation.UPDATE_METADATA
+            )
+            decision = policy.decide_write(actor, record, new_facts, operation, original=original.facts)
+        if decision.allowed:
+            continue
+        if decision.conceal:
+            # core/metadata_update.py: an unknown logical id
+            issues.append(
+                issue(
+                    ErrorCode.METADATA_VERSION_ERROR,
+                    doc.entry_uuid,
+                    "lid",
+                    f"no object with logical id {doc.logical_id} in the registry",
+                )
+            )
+        else:
+            issues.append(decision.issue(doc.entry_uuid))
+    for index, a in enumerate(status_changes, start=1):
+        target = stored.get(a.target)
+        if target is None:
+            continue  # not a DocumentEntry (Folder, SubmissionSet) or unknown: the update rules answer
+        decision = policy.decide_write(actor, record, target.facts, WriteOperation.DEPRECATE)
+        if decision.allowed:
+            continue
+        if decision.conceal:
+            name = a.entry_uuid or f"UpdateAvailabilityStatus[{index}]"
+            issues.append(
+                issue(
+                    ErrorCode.METADATA_UPDATE_ERROR,
+                    name,
+                    "targetObject",
+                    f"{a.target} is not in the registry",
+                )
+            )
+        else:
+            issues.append(decision.issue(a.target))
+    _refuse(issues)
+
+
+# ---- ITI-62 -------------------------------------------------------------------------------------------
+
+
+def check_removal(
+    services: Services, request: SoapRequest, work: UnitOfWork, entry_uuids: Iterable[str]
+) -> None:
+    """ITI-62: removing a DocumentEntry is a deprecation in the rules' terms (author or author's structure),
+    on an open record named by the assertion; a hidden entry is answered like an unknown object."""
+    enforcing = _enforcing(services, request)
+    if enforcing is None:
+        return
+    access, actor = enforcing
+    wanted = tuple(dict.fromkeys(entry_uuids))
+    summaries = work.registry.summaries(wanted)
+    # the record named by the assertion must be the record of every object removed
+    record = _record(access, work, actor.patient_ins)
+    gate = _gate(access.policy, actor, record)
+    if not gate.allowed:
+        raise XdsError([gate.issue()])
+    stored = _stored(work, wanted)
+    issues: list[Issue] = []
+    for entry_uuid in wanted:
+        if entry_uuid in stored:
+            decision = access.policy.decide_write(
+                actor, record, stored[entry_uuid].facts, WriteOperation.DEPRECATE
+            )
+            foreign = stored[entry_uuid].patient_id != (record.patient_id if record else None)
+            if not foreign and decision.allowed:
+                continue
+            if foreign or decision.conceal:
+                # core/metadata_update.py check_removal: an unknown object
+                issues.append(
+                    Issue(
+                        ErrorCode.UNRESOLVED_REFERENCE,
+                        f"{entry_uuid} is not an object of the registry",
+                        entry_uuid,
+                    )
+                )
+            else:
+                issues.append(decision.issue(entry_uuid))
+        elif entry_uuid in summaries and summaries[entry_uuid].patient_id not in (None, actor.patient_ins):
+            issues.append(
+                Issue(
+                    ErrorCode.UNRESOLVED_REFERENCE,
+                    f"{entry_uuid} is not an object of the registry",
+                    entry_uuid,
+                )
+            )
+    _refuse(issues)
+
+
+# ---- ITI-18 -------------------------------------------------------------------------------------------
+
+
+def _slot_patients(slots: Iterable[Slot]) -> list[str]:
+    """The raw patient ids of the query's patient parameters (``'id'`` or ``('a','b')`` values)."""
+    found: list[str] = []
+    for slot in slots:
+        if slot.name.strip() not in PATIENT_PARAMETERS:
+            continue
+        for value in slot.values:
+            text = value.strip()
+            if text.startswith("(") and text.endswith(")"):
+                text = text[1:-1]
+            for part in text.split(","):
+                part = part.strip()
+                if len(part) >= 2 and part[0] == part[-1] == "'":
+                    part = part[1:-1]
+                if part:
+                    found.append(part)
+    return found
+
+
+def query_scope(
+    services: Services, request: SoapRequest | None, work: UnitOfWork, slots: Sequence[Slot]
+) -> Visibility:
+    """ITI-18 / ITI-51: the visibility scope of the query, or XdsError when the record is refused."""
+    enforcing = _enforcing(services, request)
+    if enforcing is None:
+        return EVERYTHING
+    access, actor = enforcing
+    named = [_canonical(p, services.profile) for p in _slot_patients(slots)]
+    policy = access.policy
+    records: dict[str, RecordSettings | None] = {}
+    for patient in dict.fromkeys(named or ([actor.patient_ins] if actor.patient_ins else [])):
+        records[patient] = _record(access, work, patient)
+        decision = policy.decide_record_access(actor, records[patient])
+        if not decision.allowed:
+            raise XdsError([decision.issue()])
+    if not records:  # no patient anywhere: nothing to see
+        decision = policy.decide_record_access(actor, None)
+        raise XdsError([decision.issue()])
+    # every named record is the assertion's (binding) and allowed: scope to it
+    record = records.get(actor.patient_ins or "") or next(iter(records.values()))
+    return policy.visibility_scope(actor, record, include_deprecated=True)
+
+
+# ---- ITI-43 -------------------------------------------------------------------------------------------
+
+
+def retrieve_authorizer(
+    services: Services, request: SoapRequest, work: UnitOfWork, requests: Sequence[DocumentRequest]
+) -> Authorize:
+    """ITI-43: the per-document decision (a hidden or foreign document is an unknown uniqueId); XdsError
+    when the actor may not consult the record named by his assertion at all."""
+    enforcing = _enforcing(services, request)
+    if enforcing is None:
+        return allow_all
+    access, actor = enforcing
+    record = _record(access, work, actor.patient_ins)
+    decision = access.policy.decide_record_access(actor, record)
+    if not decision.allowed:
+        raise XdsError([decision.issue()])
+    scope = access.policy.visibility_scope(actor, record, include_deprecated=True)
+    repository = services.settings.repository_unique_id
+    stored = work.documents.documents({r.document_unique_id.strip() for r in requests}, repository)
+    entry_uuids = frozenset(d.entry_uuid for d in stored)
+    visible: set[str] = set()
+    if entry_uuids:
+        rows = _queries(work).find_documents(
+            DocumentCriteria(entry_uuids=entry_uuids), scope=scope, limit=len(entry_uuids) + 1, with_xml=False
+        )
+        visible = {row.entry_uuid for row in rows}
+
+    def authorize(document_request: DocumentRequest, document: StoredDocument) -> Issue | None:
+        if document.entry_uuid in visible:
+            return None
+        return unknown_document(document_request.document_unique_id.strip())
+
+    return authorize
+
+
+def unknown_document(unique_id: str) -> Issue:
+    # core/usecases/retrieve.py: what ITI-43 answers for a uniqueId the registry does not know
+    return Issue(ErrorCode.DOCUMENT_UNIQUE_ID_ERROR, f"no document with uniqueId {unique_id!r}", unique_id)
