@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +41,12 @@ from sqlalchemy import text
 from xds_server.storage import tables
 from xds_server.storage.database import SQLITE_FILE_NAME, Database, url_with_schema
 from xds_server.storage.migrate import upgrade
+
+# ``tests.*`` helpers (tests/identity_helpers.py ...) import however pytest was started: the repository root
+# goes on sys.path before any test module is collected.
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
 
 DATABASE_URL_ENV = "XDS_DATABASE_URL"
 NO_POSTGRES = f"PostgreSQL not available: set {DATABASE_URL_ENV}"

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .engine import Runner, Transport
+from .identity import AuthorityError, dev_security
 from .patients import PatientPool, RegistrationError, make_registrar
 from .plan import PlanError, TestCase, Testkit, load_testkit
 from .report import step_line, summary_line, table, write_json
@@ -59,7 +60,8 @@ def run(
     """Run the NIST testkit (and our local cases); returns the exit status (0 only if nothing failed).
 
     `security`, when given, returns a serialized SOAP header block (e.g. `wsse:Security` with a SAML
-    assertion) for an action; it is added to every request (the XUA hook)."""
+    assertion) for an action; it is added to every request (the XUA hook). With `start` and no `security`,
+    the started server gets a dev authority and every request a fresh dev assertion (identity.py)."""
     emit = out or (lambda line: print(line, flush=True))
     if bool(base_url) == bool(start):
         emit("error: give exactly one of --base-url URL or --start")
@@ -82,6 +84,8 @@ def run(
                 server.start()
                 url = server.base_url
                 registrar = make_registrar(xds_server_command(), server.data_dir, server.env)
+                if security is None:  # no identity, no transaction: sign every request (dev authority)
+                    security = dev_security(server.data_dir, xds_server_command(), server.env)
             else:
                 url = str(base_url)
                 registrar = make_registrar(xds_server_command(), data_dir, None)
@@ -94,7 +98,7 @@ def run(
                 results = runner.run(tests)
             finally:
                 transport.close()
-        except (ServerStartError, RegistrationError) as exc:
+        except (ServerStartError, RegistrationError, AuthorityError) as exc:
             emit(f"error: {exc}")
             if server is not None:
                 server.stop()

@@ -27,6 +27,8 @@ import pytest
 from lxml import etree
 from sqlalchemy import text
 
+from tests.identity_helpers import install_authority, sign
+from xds_server.identity.dev_authority import DevAuthority
 from xds_server.storage.database import Database
 
 pytestmark = pytest.mark.slow
@@ -69,6 +71,8 @@ class Server:
     cwd: Path
     env: dict[str, str]
     process: subprocess.Popen[bytes]
+    #: the dev authority in the server's data dir (no identity, no transaction): post() signs with it
+    authority: DevAuthority
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -104,6 +108,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, server_env: dict[str, str])
     tmp_path = tmp_path_factory.mktemp("e2e")
     cwd = tmp_path / "cwd"
     cwd.mkdir()
+    authority = install_authority(cwd / "xds-data")
     port = free_port()
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
@@ -116,7 +121,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, server_env: dict[str, str])
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for_health(url, process, tmp_path / "server.log")
-        yield Server(url, cwd, server_env, process)
+        yield Server(url, cwd, server_env, process, authority)
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -164,7 +169,7 @@ def soap_envelope(action: str, message_id: str, body: str) -> bytes:
 def post(server: Server, data: bytes) -> etree._Element:
     response = httpx.post(
         f"{server.url}/xds/registry",
-        content=data,
+        content=sign(data, server.authority),
         headers={"Content-Type": "application/soap+xml; charset=UTF-8"},
         timeout=30,
     )

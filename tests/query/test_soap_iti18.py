@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape
 import pytest
 from lxml import etree
 
+from tests.identity_helpers import open_access
 from xds_server.config import Settings
 from xds_server.core.profile import IHE_DEFAULT
 from xds_server.core.query import Transaction
@@ -57,6 +58,7 @@ def services_for(database: Database, tmp_path: Path, **settings: object) -> Serv
         transaction=transaction,
         clock=FixedClock(),
         ids=Uuids(),
+        access=open_access(),
     )
 
 

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import func, select
 
+from tests.identity_helpers import open_access
 from xds_server.config import Settings
 from xds_server.core.blobs import BlobStore
 from xds_server.core.ports import PatientState
@@ -148,6 +149,7 @@ def make_repository(
         clock=_Clock(),
         ids=_Ids(),
         blobs=blobs,
+        access=open_access(),
     )
     with database.transaction() as connection:
         SqlPatientDirectory(connection).add(NIST_PATIENT, PatientState.ACTIVATED)

@@ -19,6 +19,8 @@ import pytest
 from lxml import etree
 from sqlalchemy import text
 
+from tests.identity_helpers import install_authority, sign
+from xds_server.identity.dev_authority import DevAuthority
 from xds_server.storage.database import Database
 
 from .conftest import REPOSITORY_ID, RS
@@ -39,10 +41,15 @@ class Server:
     port: int
     data_dir: Path
     env: dict[str, str]
+    #: the dev authority in the server's data dir (no identity, no transaction): post() signs with it
+    authority: DevAuthority
 
     def post(self, body: bytes, content_type: str) -> tuple[str, list[str]]:
         response = httpx.post(
-            f"{self.url}/xds/repository", content=body, headers={"Content-Type": content_type}, timeout=30
+            f"{self.url}/xds/repository",
+            content=sign(body, self.authority),
+            headers={"Content-Type": content_type},
+            timeout=30,
         )
         root = response.content
         if response.headers["content-type"].startswith("multipart/related"):
@@ -71,6 +78,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         capture_output=True,
         timeout=120,
     )
+    authority = install_authority(tmp / "data")
     port = free_port()
     log = (tmp / "server.log").open("wb")
     process = subprocess.Popen(
@@ -88,7 +96,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail((tmp / "server.log").read_text())
             time.sleep(0.2)
-        yield Server(url, port, tmp / "data", env)
+        yield Server(url, port, tmp / "data", env, authority)
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from lxml import etree
 
+from tests.identity_helpers import open_access
 from xds_server.config import Settings
 from xds_server.core.profile import IHE_DEFAULT
 from xds_server.soap.endpoints import REGISTRY_PATH, REPOSITORY_PATH, api
@@ -65,7 +66,12 @@ def _no_database() -> Iterator[UnitOfWork]:
 def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path, max_request_bytes=64 * 1024, max_parts=5)
     services = Services(
-        settings=settings, profile=IHE_DEFAULT, transaction=_no_database, clock=_Clock(), ids=_Ids()
+        settings=settings,
+        profile=IHE_DEFAULT,
+        transaction=_no_database,
+        clock=_Clock(),
+        ids=_Ids(),
+        access=open_access(),
     )
     app = FastAPI()
     app.include_router(api)

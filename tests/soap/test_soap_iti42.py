@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import func, select
 
+from tests.identity_helpers import SigningClient, install_authority
 from xds_server.app import create_app
 from xds_server.config import Settings
 from xds_server.core.errors import ErrorCode, Issue, XdsError
@@ -82,7 +83,7 @@ def count_objects(database: Database) -> int:
 @pytest.fixture
 def client(database: Database, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path, profile="ihe")
-    with TestClient(create_app(settings, database=database)) as test_client:
+    with SigningClient(create_app(settings, database=database), install_authority(tmp_path)) as test_client:
         yield test_client
 
 

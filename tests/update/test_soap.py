@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
 
+from tests.identity_helpers import SigningClient, install_authority
 from tests.soap.test_soap_iti42 import (
     FAILURE,
     NS,
@@ -42,7 +43,8 @@ LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
 def client(database: Database, tmp_path: Path) -> Iterator[TestClient]:
     with database.transaction() as connection:
         SqlPatientDirectory(connection).add(PATIENT, PatientState.ACTIVATED)
-    with TestClient(create_app(Settings(data_dir=tmp_path, profile="ihe"), database=database)) as test_client:
+    app = create_app(Settings(data_dir=tmp_path, profile="ihe"), database=database)
+    with SigningClient(app, install_authority(tmp_path)) as test_client:
         yield test_client
 
 
