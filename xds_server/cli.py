@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from xds_server.access_cli import dev_app, parse_birth_date, policy_app, register_patient_commands
 from xds_server.config import Settings, load_settings
 from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
@@ -33,6 +34,9 @@ patients_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(patients_app, name="patients")
 app.command("gc")(gc_command)
+app.add_typer(dev_app, name="dev")
+app.add_typer(policy_app, name="policy")
+register_patient_commands(patients_app)  # authorize, block, unblock, settings, representative
 
 DataDir = Annotated[
     Path | None,
@@ -116,19 +120,23 @@ def patients_add(
         str, typer.Argument(help="CX id^^^&OID&ISO (dmp: INS, with or without ^NH, or bare)")
     ],
     state: Annotated[PatientState, typer.Option(help="Record state")] = PatientState.CREATED,
+    birth_date: Annotated[
+        str | None, typer.Option("--birth-date", help="YYYY-MM-DD (a minor's record is derived from it)")
+    ] = None,
     data_dir: DataDir = None,
     profile: Profile = None,
 ) -> None:
     """Register a patient (or change the state of a known one)."""
     settings = _settings(data_dir, profile)
+    born = parse_birth_date(birth_date)
     try:
         canonical = canonical_patient_id(patient_id, load_profile(settings.profile))
     except IdentifierError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     with _database(settings) as database, database.transaction() as connection:
-        SqlPatientDirectory(connection).add(canonical, state)  # an upsert: sets the state of a known one
-    typer.echo(f"{canonical} {state.value}")
+        SqlPatientDirectory(connection).add(canonical, state, born)  # an upsert: sets state (and birth date)
+    typer.echo(f"{canonical} {state.value}" + (f" born {born.isoformat()}" if born else ""))
 
 
 @patients_app.command("list")
