@@ -20,9 +20,10 @@ from lxml import etree
 
 from tests.core.builders import DMP_PATIENT, INS, TYPE, code, dmp_document, dmp_submission, member
 from tests.identity_helpers import install_authority, security_block, sign
+from tests.update.registry import next_version, update_request
 from xds_server.app import create_app
 from xds_server.config import Settings
-from xds_server.core.metadata import Author, DocumentEntry, Submission
+from xds_server.core.metadata import Author, DocumentEntry, LocalizedText, Submission
 from xds_server.core.policy import PS_NATIONAL_ID_OID, AccessMode
 from xds_server.core.ports import PatientState
 from xds_server.core.vocabulary import DMP_VISIBILITY_OID, AssociationType, SoapAction
@@ -584,3 +585,45 @@ class TestRegulation:
 
 def test_ins_fixture_is_the_builders_patient() -> None:
     assert DMP_PATIENT.startswith(INS)
+
+
+# ---- ITI-57 masking changes ------------------------------------------------------------------------------
+
+
+class TestMaskingUpdate:
+    """ITI-57: masking changes by the author, his structure and the administrator doctors; nobody else, and
+    administrator doctors change nothing but the masking."""
+
+    def _update(self, dmp: Dmp, by: Identity, original: DocumentEntry, **changes: object) -> Answer:
+        new = next_version(original, original.entry_uuid, "NewVersion01", **changes)
+        request = update_request(new, patient_id=DMP_PATIENT)
+        root = dmp.post(by, envelope(SoapAction.UPDATE, encode_submission(request)))
+        return _answer(root, "env:Body/rs:RegistryResponse")
+
+    @staticmethod
+    def _masked(doc: DocumentEntry) -> tuple[object, ...]:
+        return (*doc.confidentiality_codes, code("MASQUE_PS", DMP_VISIBILITY_OID))
+
+    def test_other_professional_may_not_mask_or_edit(self, dmp: Dmp) -> None:
+        dmp.record(authorised=[MEDECIN], administrators=[ADMINISTRATOR])
+        original = document()
+        dmp.deposit(AUTHOR, original)
+        masking = self._update(dmp, MEDECIN, original, confidentiality_codes=self._masked(original))
+        refused(masking, "DMPAccessDenied")
+        retitled = self._update(dmp, ADMINISTRATOR, original, title=LocalizedText("another title"))
+        refused(retitled, "DMPAccessDenied")
+
+    def test_administrator_masks(self, dmp: Dmp) -> None:
+        dmp.record(authorised=[MEDECIN], administrators=[ADMINISTRATOR])
+        original = document()
+        dmp.deposit(AUTHOR, original)
+        answer = self._update(dmp, ADMINISTRATOR, original, confidentiality_codes=self._masked(original))
+        assert answer.status == SUCCESS, answer
+        assert dmp.find(MEDECIN).ids == ()  # the new version is masked
+
+    def test_author_structure_masks(self, dmp: Dmp) -> None:
+        dmp.record()
+        original = document()
+        dmp.deposit(AUTHOR, original)
+        answer = self._update(dmp, COLLEAGUE, original, confidentiality_codes=self._masked(original))
+        assert answer.status == SUCCESS, answer
