@@ -10,7 +10,6 @@ an unexpected exception is logged here and answered as one XDSRegistryError. ITI
 from __future__ import annotations
 
 import logging
-from typing import cast
 
 from lxml import etree
 
@@ -100,12 +99,10 @@ def stored_query_response(
 
 
 def _query_port(work: UnitOfWork) -> QueryPort:
-    # The composition root puts the SQL port on the unit of work (app.unit_of_work_factory:
-    # ``queries=SqlQueryPort(connection)``).
-    port = getattr(work, "queries", None)
-    if port is None:
+    # app.unit_of_work_factory always sets it; only a hand-built test double could leave it out
+    if work.queries is None:
         raise RuntimeError("UnitOfWork.queries is not wired: the composition root must provide a QueryPort")
-    return cast(QueryPort, port)
+    return work.queries
 
 
 def _success(result: QueryResult) -> etree._Element:
