@@ -597,7 +597,7 @@ def policy_explain(
     pid = patient_id(patient, settings)
     identity = build_identity(
         settings,
-        id=actor,
+        id=national_id(actor, "--actor"),
         name=None,
         profession=profession,
         savoir_faire=savoir_faire,
