@@ -39,6 +39,7 @@ from xds_server.core.metadata import Association, DocumentEntry, Slot, Submissio
 from xds_server.core.policy import (
     INVISIBLE_REPRESENTANTS_LEGAUX,
     AccessContext,
+    ActorKind,
     Decision,
     DocumentFacts,
     Policy,
@@ -46,6 +47,8 @@ from xds_server.core.policy import (
     WriteOperation,
     facts_from_entry,
 )
+from xds_server.core.policy.decision import WRONG_PATIENT
+from xds_server.core.ports import VersionedRegistryStore
 from xds_server.core.profile import DomainProfile
 from xds_server.core.query import EVERYTHING, DocumentCriteria, QueryPort, Visibility
 from xds_server.core.usecases.retrieve import Authorize, DocumentRequest, allow_all
@@ -86,9 +89,7 @@ class _Stored:
     patient_id: str | None
 
 
-def _enforcing(
-    services: Services, request: SoapRequest | None
-) -> tuple[AccessControl, AccessContext] | None:
+def _enforcing(services: Services, request: SoapRequest | None) -> tuple[AccessControl, AccessContext] | None:
     """The access control and actor when the DMP rules apply; None when they do not (the ``ihe`` profile,
     or no access control at all: the router refuses every request then, so only direct calls get here)."""
     access = services.access
@@ -155,6 +156,13 @@ def _refuse(issues: Sequence[Issue]) -> None:
         raise XdsError(list(dict.fromkeys(issues)))
 
 
+def _bind(actor: AccessContext, patient_id: str) -> None:
+    """The assertion's resource-id must name the patient of the request. Checked before the record is read,
+    so that a professional bound to one patient cannot learn whether another patient has a DMP."""
+    if actor.actor_kind is ActorKind.PROFESSIONAL and actor.patient_ins != patient_id:
+        raise XdsError([Issue(ErrorCode.DMP_ACCESS_DENIED, WRONG_PATIENT)])
+
+
 def _submission_record(
     access: AccessControl,
     actor: AccessContext,
@@ -162,29 +170,44 @@ def _submission_record(
     submission: Submission,
     profile: DomainProfile,
 ) -> RecordSettings | None:
-    """The record of the submission's patient after the write gate; None when there is no SubmissionSet
-    patient (validation refuses such a submission with its own errors)."""
+    """The record of the submission's patient after the binding and the write gate; None when there is no
+    SubmissionSet patient (validation refuses such a submission with its own errors)."""
     package = submission.submission_set
     if package is None or not package.patient_id:
         return None
-    record = _record(access, work, _canonical(package.patient_id, profile))
+    patient = _canonical(package.patient_id, profile)
+    _bind(actor, patient)
+    record = _record(access, work, patient)
     gate = _gate(access.policy, actor, record)
     if not gate.allowed:
         raise XdsError([gate.issue()])
     return record
 
 
+def _writer_sees(
+    policy: Policy, actor: AccessContext, record: RecordSettings | None, stored: _Stored
+) -> bool:
+    """Whether a document exists for a writer: it is of this record and the document rules (author,
+    MASQUE_PS, matrix) let him see it. Feeding needs no consent, so the rules are evaluated as if consent were
+    declared (the record-level basis is a reading matter); emergency modes still hide MASQUE_PS."""
+    if record is None or stored.patient_id != record.patient_id:
+        return False
+    consented = dataclasses.replace(record, authorised=record.authorised | {actor.national_id})
+    return policy.decide_document_visibility(actor, consented, stored.facts, include_deprecated=True).allowed
+
+
 # ---- ITI-42 / ITI-41 ------------------------------------------------------------------------------------
 
 
-def _absent_target(a: Association) -> Issue:
+def _absent_end(a: Association, end: str) -> Issue:
     # core/submission.py _check_association: what the registry answers for an unknown association end
     name = a.entry_uuid or f"{a.source}->{a.target}"
+    ref = a.source if end == "sourceObject" else a.target
     return issue(
         ErrorCode.REGISTRY_METADATA_ERROR,
         name,
-        "targetObject",
-        f"targetObject {a.target} is neither in the submission nor in the registry",
+        end,
+        f"{end} {ref} is neither in the submission nor in the registry",
     )
 
 
@@ -200,20 +223,31 @@ def check_submission(
     if package is None or not package.patient_id:
         return
     record = _submission_record(access, actor, work, submission, services.profile)
+    policy = access.policy
+    new_ids = {o.entry_uuid for o in submission.objects() if o.entry_uuid}
+    ends = {e for a in submission.associations for e in (a.source, a.target) if e not in new_ids}
+    stored = _stored(work, ends)
+    hidden = {u for u, found in stored.items() if not _writer_sees(policy, actor, record, found)}
+    issues: list[Issue] = []
+    # an association reaching a stored document the actor cannot see: that document does not exist for him
+    for a in submission.associations:
+        for end, ref in (("sourceObject", a.source), ("targetObject", a.target)):
+            if ref in hidden:
+                issues.append(_absent_end(a, end))
     relations: dict[str, tuple[WriteOperation, Association]] = {}
     for a in submission.associations:
         operation = _RELATION_OPERATIONS.get(a.association_type)
         if operation is not None:
             relations.setdefault(a.source, (operation, a))
-    originals = _stored(work, {a.target for _, a in relations.values()})
-    issues: list[Issue] = []
     for doc in submission.documents:
         operation, relation = relations.get(doc.entry_uuid, (WriteOperation.DEPOSIT, None))
-        original = originals.get(relation.target) if relation is not None else None
+        original = stored.get(relation.target) if relation is not None else None
+        if relation is not None and relation.target in hidden:
+            continue  # reported above, as absent
         if original is None:
             # no stored target: the registry reports the reference; the new document is still a deposit
             operation = WriteOperation.DEPOSIT
-        decision = access.policy.decide_write(
+        decision = policy.decide_write(
             actor,
             record,
             facts_from_entry(doc),
@@ -223,7 +257,7 @@ def check_submission(
         if decision.allowed:
             continue
         if decision.conceal and relation is not None:
-            issues.append(_absent_target(relation))
+            issues.append(_absent_end(relation, "targetObject"))
         else:
             issues.append(decision.issue(doc.entry_uuid))
     _refuse(issues)
@@ -254,12 +288,12 @@ def check_update(services: Services, request: SoapRequest, work: UnitOfWork, sub
     if enforcing is None:
         return
     access, actor = enforcing
+    if submission.submission_set is None:
+        return  # the update rules refuse it
     record = _submission_record(access, actor, work, submission, services.profile)
-    if record is None and submission.submission_set is None:
-        return
     registry = work.registry
     lids = {d.logical_id for d in submission.documents if d.logical_id}
-    latest = registry.latest_versions(lids) if lids and hasattr(registry, "latest_versions") else {}
+    latest = registry.latest_versions(lids) if lids and isinstance(registry, VersionedRegistryStore) else {}
     status_changes = [
         a for a in submission.associations if a.association_type == AssociationType.UPDATE_AVAILABILITY_STATUS
     ]
@@ -270,9 +304,13 @@ def check_update(services: Services, request: SoapRequest, work: UnitOfWork, sub
         previous = latest.get(doc.logical_id) if doc.logical_id else None
         original = stored.get(previous.entry_uuid) if previous is not None else None
         new_facts = facts_from_entry(doc)
-        if original is None:
+        hidden = original is not None and not _writer_sees(policy, actor, record, original)
+        if hidden:
+            decision = Decision(False, ErrorCode.METADATA_VERSION_ERROR, "", (), conceal=True)
+        elif original is None:
             decision = policy.decide_write(actor, record, new_facts, WriteOperation.DEPOSIT)
         else:
+            assert original is not None
             operation = (
                 WriteOperation.UPDATE_MASKING
                 if _only_masking(doc, original.entry)
@@ -297,7 +335,10 @@ def check_update(services: Services, request: SoapRequest, work: UnitOfWork, sub
         target = stored.get(a.target)
         if target is None:
             continue  # not a DocumentEntry (Folder, SubmissionSet) or unknown: the update rules answer
-        decision = policy.decide_write(actor, record, target.facts, WriteOperation.DEPRECATE)
+        if _writer_sees(policy, actor, record, target):
+            decision = policy.decide_write(actor, record, target.facts, WriteOperation.DEPRECATE)
+        else:
+            decision = Decision(False, ErrorCode.METADATA_UPDATE_ERROR, "", (), conceal=True)
         if decision.allowed:
             continue
         if decision.conceal:
@@ -322,47 +363,38 @@ def check_removal(
     services: Services, request: SoapRequest, work: UnitOfWork, entry_uuids: Iterable[str]
 ) -> None:
     """ITI-62: removing a DocumentEntry is a deprecation in the rules' terms (author or author's structure),
-    on an open record named by the assertion; a hidden entry is answered like an unknown object."""
+    on an open record named by the assertion; an entry hidden from the actor, or any object of another
+    record, is answered like an unknown object."""
     enforcing = _enforcing(services, request)
     if enforcing is None:
         return
     access, actor = enforcing
     wanted = tuple(dict.fromkeys(entry_uuids))
-    summaries = work.registry.summaries(wanted)
-    # the record named by the assertion must be the record of every object removed
     record = _record(access, work, actor.patient_ins)
     gate = _gate(access.policy, actor, record)
     if not gate.allowed:
         raise XdsError([gate.issue()])
+    assert record is not None  # the gate refuses a missing record
+    summaries = work.registry.summaries(wanted)
     stored = _stored(work, wanted)
     issues: list[Issue] = []
     for entry_uuid in wanted:
         if entry_uuid in stored:
-            decision = access.policy.decide_write(
-                actor, record, stored[entry_uuid].facts, WriteOperation.DEPRECATE
+            found = stored[entry_uuid]
+            if _writer_sees(access.policy, actor, record, found):
+                decision = access.policy.decide_write(actor, record, found.facts, WriteOperation.DEPRECATE)
+                if not decision.allowed and not decision.conceal:
+                    issues.append(decision.issue(entry_uuid))
+                if decision.allowed or not decision.conceal:
+                    continue
+        elif entry_uuid not in summaries or summaries[entry_uuid].patient_id in (None, record.patient_id):
+            continue  # unknown (check_removal answers) or an object of this record
+        # core/metadata_update.py check_removal: what an unknown object gets
+        issues.append(
+            Issue(
+                ErrorCode.UNRESOLVED_REFERENCE, f"{entry_uuid} is not an object of the registry", entry_uuid
             )
-            foreign = stored[entry_uuid].patient_id != (record.patient_id if record else None)
-            if not foreign and decision.allowed:
-                continue
-            if foreign or decision.conceal:
-                # core/metadata_update.py check_removal: an unknown object
-                issues.append(
-                    Issue(
-                        ErrorCode.UNRESOLVED_REFERENCE,
-                        f"{entry_uuid} is not an object of the registry",
-                        entry_uuid,
-                    )
-                )
-            else:
-                issues.append(decision.issue(entry_uuid))
-        elif entry_uuid in summaries and summaries[entry_uuid].patient_id not in (None, actor.patient_ins):
-            issues.append(
-                Issue(
-                    ErrorCode.UNRESOLVED_REFERENCE,
-                    f"{entry_uuid} is not an object of the registry",
-                    entry_uuid,
-                )
-            )
+        )
     _refuse(issues)
 
 
@@ -396,20 +428,16 @@ def query_scope(
     if enforcing is None:
         return EVERYTHING
     access, actor = enforcing
-    named = [_canonical(p, services.profile) for p in _slot_patients(slots)]
-    policy = access.policy
-    records: dict[str, RecordSettings | None] = {}
-    for patient in dict.fromkeys(named or ([actor.patient_ins] if actor.patient_ins else [])):
-        records[patient] = _record(access, work, patient)
-        decision = policy.decide_record_access(actor, records[patient])
-        if not decision.allowed:
-            raise XdsError([decision.issue()])
-    if not records:  # no patient anywhere: nothing to see
-        decision = policy.decide_record_access(actor, None)
+    named = dict.fromkeys(_canonical(p, services.profile) for p in _slot_patients(slots))
+    for name in named:
+        _bind(actor, name)
+    # the Get* queries name no patient: they read the assertion's record, and the scope (bound to that
+    # patient) hides the objects of every other record
+    record = _record(access, work, next(iter(named), actor.patient_ins))
+    decision = access.policy.decide_record_access(actor, record)
+    if not decision.allowed:
         raise XdsError([decision.issue()])
-    # every named record is the assertion's (binding) and allowed: scope to it
-    record = records.get(actor.patient_ins or "") or next(iter(records.values()))
-    return policy.visibility_scope(actor, record, include_deprecated=True)
+    return access.policy.visibility_scope(actor, record, include_deprecated=True)
 
 
 # ---- ITI-43 -------------------------------------------------------------------------------------------
