@@ -18,12 +18,12 @@ import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
 
-from tests.core.builders import DMP_PATIENT, INS, TYPE, code, dmp_document, dmp_submission, member
+from tests.core.builders import DMP_PATIENT, INS, TYPE, code, dmp_document, dmp_submission, folder, member
 from tests.identity_helpers import install_authority, security_block, sign
 from tests.update.registry import next_version, update_request
 from xds_server.app import create_app
 from xds_server.config import Settings
-from xds_server.core.metadata import Author, DocumentEntry, LocalizedText, Submission
+from xds_server.core.metadata import Association, Author, DocumentEntry, LocalizedText, Submission
 from xds_server.core.policy import PS_NATIONAL_ID_OID, AccessMode
 from xds_server.core.ports import PatientState
 from xds_server.core.vocabulary import DMP_VISIBILITY_OID, AssociationType, SoapAction
@@ -627,3 +627,178 @@ class TestMaskingUpdate:
         dmp.deposit(AUTHOR, original)
         answer = self._update(dmp, COLLEAGUE, original, confidentiality_codes=self._masked(original))
         assert answer.status == SUCCESS, answer
+
+
+# ---- folders, counts, references ------------------------------------------------------------------------
+
+GET_FOLDER_AND_CONTENTS = "urn:uuid:b909a503-523d-4517-8acf-8e5834dfc4c7"
+GET_FOLDERS_FOR_DOCUMENT = "urn:uuid:10cae35a-c7f9-4cf5-b61e-fc3278ffb578"
+
+
+class TestFolders:
+    def _filed(self, dmp: Dmp, *docs: DocumentEntry) -> str:
+        """Register ``docs`` with a folder holding all of them; the folder's entryUUID."""
+        folder_id = new_uuid()
+        submission = dmp_submission(*docs)
+        ss = submission.submission_sets[0].entry_uuid
+        links = []
+        for doc in docs:
+            link = new_uuid()
+            links += [
+                Association(entry_uuid=link, source=folder_id, target=doc.entry_uuid),
+                Association(entry_uuid=new_uuid(), source=ss, target=link),
+            ]
+        submission = dataclasses.replace(
+            submission,
+            folders=(folder(folder_id, patient_id=DMP_PATIENT),),
+            associations=(*submission.associations, member(ss, folder_id, status=None), *links),
+        )
+        assert dmp.register(AUTHOR, submission).status == SUCCESS
+        return folder_id
+
+    def test_folder_contents_never_show_the_hidden_document(self, dmp: Dmp) -> None:
+        dmp.record(authorised=[KINE, MEDECIN])
+        seen, hidden = document(), document(type_code=ANAPATH)
+        folder_id = self._filed(dmp, seen, hidden)
+        contents = dmp.query(
+            KINE, GET_FOLDER_AND_CONTENTS, {"$XDSFolderEntryUUID": f"'{folder_id}'"}, "LeafClass"
+        )
+        assert contents.status == SUCCESS and seen.entry_uuid.encode() in contents.xml
+        assert hidden.entry_uuid.encode() not in contents.xml
+        refs = dmp.query(KINE, GET_FOLDER_AND_CONTENTS, {"$XDSFolderEntryUUID": f"'{folder_id}'"})
+        assert len(refs.ids) == 3  # the folder, the visible entry and its folder link: no more
+        for_hidden = dmp.query(
+            KINE, GET_FOLDERS_FOR_DOCUMENT, {"$XDSDocumentEntryEntryUUID": f"'{hidden.entry_uuid}'"}
+        )
+        assert for_hidden.status == SUCCESS and for_hidden.ids == ()
+        # the médecin sees the whole folder
+        full = dmp.query(MEDECIN, GET_FOLDER_AND_CONTENTS, {"$XDSFolderEntryUUID": f"'{folder_id}'"})
+        assert len(full.ids) == 5
+        assert dmp.query(
+            MEDECIN, GET_FOLDERS_FOR_DOCUMENT, {"$XDSDocumentEntryEntryUUID": f"'{hidden.entry_uuid}'"}
+        ).ids == (folder_id,)
+
+    def test_filing_a_hidden_document_is_answered_as_unknown(self, dmp: Dmp) -> None:
+        dmp.record(authorised=[KINE])
+        hidden = document(type_code=ANAPATH)
+        dmp.deposit(AUTHOR, hidden)
+
+        def file(target: str) -> Answer:
+            folder_id = new_uuid()
+            submission = dmp_submission(document(author=KINE))
+            ss = submission.submission_sets[0].entry_uuid
+            link = Association(entry_uuid="Link01", source=folder_id, target=target)
+            submission = dataclasses.replace(
+                submission,
+                folders=(folder(folder_id, patient_id=DMP_PATIENT),),
+                associations=(*submission.associations, member(ss, folder_id, status=None), link,
+                              Association(entry_uuid="SsLink01", source=ss, target="Link01")),
+            )  # fmt: skip
+            return dmp.register(KINE, submission)
+
+        hidden_answer, ghost = file(hidden.entry_uuid), file("urn:uuid:00000000-0000-4000-8000-000000000000")
+        assert hidden_answer.status == ghost.status == FAILURE
+        assert hidden_answer.codes == ghost.codes == ("XDSRegistryMetadataError",)
+        assert hidden_answer.messages[0].replace(hidden.entry_uuid, "X") == ghost.messages[0].replace(
+            "urn:uuid:00000000-0000-4000-8000-000000000000", "X"
+        )
+
+
+class TestCounts:
+    def test_hidden_documents_never_count_toward_too_many_results(
+        self, database: Database, tmp_path: Path
+    ) -> None:
+        settings = Settings(data_dir=tmp_path, profile="dmp", query_result_limit=1)
+        app = create_app(settings, database=database)
+        with TestClient(app) as client:
+            dmp = Dmp(client, database, install_authority(tmp_path), app.state.services)
+            dmp.record(authorised=[KINE, MEDECIN])
+            seen, hidden = document(), document(type_code=ANAPATH)
+            dmp.deposit(AUTHOR, seen, hidden)
+            assert dmp.find(KINE).ids == (seen.entry_uuid,)  # one visible: within the limit
+            refused(dmp.find(MEDECIN), "XDSTooManyResults")  # two visible
+
+
+# ---- binding, secret connection, removal, other records ------------------------------------------------
+
+
+class TestBinding:
+    def test_other_patient_is_refused_whether_or_not_he_has_a_dmp(self, dmp: Dmp) -> None:
+        """A professional bound to one patient learns nothing about another patient's record."""
+        dmp.record(authorised=[MEDECIN])
+        other = f"{OTHER_INS}^^^&1.2.250.1.213.1.4.8&ISO^NH"
+
+        def about_other() -> tuple[Answer, Answer]:
+            query = {"$XDSDocumentEntryPatientId": f"'{other}'", "$XDSDocumentEntryStatus": f"('{APPROVED}')"}
+            read = dataclasses.replace(dmp.query(MEDECIN, FIND_DOCUMENTS, query), xml=b"")
+            doc = dataclasses.replace(document(author=MEDECIN), patient_id=other, source_patient_id=other)
+            ss = dataclasses.replace(dmp_submission().submission_sets[0], patient_id=other)
+            write = dmp.register(MEDECIN, dmp_submission(doc, ss=ss))
+            return read, write
+
+        without = about_other()
+        dmp.record(patient=other, authorised=[MEDECIN])
+        with_record = about_other()
+        assert without == with_record
+        refused(without[0], "DMPAccessDenied")
+        refused(without[1], "DMPAccessDenied")
+
+    def test_document_of_another_record_is_unknown_to_iti43(self, dmp: Dmp) -> None:
+        other = f"{OTHER_INS}^^^&1.2.250.1.213.1.4.8&ISO^NH"
+        dmp.record(authorised=[MEDECIN])
+        dmp.record(patient=other, authorised=[MEDECIN])
+        theirs = dataclasses.replace(document(), patient_id=other, source_patient_id=other)
+        ss = dataclasses.replace(dmp_submission().submission_sets[0], patient_id=other)
+        assert (
+            dmp.register(dataclasses.replace(AUTHOR, patient=other), dmp_submission(theirs, ss=ss)).status
+            == SUCCESS
+        )
+        path = dmp.services.settings.data_dir / "content.bin"
+        path.write_bytes(CONTENT)
+        dmp.services.blobs.put_file(hashlib.sha1(CONTENT).hexdigest(), path)  # type: ignore[union-attr]
+        refused(dmp.retrieve(MEDECIN, theirs.unique_id or ""), "XDSDocumentUniqueIdError")
+        by_id = dmp.query(MEDECIN, GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": f"('{theirs.unique_id}')"})
+        assert by_id.status == SUCCESS and by_id.ids == ()
+        # the same professional, bound to that patient, retrieves it
+        assert dmp.retrieve(dataclasses.replace(MEDECIN, patient=other), theirs.unique_id or "").ids == (
+            theirs.unique_id,
+        )
+
+
+class TestSecretConnection:
+    def test_documents_must_be_invisible_to_representatives(self, dmp: Dmp) -> None:
+        dmp.record()
+        secret = dataclasses.replace(MEDECIN, secret_connection=True)
+        refused(dmp.register(secret, dmp_submission(document(author=MEDECIN))), "DMPMaskingConflict")
+        invisible = document(author=MEDECIN)
+        invisible = dataclasses.replace(
+            invisible,
+            confidentiality_codes=(
+                *invisible.confidentiality_codes,
+                code("INVISIBLE_REPRESENTANTS_LEGAUX", DMP_VISIBILITY_OID),
+            ),
+        )
+        assert dmp.register(secret, dmp_submission(invisible)).status == SUCCESS
+
+
+class TestRemoval:
+    def _delete(self, dmp: Dmp, by: Identity, *entry_uuids: str) -> Answer:
+        refs = "".join(f'<rim:ObjectRef id="{u}"/>' for u in entry_uuids)
+        body = (
+            f'<lcm:RemoveObjectsRequest xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0" '
+            f'xmlns:rim="{NS["rim"]}"><rim:ObjectRefList>{refs}</rim:ObjectRefList></lcm:RemoveObjectsRequest>'
+        )
+        return _answer(dmp.post(by, envelope(SoapAction.DELETE, body)), "env:Body/rs:RegistryResponse")
+
+    def test_only_the_author_removes_and_hidden_entries_are_unknown(self, dmp: Dmp) -> None:
+        dmp.record(authorised=[MEDECIN, KINE])
+        plain, hidden = document(), document(type_code=ANAPATH)
+        submission = dmp.deposit(AUTHOR, plain, hidden)
+        everything = (submission.submission_sets[0].entry_uuid, plain.entry_uuid, hidden.entry_uuid,
+                      *(a.entry_uuid for a in submission.associations))  # fmt: skip
+        by_other = self._delete(dmp, MEDECIN, *everything)
+        assert by_other.status == FAILURE and set(by_other.codes) == {"DMPAccessDenied"}  # one per entry
+        answer = self._delete(dmp, KINE, *everything)
+        assert answer.status == FAILURE and "UnresolvedReferenceException" in answer.codes
+        assert any(hidden.entry_uuid in m for m in answer.messages)
+        assert self._delete(dmp, AUTHOR, *everything).status == SUCCESS
