@@ -33,10 +33,6 @@ def init_authority(data_dir: Path, command: Sequence[str], env: Mapping[str, str
         text=True,
         timeout=120,
     )
-    if done.returncode != 0 and "No such command" in done.stderr:
-        # a server without the `dev` commands yet: the same authority, made by the library they wrap
-        dev_authority.init(data_dir)
-        return
     if done.returncode != 0 or not dev_authority.exists(data_dir):
         detail = (done.stderr or done.stdout).strip()[-500:]
         raise AuthorityError(f"xds-server dev authority init failed ({done.returncode}): {detail}")
