@@ -5,6 +5,7 @@ is refused or the document is absent everywhere it could show), then the allowed
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import uuid
@@ -802,3 +803,55 @@ class TestRemoval:
         assert answer.status == FAILURE and "UnresolvedReferenceException" in answer.codes
         assert any(hidden.entry_uuid in m for m in answer.messages)
         assert self._delete(dmp, AUTHOR, *everything).status == SUCCESS
+
+
+class TestRelatedDocuments:
+    def test_hidden_addendum_is_not_related_for_the_kine(self, dmp: Dmp) -> None:
+        dmp.record(authorised=[KINE, MEDECIN])
+        base = document()
+        dmp.deposit(AUTHOR, base)
+        addendum = document(type_code=ANAPATH)
+        submission = dmp_submission(addendum)
+        apnd = Association(
+            entry_uuid=new_uuid(),
+            association_type=AssociationType.APPEND.value,
+            source=addendum.entry_uuid,
+            target=base.entry_uuid,
+        )
+        submission = dataclasses.replace(submission, associations=(*submission.associations, apnd))
+        assert dmp.register(AUTHOR, submission).status == SUCCESS
+        params = {
+            "$XDSDocumentEntryEntryUUID": f"'{base.entry_uuid}'",
+            "$AssociationTypes": f"('{AssociationType.APPEND.value}')",
+        }
+        assert dmp.query(KINE, GET_RELATED, params).ids == ()
+        assert set(dmp.query(MEDECIN, GET_RELATED, params).ids) == {
+            base.entry_uuid,
+            addendum.entry_uuid,
+            apnd.entry_uuid,
+        }
+
+
+class TestProvideAndRegister:
+    """ITI-41 goes through the same rules as ITI-42 (non-MTOM form: the document in base64)."""
+
+    def _provide(self, dmp: Dmp, by: Identity, doc: DocumentEntry) -> Answer:
+        submission = encode_submission(dmp_submission(doc))
+        body = (
+            f'<xdsb:ProvideAndRegisterDocumentSetRequest xmlns:xdsb="{NS["xdsb"]}">'
+            f"{etree.tostring(submission).decode()}"
+            f'<xdsb:Document id="{doc.entry_uuid}">{base64.b64encode(CONTENT).decode()}</xdsb:Document>'
+            "</xdsb:ProvideAndRegisterDocumentSetRequest>"
+        )
+        root = dmp.post(by, envelope(SoapAction.PROVIDE_AND_REGISTER, body), "/xds/repository")
+        return _answer(root, "env:Body/rs:RegistryResponse")
+
+    def test_kine_may_not_provide_the_type_medecin_may(self, dmp: Dmp) -> None:
+        dmp.record(authorised=[MEDECIN, KINE])
+        refused(
+            self._provide(dmp, KINE, document(type_code=ANAPATH, author=KINE)), "DMPDocumentTypeNotAllowed"
+        )
+        provided = document(type_code=ANAPATH, author=MEDECIN)
+        assert self._provide(dmp, MEDECIN, provided).status == SUCCESS
+        assert dmp.retrieve(MEDECIN, provided.unique_id or "").ids == (provided.unique_id,)
+        refused(dmp.retrieve(KINE, provided.unique_id or ""), "XDSDocumentUniqueIdError")
