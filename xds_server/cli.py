@@ -52,9 +52,9 @@ Profile = Annotated[
 ]
 
 
-def _settings(data_dir: Path | None = None, profile: str | None = None) -> Settings:
+def _settings(data_dir: Path | None = None, profile: str | None = None, **overrides: object) -> Settings:
     try:
-        return load_settings(data_dir=data_dir, profile=profile)
+        return load_settings(data_dir=data_dir, profile=profile, **overrides)
     except ValueError as error:  # pydantic ValidationError
         raise typer.BadParameter(str(error)) from None
 
@@ -85,26 +85,46 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8080,
     data_dir: DataDir = None,
     profile: Profile = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="Serve HTTPS with this certificate (PEM) [$XDS_TLS_CERT]"),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="Its private key (PEM) [$XDS_TLS_KEY]")
+    ] = None,
+    tls_client_ca: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-client-ca", help="Require client certificates from these CAs [$XDS_TLS_CLIENT_CA]"
+        ),
+    ] = None,
 ) -> None:
     """Run the server (FastAPI under uvicorn) until interrupted."""
     import uvicorn
 
-    from xds_server.app import create_app
+    from xds_server.app import DEV_AUTHORITY_WARNING, create_app
+    from xds_server.identity.dev_authority import trusted
+    from xds_server.transport import tls_options
 
-    settings = _settings(data_dir, profile)
+    settings = _settings(data_dir, profile, tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+        ssl_options = tls_options(settings)
         application = create_app(settings)
     except (ValueError, XdsError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
+    scheme = "https" if ssl_options else "http"
+    client_certificates = ", client certificates required" if "ssl_cert_reqs" in ssl_options else ""
     typer.echo(
-        f"xds-server on http://{host}:{port} (profile {settings.profile}, "
-        f"database {settings.database_backend}, data {settings.data_dir.resolve()})"
+        f"xds-server on {scheme}://{host}:{port} (profile {settings.profile}, "
+        f"database {settings.database_backend}, data {settings.data_dir.resolve()}{client_certificates})"
     )
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
+    if trusted(settings.data_dir, settings.dev_authority):
+        typer.echo(f"WARNING: {DEV_AUTHORITY_WARNING}", err=True)
+    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(), **ssl_options)
 
 
 @db_app.command("upgrade")

@@ -8,7 +8,6 @@ import uuid
 import pytest
 
 from xds_server.core.metadata import Author, Code, DocumentEntry
-from xds_server.core.policy import MASQUE_PS
 from xds_server.core.vocabulary import Status
 from xds_server.ebxml.codec import encode_object_xml
 from xds_server.storage.registry import SqlRegistryStore
@@ -137,7 +136,9 @@ class TestDecisions:
         document = store_document(record)
         replace = explain(record, document, DOCTOR, "--operation", "replace")
         assert "write (replace): REFUSED DMPAccessDenied" in replace
-        colleague = explain(record, document, DOCTOR, "--structure", "3900000000099", "--operation", "replace")
+        colleague = explain(
+            record, document, DOCTOR, "--structure", "3900000000099", "--operation", "replace"
+        )
         assert "works in the author's structure" in colleague
         record.ok("patients", "authorize", PATIENT_INS, "--professional", AUTHOR)
         assert "write (replace): ALLOWED" in explain(record, document, AUTHOR, "--operation", "replace")
