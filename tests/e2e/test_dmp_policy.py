@@ -21,7 +21,7 @@ from lxml import etree
 
 from tests.core.builders import DMP_PATIENT, INS, TYPE, code, dmp_document, dmp_submission, folder, member
 from tests.identity_helpers import install_authority, security_block, sign
-from tests.update.registry import next_version, update_request
+from tests.update.registry import next_version, status_update, update_request
 from xds_server.app import create_app
 from xds_server.config import Settings
 from xds_server.core.metadata import Association, Author, DocumentEntry, LocalizedText, Submission
@@ -613,6 +613,33 @@ class TestMaskingUpdate:
         refused(masking, "DMPAccessDenied")
         retitled = self._update(dmp, ADMINISTRATOR, original, title=LocalizedText("another title"))
         refused(retitled, "DMPAccessDenied")
+
+    def test_hidden_document_is_an_unknown_logical_id(self, dmp: Dmp) -> None:
+        dmp.record(authorised=[MEDECIN])
+        masked = document(masked=True)
+        dmp.deposit(AUTHOR, masked)
+        unmask = (code("N", "2.16.840.1.113883.5.25"),)
+        hidden = self._update(dmp, MEDECIN, masked, confidentiality_codes=unmask)
+        unknown_lid = new_uuid()  # never registered
+        ghost = self._update(dmp, MEDECIN, dataclasses.replace(masked, entry_uuid=unknown_lid))
+        assert hidden.status == ghost.status == FAILURE
+        assert hidden.codes == ghost.codes == ("XDSMetadataVersionError",)
+        assert hidden.messages[0].replace(masked.entry_uuid, "X") == ghost.messages[0].replace(
+            unknown_lid, "X"
+        )
+
+    def test_only_the_author_deprecates(self, dmp: Dmp) -> None:
+        dmp.record(authorised=[MEDECIN])
+        original = document()
+        dmp.deposit(AUTHOR, original)
+        request = update_request(associations=[status_update(original.entry_uuid)], patient_id=DMP_PATIENT)
+
+        def deprecate(by: Identity) -> Answer:
+            root = dmp.post(by, envelope(SoapAction.UPDATE, encode_submission(request)))
+            return _answer(root, "env:Body/rs:RegistryResponse")
+
+        refused(deprecate(MEDECIN), "DMPAccessDenied")
+        assert deprecate(AUTHOR).status == SUCCESS
 
     def test_administrator_masks(self, dmp: Dmp) -> None:
         dmp.record(authorised=[MEDECIN], administrators=[ADMINISTRATOR])

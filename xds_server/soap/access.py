@@ -304,56 +304,43 @@ def check_update(services: Services, request: SoapRequest, work: UnitOfWork, sub
         previous = latest.get(doc.logical_id) if doc.logical_id else None
         original = stored.get(previous.entry_uuid) if previous is not None else None
         new_facts = facts_from_entry(doc)
-        hidden = original is not None and not _writer_sees(policy, actor, record, original)
-        if hidden:
-            decision = Decision(False, ErrorCode.METADATA_VERSION_ERROR, "", (), conceal=True)
-        elif original is None:
+        if original is None:
             decision = policy.decide_write(actor, record, new_facts, WriteOperation.DEPOSIT)
+        elif not _writer_sees(policy, actor, record, original):
+            issues.append(_unknown_lid(doc))
+            continue
         else:
-            assert original is not None
             operation = (
                 WriteOperation.UPDATE_MASKING
                 if _only_masking(doc, original.entry)
                 else WriteOperation.UPDATE_METADATA
             )
             decision = policy.decide_write(actor, record, new_facts, operation, original=original.facts)
-        if decision.allowed:
-            continue
-        if decision.conceal:
-            # core/metadata_update.py: an unknown logical id
-            issues.append(
-                issue(
-                    ErrorCode.METADATA_VERSION_ERROR,
-                    doc.entry_uuid,
-                    "lid",
-                    f"no object with logical id {doc.logical_id} in the registry",
-                )
-            )
-        else:
-            issues.append(decision.issue(doc.entry_uuid))
+        if not decision.allowed:
+            issues.append(_unknown_lid(doc) if decision.conceal else decision.issue(doc.entry_uuid))
     for index, a in enumerate(status_changes, start=1):
         target = stored.get(a.target)
         if target is None:
             continue  # not a DocumentEntry (Folder, SubmissionSet) or unknown: the update rules answer
-        if _writer_sees(policy, actor, record, target):
-            decision = policy.decide_write(actor, record, target.facts, WriteOperation.DEPRECATE)
-        else:
-            decision = Decision(False, ErrorCode.METADATA_UPDATE_ERROR, "", (), conceal=True)
-        if decision.allowed:
+        if not _writer_sees(policy, actor, record, target):
+            issues.append(_unknown_status_target(a, index))
             continue
-        if decision.conceal:
-            name = a.entry_uuid or f"UpdateAvailabilityStatus[{index}]"
-            issues.append(
-                issue(
-                    ErrorCode.METADATA_UPDATE_ERROR,
-                    name,
-                    "targetObject",
-                    f"{a.target} is not in the registry",
-                )
-            )
-        else:
-            issues.append(decision.issue(a.target))
+        decision = policy.decide_write(actor, record, target.facts, WriteOperation.DEPRECATE)
+        if not decision.allowed:
+            issues.append(_unknown_status_target(a, index) if decision.conceal else decision.issue(a.target))
     _refuse(issues)
+
+
+def _unknown_lid(doc: DocumentEntry) -> Issue:
+    # core/metadata_update.py: what a new version of an unknown logical id gets
+    message = f"no object with logical id {doc.logical_id} in the registry"
+    return issue(ErrorCode.METADATA_VERSION_ERROR, doc.entry_uuid, "lid", message)
+
+
+def _unknown_status_target(a: Association, index: int) -> Issue:
+    # core/metadata_update.py: what a status change of an unknown object gets
+    name = a.entry_uuid or f"UpdateAvailabilityStatus[{index}]"
+    return issue(ErrorCode.METADATA_UPDATE_ERROR, name, "targetObject", f"{a.target} is not in the registry")
 
 
 # ---- ITI-62 -------------------------------------------------------------------------------------------
