@@ -103,6 +103,21 @@ class TestDevAuthority:
         assert (status, subcode(root)) == (400, "wsse:FailedAuthentication")
 
 
+class TestTrustedCertificates:
+    def test_configured_certificate_is_trusted_without_the_dev_authority(
+        self, database: Database, tmp_path: Path
+    ) -> None:
+        signer = install_authority(tmp_path / "signer")  # any key pair whose certificate is configured
+        cert = tmp_path / "signer" / "dev-authority" / "cert.pem"
+        settings = Settings(
+            data_dir=tmp_path / "data", profile="ihe", dev_authority="off", trusted_certs=[cert]
+        )
+        with TestClient(create_app(settings, database=database)) as client:
+            status, root = post(client, sign(message(), signer))
+            assert status == 200 and answered(root)
+            assert "warnings" not in client.get("/health").json()
+
+
 class TestAnonymousActor:
     def test_ihe_admits_unauthenticated_requests_as_the_named_actor(
         self, database: Database, tmp_path: Path
