@@ -26,6 +26,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from lxml import etree
+from pydantic import ValidationError
 
 from xds_server.config import Settings, load_settings
 from xds_server.core.errors import XdsError
@@ -34,7 +35,6 @@ from xds_server.core.metadata import DocumentEntry
 from xds_server.core.policy import (
     AccessMode,
     DocumentFacts,
-    PolicyMode,
     RecordSettings,
     WriteOperation,
     explain,
@@ -45,6 +45,7 @@ from xds_server.ebxml.codec import decode_object_xml, encode_object_xml
 from xds_server.identity import dev_authority
 from xds_server.identity.dev_authority import Identity
 from xds_server.identity.policy_data import load_policy
+from xds_server.soap.security import policy_mode  # the server's choice of rule book, shared
 from xds_server.storage.database import Database, sqlite_url_for
 from xds_server.storage.migrate import upgrade
 from xds_server.storage.records import SqlRecordStore
@@ -96,9 +97,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def settings_of(data_dir: Path | None = None, profile: str | None = None) -> Settings:
     try:
         return load_settings(data_dir=data_dir, profile=profile)
-    except ValueError as error:  # pydantic ValidationError: one line per problem, keep the first
-        first = str(error).splitlines()
-        fail(next((line.strip() for line in first[1:] if line.strip()), str(error)))
+    except ValidationError as error:
+        problems = [f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()]
+        fail("; ".join(problems))
+    except ValueError as error:  # pydantic-settings: a value it could not parse (JSON ...)
+        fail(str(error))
 
 
 def patient_id(value: str, settings: Settings) -> str:
@@ -547,11 +550,6 @@ def dev_token(
 # -- policy explain -----------------------------------------------------------------------------------
 
 
-def policy_mode_of(settings: Settings) -> PolicyMode:
-    """The rule book of the active profile: the DMP rules for dmp and dmp-test, IHE otherwise."""
-    return PolicyMode.DMP if settings.profile.startswith("dmp") else PolicyMode.IHE
-
-
 def stored_document(registry: SqlRegistryStore, unique_id: str) -> tuple[DocumentEntry, DocumentFacts]:
     """The DocumentEntry with this uniqueId (its Approved version when there are several), with the
     registry's authoritative status."""
@@ -621,7 +619,9 @@ def policy_explain(
             fail(
                 f"--operation must be one of {', '.join(o.value for o in WriteOperation)}, not {operation!r}"
             )
-    policy = load_policy(policy_mode_of(settings), deposit_follows_matrix=settings.deposit_follows_matrix)
+    policy = load_policy(
+        policy_mode(settings.profile), deposit_follows_matrix=settings.deposit_follows_matrix
+    )
     with open_database(settings) as database, database.transaction(readonly=True) as connection:
         entry, facts = stored_document(SqlRegistryStore(connection, encode_object_xml), document.strip())
         if entry.patient_id != pid:
