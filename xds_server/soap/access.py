@@ -5,9 +5,12 @@ Theory of operation (issue 7; docs/errors.md lists the codes). The router has au
 before its use case runs. In the ``ihe`` profile every function returns "everything allowed" (PolicyMode.IHE:
 any authenticated actor has full access); in the ``dmp`` profiles:
 
+* binding first: the assertion's resource-id must name the patient of the request (the query's patient
+  parameters, the submission's patient), checked BEFORE the record is read, so a professional bound to one
+  patient cannot learn whether another has a DMP (DMPAccessDenied either way);
 * writes (ITI-42 / ITI-41 ``check_submission``, ITI-57 ``check_update``, ITI-62 ``check_removal``): the record
-  gate first (no record, opposed and closed give ONE answer, XDSUnknownPatientId "DMP closed or does not
-  exist"; the assertion's resource-id must be the submission's patient; a blocked professional is refused),
+  gate (no record, opposed and closed give ONE answer, XDSUnknownPatientId "DMP closed or does not exist";
+  a blocked professional is refused),
   then ``Policy.decide_write`` per document: DEPOSIT for a new document, REPLACE / APPEND for RPLC,
   XFRM_RPLC / APND, UPDATE_MASKING when an ITI-57 version changes only the confidentialityCodes,
   UPDATE_METADATA otherwise, DEPRECATE for an availability-status change or a removal;
@@ -21,10 +24,13 @@ any authenticated actor has full access); in the ``dmp`` profiles:
   whole request (before any document is looked at, so nothing tells which uniqueIds exist); a document not
   in the actor's scope (hidden, or another patient's) is answered exactly like an unknown uniqueId.
 
-A document the actor may not see does not exist for him, even as the target of a write: a refusal the policy
-marks ``conceal`` is reported with the very RegistryError the registry gives for an absent object (the texts
-below mirror core/submission.py, core/metadata_update.py and core/usecases/retrieve.py). Every other refusal
-is the policy's own RegistryError, whose message helps the professional act.
+A document the actor may not see does not exist for him, even as the target of a write (an association end,
+an RPLC/APND original, an ITI-57 version or status target, an ITI-62 object), nor does any object of another
+record: such a reference, and any refusal the policy marks ``conceal``, is reported with the very
+RegistryError the registry gives for an absent object (the texts below mirror core/submission.py,
+core/metadata_update.py and core/usecases/retrieve.py). Feeding needs no consent, so for writes "may see" is
+the document rules alone (``_writer_sees``). Every other refusal is the policy's own RegistryError, whose
+message helps the professional act.
 """
 
 from __future__ import annotations
