@@ -36,7 +36,6 @@ app.add_typer(patients_app, name="patients")
 app.command("gc")(gc_command)
 app.add_typer(dev_app, name="dev")
 app.add_typer(policy_app, name="policy")
-register_patient_commands(patients_app)  # authorize, block, unblock, settings, representative
 
 DataDir = Annotated[
     Path | None,
@@ -165,6 +164,10 @@ def patients_list(data_dir: DataDir = None) -> None:
     with _database(_settings(data_dir)) as database, database.transaction(readonly=True) as connection:
         for patient_id, state in SqlPatientDirectory(connection).list():
             typer.echo(f"{patient_id} {PatientState(state).value}")
+
+
+# authorize, block, unblock, settings, representative (listed after add and list)
+register_patient_commands(patients_app)
 
 
 __all__ = ["app"]
