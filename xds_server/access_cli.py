@@ -610,7 +610,8 @@ def policy_explain(
         lps_version=None,
         secret_connection=secret_connection,
     )
-    ctx = dev_authority.context_of(replace(identity, patient=pid))  # the assertion names this patient
+    # The assertion names this patient; an unstated structure is unknown (it would grant authorship rights).
+    ctx = dev_authority.context_of(replace(identity, patient=pid, structure=structure or ""))
     write: WriteOperation | None = None
     if operation is not None:
         try:
@@ -628,6 +629,12 @@ def policy_explain(
             fail(f"document {document} is not in the record of {pid}", 1)
         record = SqlRecordStore(connection).load(pid, _today())
     typer.echo(f"profile {settings.profile} ({policy.mode.value} rules); document {entry.entry_uuid}")
+    facts_of_actor = (ctx.profession, ctx.savoir_faire, ctx.role, ctx.genre_activite, ctx.structure_id)
+    typer.echo(
+        "actor {} profession {} savoir-faire {} role {} genre {} structure {}".format(
+            ctx.national_id, *(value or "-" for value in facts_of_actor)
+        )
+    )
     lines = explain(
         policy,
         ctx,

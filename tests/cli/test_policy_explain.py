@@ -28,6 +28,7 @@ def store_document(
     masked: bool = False,
     status: str = Status.APPROVED.value,
     patient: str = PATIENT,
+    structure: str = "3900000000099",
 ) -> str:
     """Register one DocumentEntry directly in the registry; its uniqueId."""
     unique_id = f"1.2.250.1.999.{uuid.uuid4().int % 10**12}"
@@ -46,7 +47,7 @@ def store_document(
         authors=(
             Author(
                 person=f"{AUTHOR}^AUTEUR^Paul^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS",
-                institutions=("Cabinet^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^3900000000099",),
+                institutions=(f"Cabinet^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^{structure}",),
             ),
         ),
     )
@@ -156,6 +157,12 @@ class TestDecisions:
         assert output.startswith("profile ihe (ihe rules)")
         assert "record access: ALLOWED (decided by the ihe profile)" in output
         assert "document visibility: ALLOWED (decided by the ihe profile)" in output
+
+    def test_the_actor_is_printed_and_an_unstated_structure_is_unknown(self, record: Cli) -> None:
+        document = store_document(record, structure="3900000000001")  # the dev identities' default structure
+        output = explain(record, document, DOCTOR, "--operation", "replace")
+        assert f"actor {DOCTOR} profession 10 savoir-faire SM26 role - genre - structure -\n" in output
+        assert "write (replace): REFUSED DMPAccessDenied" in output
 
 
 class TestErrors:
