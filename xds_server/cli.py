@@ -37,6 +37,18 @@ app.command("gc")(gc_command)
 app.add_typer(dev_app, name="dev")
 app.add_typer(policy_app, name="policy")
 
+
+@app.command(
+    "conformance",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    help="Conformance suites, for example: xds-server conformance run nist --start",
+)
+def conformance(ctx: typer.Context) -> None:
+    # Imported on use only: the runner is a test tool, never part of the running server.
+    from conformance.cli import app as conformance_app
+
+    conformance_app(ctx.args, prog_name="xds-server conformance")
+
 DataDir = Annotated[
     Path | None,
     typer.Option(
