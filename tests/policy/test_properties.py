@@ -221,6 +221,23 @@ class TestProperties:
         assert decision.allowed == oracle_may_read_record(policy, ctx, rec), decision.trace
 
     @settings(max_examples=50, deadline=None)
+    @given(contexts, records, documents, documents, st.sampled_from(WriteOperation))
+    def test_record_write_gate_follows_the_rules_and_decide_write(
+        self,
+        ctx: AccessContext,
+        rec: RecordSettings | None,
+        doc: DocumentFacts,
+        original: DocumentFacts,
+        operation: WriteOperation,
+    ) -> None:
+        gate = DMP.decide_record_write(ctx, rec)
+        assert gate.allowed == oracle_gate(ctx, rec), gate.trace
+        assert IHE.decide_record_write(ctx, rec).allowed
+        write = DMP.decide_write(ctx, rec, doc, operation, original=original)
+        if not gate.allowed:  # the gate's refusal is decide_write's, whatever the document
+            assert (write.allowed, write.code, write.reason) == (False, gate.code, gate.reason)
+
+    @settings(max_examples=50, deadline=None)
     @given(policies, contexts, records, documents, st.booleans())
     def test_scope_agrees_with_the_decision(
         self, policy: Policy, ctx: AccessContext, rec: RecordSettings | None, doc: DocumentFacts, dep: bool

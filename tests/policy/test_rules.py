@@ -16,16 +16,22 @@ from xds_server.core.policy import (
     ActorKind,
     Policy,
     PolicyMode,
+    RecordSettings,
     WriteOperation,
     explain,
 )
 from xds_server.core.policy.decision import (
+    BLOCKED,
     BREAK_GLASS_NO_REASON,
     DOCUMENT_HIDDEN,
     EMERGENCY_REFUSED,
     MASKING_CONFLICT,
     NO_BASIS,
+    NOT_OWN_RECORD,
+    NOT_REPRESENTATIVE,
     SECRET_CONNECTION,
+    SYSTEM_ACTOR,
+    WRONG_PATIENT,
 )
 from xds_server.core.ports import PatientState
 from xds_server.core.vocabulary import Status
@@ -40,6 +46,7 @@ from .builders import (
     MEDECIN_ONLY_TYPE,
     OPEN_TYPE,
     OTHER_PATIENT,
+    PATIENT,
     STRANGER,
     STRUCTURE,
     TRAITANT,
@@ -415,6 +422,82 @@ class TestChangesToExistingDocuments:
     def test_original_is_required(self) -> None:
         with pytest.raises(ValueError, match="original"):
             DMP.decide_write(ps(AUTHOR), record(), doc(), WriteOperation.REPLACE)
+
+
+_SYSTEM = AccessContext(ActorKind.SYSTEM, "nist-runner", patient_ins=PATIENT)
+#: (actor, record, expected code, expected message); code None = allowed. Consent, the matrix and the
+#: masking rules are document matters: none of them refuses at the record-level gate.
+_RECORD_WRITE_TABLE: list[tuple[str, AccessContext, RecordSettings | None, ErrorCode | None, str | None]] = [
+    ("authorised professional", ps(), record(), None, None),
+    ("no consent needed to feed", ps(STRANGER), record(), None, None),
+    ("matrix is a document rule", kine(), record(), None, None),
+    ("secret connection is a document rule", ps(secret_connection=True), record(), None, None),
+    ("created record", ps(), record(state=PatientState.CREATED), None, None),
+    ("no record", ps(), None, ErrorCode.UNKNOWN_PATIENT_ID, RECORD_NOT_FOUND),
+    ("opposed", ps(), record(state=PatientState.OPPOSED), ErrorCode.UNKNOWN_PATIENT_ID, RECORD_NOT_FOUND),
+    ("closed", ps(), record(state=PatientState.CLOSED), ErrorCode.UNKNOWN_PATIENT_ID, RECORD_NOT_FOUND),
+    ("closed, médecin traitant", ps(TRAITANT), record(state=PatientState.CLOSED),
+     ErrorCode.UNKNOWN_PATIENT_ID, RECORD_NOT_FOUND),
+    ("other patient", ps(patient=OTHER_PATIENT), record(), ErrorCode.DMP_ACCESS_DENIED, WRONG_PATIENT),
+    ("no resource-id", ps(patient=None), record(), ErrorCode.DMP_ACCESS_DENIED, WRONG_PATIENT),
+    ("blocked", ps(), record(blocked=frozenset({DOCTOR})), ErrorCode.DMP_ACCESS_DENIED, BLOCKED),
+    ("blocked in break-glass", ps(mode=BREAK_GLASS, reason="coma"), record(blocked=frozenset({DOCTOR})),
+     ErrorCode.DMP_ACCESS_DENIED, BLOCKED),
+    ("system actor", _SYSTEM, record(), ErrorCode.DMP_ACCESS_DENIED, SYSTEM_ACTOR),
+    ("patient, own record", patient(), record(), None, None),
+    ("patient, other record", patient(OTHER_PATIENT), record(), ErrorCode.DMP_ACCESS_DENIED, NOT_OWN_RECORD),
+    ("registered representative", representative(), record(), None, None),
+    ("representative not named by the token", representative(frozenset()), record(),
+     ErrorCode.DMP_ACCESS_DENIED, NOT_REPRESENTATIVE),
+    ("representative not registered", representative(), record(legal_representatives=frozenset()),
+     ErrorCode.DMP_ACCESS_DENIED, NOT_REPRESENTATIVE),
+]  # fmt: skip
+
+
+class TestRecordWriteGate:
+    @pytest.mark.parametrize(
+        ("ctx", "rec", "code", "message"),
+        [case[1:] for case in _RECORD_WRITE_TABLE],
+        ids=[case[0] for case in _RECORD_WRITE_TABLE],
+    )
+    def test_table(
+        self, ctx: AccessContext, rec: RecordSettings | None, code: ErrorCode | None, message: str | None
+    ) -> None:
+        decision = DMP.decide_record_write(ctx, rec)
+        assert (decision.allowed, decision.code) == (code is None, code), decision.trace
+        if message is not None:
+            assert decision.reason == message
+            assert not decision.conceal
+
+    @pytest.mark.parametrize(
+        ("ctx", "rec"), [case[1:3] for case in _RECORD_WRITE_TABLE], ids=[c[0] for c in _RECORD_WRITE_TABLE]
+    )
+    def test_ihe_profile_allows_every_case(self, ctx: AccessContext, rec: RecordSettings | None) -> None:
+        decision = IHE.decide_record_write(ctx, rec)
+        assert decision.allowed and decision.basis is AccessBasis.IHE_PROFILE
+
+    @pytest.mark.parametrize(
+        ("ctx", "rec"),
+        [case[1:3] for case in _RECORD_WRITE_TABLE if case[3] is not None],
+        ids=[case[0] for case in _RECORD_WRITE_TABLE if case[3] is not None],
+    )
+    def test_a_refusal_is_the_one_decide_write_gives_for_every_operation(
+        self, ctx: AccessContext, rec: RecordSettings | None
+    ) -> None:
+        gate = DMP.decide_record_write(ctx, rec)
+        for operation in WriteOperation:
+            write = DMP.decide_write(ctx, rec, doc(), operation, original=doc())
+            assert (write.allowed, write.code, write.reason) == (False, gate.code, gate.reason)
+
+    def test_trace_names_the_gate_rules(self) -> None:
+        trace = DMP.decide_record_write(ps(), record()).trace
+        assert trace[1].endswith("record-level write gate")
+        assert [line.split(":")[0] for line in trace[2:]] == [
+            "record state",
+            "binding",
+            "block list",
+            "=> allowed",
+        ]
 
 
 class TestDecisionValue:

@@ -9,11 +9,11 @@ any authenticated actor has full access); in the ``dmp`` profiles:
   parameters, the submission's patient), checked BEFORE the record is read, so a professional bound to one
   patient cannot learn whether another has a DMP (DMPAccessDenied either way);
 * writes (ITI-42 / ITI-41 ``check_submission``, ITI-57 ``check_update``, ITI-62 ``check_removal``): the record
-  gate (no record, opposed and closed give ONE answer, XDSUnknownPatientId "DMP closed or does not exist";
-  a blocked professional is refused),
-  then ``Policy.decide_write`` per document: DEPOSIT for a new document, REPLACE / APPEND for RPLC,
-  XFRM_RPLC / APND, UPDATE_MASKING when an ITI-57 version changes only the confidentialityCodes,
-  UPDATE_METADATA otherwise, DEPRECATE for an availability-status change or a removal;
+  gate ``Policy.decide_record_write`` (no record, opposed and closed give ONE answer, XDSUnknownPatientId
+  "DMP closed or does not exist"; a blocked professional is refused), then ``Policy.decide_write`` per
+  document: DEPOSIT for a new document, REPLACE / APPEND for RPLC, XFRM_RPLC / APND, UPDATE_MASKING when an
+  ITI-57 version changes only the confidentialityCodes, UPDATE_METADATA otherwise, DEPRECATE for an
+  availability-status change or a removal;
 * ITI-18 (``query_scope``): the record named by the query's patient parameter (the assertion's patient for
   the Get* queries, which name none) goes through ``decide_record_access`` (refusal: the whole query fails);
   then ``visibility_scope`` becomes the query engine's ``Visibility``, compiled to SQL by
@@ -43,10 +43,8 @@ from xds_server.core.errors import ErrorCode, Issue, XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.metadata import Association, DocumentEntry, Slot, Submission, is_uuid_id
 from xds_server.core.policy import (
-    INVISIBLE_REPRESENTANTS_LEGAUX,
     AccessContext,
     ActorKind,
-    Decision,
     DocumentFacts,
     Policy,
     RecordSettings,
@@ -122,17 +120,6 @@ def _record(access: AccessControl, work: UnitOfWork, patient_id: str | None) -> 
     return work.records.load(patient_id, access.today())
 
 
-def _gate(policy: Policy, actor: AccessContext, record: RecordSettings | None) -> Decision:
-    """State, resource-id binding and block list, the part every write shares: ``decide_write`` of a probe
-    document that no deposit rule can refuse (matrix relaxed, patient class, invisible to representatives)."""
-    probe = DocumentFacts(
-        class_code=next(iter(sorted(policy.patient_class_codes)), None),
-        confidentiality_codes=frozenset({INVISIBLE_REPRESENTANTS_LEGAUX}),
-    )
-    relaxed = dataclasses.replace(policy, deposit_follows_matrix=False)
-    return relaxed.decide_write(actor, record, probe, WriteOperation.DEPOSIT)
-
-
 def _queries(work: UnitOfWork) -> QueryPort:
     if work.queries is None:
         raise RuntimeError("UnitOfWork.queries is not wired: the composition root must provide it")
@@ -184,9 +171,7 @@ def _submission_record(
     patient = _canonical(package.patient_id, profile)
     _bind(actor, patient)
     record = _record(access, work, patient)
-    gate = _gate(access.policy, actor, record)
-    if not gate.allowed:
-        raise XdsError([gate.issue()])
+    access.policy.decide_record_write(actor, record).raise_if_denied()
     return record
 
 
@@ -364,9 +349,7 @@ def check_removal(
     access, actor = enforcing
     wanted = tuple(dict.fromkeys(entry_uuids))
     record = _record(access, work, actor.patient_ins)
-    gate = _gate(access.policy, actor, record)
-    if not gate.allowed:
-        raise XdsError([gate.issue()])
+    access.policy.decide_record_write(actor, record).raise_if_denied()
     assert record is not None  # the gate refuses a missing record
     summaries = work.registry.summaries(wanted)
     stored = _stored(work, wanted)

@@ -22,12 +22,12 @@ Reading (``Policy.decide_record_access`` then ``decide_document_visibility`` / `
     unknown denies); INVISIBLE_PATIENT hides from the patient and his representatives, and
     INVISIBLE_REPRESENTANTS_LEGAUX from the representatives only. A hidden document is absent.
 
-Writing (``Policy.decide_write``): state, binding and block list as above (consent is not needed to feed);
-a document the actor cannot see cannot be replaced, appended to, deprecated or updated; only its author or
-the author's structure may do so, and masking changes are also open to administrator doctors; new metadata
-follows the matrix (unless relaxed) for professionals and class 90 for patients; MASQUE_PS with
-INVISIBLE_PATIENT is refused (DMPMaskingConflict); in a minor's secret connection documents must carry
-INVISIBLE_REPRESENTANTS_LEGAUX.
+Writing (``Policy.decide_record_write``, the record-level gate, then ``Policy.decide_write``): state,
+binding and block list as above (consent is not needed to feed); a document the actor cannot see cannot be
+replaced, appended to, deprecated or updated; only its author or the author's structure may do so, and
+masking changes are also open to administrator doctors; new metadata follows the matrix (unless relaxed) for
+professionals and class 90 for patients; MASQUE_PS with INVISIBLE_PATIENT is refused (DMPMaskingConflict);
+in a minor's secret connection documents must carry INVISIBLE_REPRESENTANTS_LEGAUX.
 
 No profession code appears in code: professions reach the rules only through the groups and matrix data.
 """

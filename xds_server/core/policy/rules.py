@@ -266,6 +266,25 @@ class Policy:
 
     # -- writes -------------------------------------------------------------------------------------------
 
+    def decide_record_write(self, ctx: AccessContext, record: RecordSettings | None) -> Decision:
+        """May this actor write to this record at all? The record-level gate every write shares (actor
+        kind, record state, binding, block list; feeding needs no consent), with the very codes and
+        messages of ``decide_write``: a refusal here is ``decide_write``'s refusal for any document and
+        operation; an allowance leaves the document rules to ``decide_write``."""
+        t = _Trace(self.mode)
+        t.add(f"actor {ctx.actor_kind.value} {ctx.national_id}, record-level write gate")
+        decided = self._write_gate(ctx, record, t)
+        if decided is not None:
+            return decided
+        return t.allow("the record may be written to (the document rules still apply)")
+
+    def _write_gate(self, ctx: AccessContext, record: RecordSettings | None, t: _Trace) -> Decision | None:
+        """The decision when the record level settles a write alone (the ihe profile allows, the common
+        gate refuses), None when the document rules follow."""
+        if self.mode is PolicyMode.IHE:
+            return t.allow("ihe profile: any authenticated actor has full access", AccessBasis.IHE_PROFILE)
+        return self._common_gate(ctx, record, t)
+
     def decide_write(
         self,
         ctx: AccessContext,
@@ -286,11 +305,9 @@ class Policy:
         )
         t = _Trace(self.mode)
         t.add(f"actor {ctx.actor_kind.value} {ctx.national_id}, operation {operation.value}")
-        if self.mode is PolicyMode.IHE:
-            return t.allow("ihe profile: any authenticated actor has full access", AccessBasis.IHE_PROFILE)
-        refused = self._common_gate(ctx, record, t)
-        if refused is not None:
-            return refused
+        decided = self._write_gate(ctx, record, t)
+        if decided is not None:
+            return decided
         assert record is not None
         patient_side = ctx.actor_kind in _PATIENT_SIDE_HIDDEN
         if existing is not None:
