@@ -255,6 +255,17 @@ def print_explain(database: Database) -> None:
         print("  " + line)
 
 
+def run_queries(database: Database, args: argparse.Namespace, patients: int) -> None:
+    rng = random.Random(args.seed + 1)
+    warmup = [random_request(rng, patients, "ObjectRef") for _ in range(200)]
+    timed(database, warmup)
+    print(f"\nFindDocuments on {database.dialect_name}, {args.entries} entries, {patients} patients:")
+    for return_type in ("ObjectRef", "LeafClass"):
+        requests = [random_request(rng, patients, return_type) for _ in range(args.queries)]
+        wall, cpu, returned = timed(database, requests)
+        report(f"FindDocuments {return_type}", wall, cpu, returned)
+
+
 def open_database(url: str | None, workdir: Path) -> tuple[Database, Callable[[], None]]:
     if url is None:
         database = Database(f"sqlite:///{workdir / 'bench.sqlite3'}")
@@ -285,6 +296,11 @@ def main() -> None:
     parser.add_argument(
         "--database-url", default=None, help="PostgreSQL URL (default: a temporary SQLite file)"
     )
+    parser.add_argument(
+        "--try-index",
+        action="store_true",
+        help="then add a covering index registry_object(entry_uuid, seq) and time again (an index proposal)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="query-bench-") as workdir:
@@ -295,15 +311,17 @@ def main() -> None:
             if database.dialect_name == "postgresql":
                 with database.engine.begin() as connection:
                     connection.exec_driver_sql("ANALYZE")
-            rng = random.Random(args.seed + 1)
-            warmup = [random_request(rng, patients, "ObjectRef") for _ in range(200)]
-            timed(database, warmup)
-            print(f"\nFindDocuments on {database.dialect_name}, {args.entries} entries, {patients} patients:")
-            for return_type in ("ObjectRef", "LeafClass"):
-                requests = [random_request(rng, patients, return_type) for _ in range(args.queries)]
-                wall, cpu, returned = timed(database, requests)
-                report(f"FindDocuments {return_type}", wall, cpu, returned)
+            run_queries(database, args, patients)
             print_explain(database)
+            if args.try_index:
+                with database.engine.begin() as connection:
+                    connection.exec_driver_sql(
+                        "CREATE INDEX bench_registry_object_uuid_seq ON registry_object (entry_uuid, seq)"
+                    )
+                    connection.exec_driver_sql("ANALYZE")
+                print("\nwith a covering index registry_object(entry_uuid, seq):")
+                run_queries(database, args, patients)
+                print_explain(database)
         finally:
             cleanup()
 
