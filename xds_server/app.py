@@ -76,12 +76,14 @@ def record_reader(connection: Connection) -> RecordReader:
     return SqlRecordStore(connection)
 
 
-def unit_of_work_factory(database: Database) -> TransactionFactory:
-    """``transaction()`` for the handlers: the SQL ports on one connection, committed when the block ends."""
+def unit_of_work_factory(database: Database, *, readonly: bool = False) -> TransactionFactory:
+    """``transaction()`` for the handlers: the SQL ports on one connection, committed when the block ends.
+    ``readonly``: a read-only transaction (``Database.transaction(readonly=True)``), for queries and
+    retrieves."""
 
     @contextmanager
     def transaction() -> Iterator[UnitOfWork]:
-        with database.transaction() as connection:
+        with database.transaction(readonly=readonly) as connection:
             yield UnitOfWork(
                 registry=SqlRegistryStore(connection, encode_object_xml),
                 patients=SqlPatientDirectory(connection),
@@ -134,6 +136,7 @@ def build_services(settings: Settings, database: Database, profile: DomainProfil
         ids=RandomIds(),
         blobs=open_blob_store(settings.blob_store, default_dir=settings.blob_dir),
         access=build_access(settings, profile, trust_store(settings)),
+        read_transaction=unit_of_work_factory(database, readonly=True),
     )
 
 

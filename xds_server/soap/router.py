@@ -9,7 +9,8 @@ A handler is ``def handle(request: SoapRequest, services: Services) -> Reply``:
 - ``request.body`` is the single child of ``env:Body`` (already checked: SOAP 1.2, headers understood, action
   known), ``request.multipart`` the MTOM package (``multipart.resolve(href)`` for each ``xop:Include``),
   ``request.header`` the raw header (for wsse:Security);
-- it runs its use case inside ``services.transaction()`` and returns the response body element, plus any MIME
+- it runs its use case inside ``services.transaction()`` (read-only for a route marked ``readonly``: the
+  handler gets ``services.for_reading()``) and returns the response body element, plus any MIME
   parts its ``xop:Include`` elements reference (``soap.mtom.OutgoingPart``);
 - it is synchronous: the endpoint runs the router in a worker thread;
 - ``request.actor`` is the verified caller: the router authenticates every request (``soap.security``,
@@ -53,15 +54,20 @@ Handler = Callable[[SoapRequest, Services], Reply]
 class Route:
     handler: Handler
     response_action: str
+    #: the handler only reads: its ``services.transaction()`` is read-only (soap.services.for_reading)
+    readonly: bool = False
 
 
-#: {request action: route}. One line per transaction.
+#: {request action: route}. One line per transaction. Queries and retrieves are read-only: on SQLite they
+#: never wait for the write lock of a concurrent submission.
 ROUTES: Mapping[str, Route] = {
     SoapAction.REGISTER: Route(iti42.handle, SoapAction.REGISTER_RESPONSE),
     SoapAction.PROVIDE_AND_REGISTER: Route(iti41.handle, SoapAction.PROVIDE_AND_REGISTER_RESPONSE),
-    SoapAction.RETRIEVE: Route(iti43.handle, SoapAction.RETRIEVE_RESPONSE),
-    SoapAction.STORED_QUERY: Route(iti18.handle, SoapAction.STORED_QUERY_RESPONSE),
-    SoapAction.MULTI_PATIENT_QUERY: Route(iti18.handle_iti51, SoapAction.MULTI_PATIENT_QUERY_RESPONSE),
+    SoapAction.RETRIEVE: Route(iti43.handle, SoapAction.RETRIEVE_RESPONSE, readonly=True),
+    SoapAction.STORED_QUERY: Route(iti18.handle, SoapAction.STORED_QUERY_RESPONSE, readonly=True),
+    SoapAction.MULTI_PATIENT_QUERY: Route(
+        iti18.handle_iti51, SoapAction.MULTI_PATIENT_QUERY_RESPONSE, readonly=True
+    ),
     SoapAction.UPDATE: Route(iti57.handle, SoapAction.UPDATE_RESPONSE),
     SoapAction.DELETE: Route(iti62.handle, SoapAction.DELETE_RESPONSE),
 }
@@ -126,8 +132,9 @@ class Router:
         return access.authenticate(request)
 
     def _run(self, route: Route, request: SoapRequest) -> Reply:
+        services = self.services.for_reading() if route.readonly else self.services
         try:
-            return route.handler(request, self.services)
+            return route.handler(request, services)
         except SoapFault as fault:
             raise fault.with_relates_to(fault.relates_to or request.message_id) from None
         except Exception:

@@ -8,6 +8,11 @@ concrete adapters and the router passes it to every handler. The unit of work is
     # the block committed here; an exception inside rolled everything back (and left as XdsError when it
     # came from the database)
 
+Queries and retrieves read only: the router hands their handlers ``services.for_reading()``, whose
+``transaction()`` opens a read-only transaction (``read_transaction``: on SQLite a deferred BEGIN that neither
+waits for nor blocks the writer, on PostgreSQL a ``REPEATABLE READ READ ONLY`` snapshot), so they never queue
+behind a submission holding the SQLite write lock. A read-only handler that tried to write would fail.
+
 A handler answers with a ``Reply``: the response body element (the router wraps it in the envelope with the
 response action) and, for MTOM answers, the parts its ``xop:Include`` elements point at
 (``soap.mtom.OutgoingPart``: streamed from the blob store when the answer is written).
@@ -15,6 +20,7 @@ response action) and, for MTOM answers, the parts its ``xop:Include`` elements p
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -63,6 +69,14 @@ class Services:
     blobs: BlobStore | None = None
     #: identity and policy (soap.security): the router refuses every request when it is missing
     access: AccessControl | None = None
+    #: read-only transactions for the read-only routes (``for_reading``); None: ``transaction`` serves them
+    read_transaction: TransactionFactory | None = None
+
+    def for_reading(self) -> Services:
+        """These services with ``transaction`` opening a read-only transaction (when one is configured)."""
+        if self.read_transaction is None:
+            return self
+        return dataclasses.replace(self, transaction=self.read_transaction)
 
     @property
     def spool_dir(self) -> Path:
