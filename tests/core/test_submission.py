@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from tests.fakes import InMemoryRegistryStore, SequentialIds
+from xds_server.core.absent import unknown_association_end
 from xds_server.core.errors import ErrorCode, XdsError
 from xds_server.core.metadata import Association, DocumentEntry, Folder, Submission, SubmissionSet
 from xds_server.core.ports import PatientState
@@ -218,11 +219,20 @@ class TestUniqueIdsInRegistry:
 class TestRelationshipTargets:
     @pytest.mark.parametrize("kind", [RPLC, APND, XFRM, XFRM_RPLC, SIGNS])
     def test_unknown_target(self, kind: str) -> None:
-        error = refused(submission(associations=(association("Document01", D0, kind, "r"),)), registry())
+        relation = association("Document01", D0, kind, "r")
+        error = refused(submission(associations=(relation,)), registry())
         assert (
             codes(error) == [ErrorCode.REGISTRY_METADATA_ERROR]
             and error.issues[0].location == "r/targetObject"
         )
+        # the very issue the DMP rules give for a hidden target (soap.access answers it as absent)
+        assert error.issues == (unknown_association_end(relation, "targetObject"),)
+
+    def test_unknown_end_of_an_unnamed_association(self) -> None:
+        relation = association(D0, "Document01", RPLC)
+        error = refused(submission(associations=(relation,)), registry())
+        assert error.issues == (unknown_association_end(relation, "sourceObject"),)
+        assert error.issues[0].location == f"{D0}->Document01/sourceObject"
 
     def test_target_is_not_a_document(self) -> None:
         store = registry()

@@ -34,6 +34,7 @@ from tests.update.registry import (
     update_request,
     version_member,
 )
+from xds_server.core.absent import unknown_logical_id, unknown_status_target
 from xds_server.core.errors import ErrorCode, XdsError
 from xds_server.core.metadata import DocumentEntry, Folder, LocalizedText, Slot, Submission
 from xds_server.core.vocabulary import ObjectType, SlotName
@@ -108,12 +109,13 @@ class TestVersionErrors:
         assert registry.summary(uuid1).status == APPROVED  # type: ignore[union-attr]
 
     def test_unknown_logical_id(self, registry: Registry) -> None:  # NIST 15800b
-        doc = document()
+        lid = "urn:uuid:47ab75ca-9e83-4abc-bc01-b342156b07e4"
+        version = next_version(document(), lid)
         with pytest.raises(XdsError) as error:
-            registry.update(
-                update_request(next_version(doc, "urn:uuid:47ab75ca-9e83-4abc-bc01-b342156b07e4"))
-            )
+            registry.update(update_request(version))
         assert codes(error) == {ErrorCode.METADATA_VERSION_ERROR.value}
+        # the very issue the DMP rules give for a hidden document's logical id (soap.access)
+        assert error.value.issues == (unknown_logical_id(version.entry_uuid, lid),)
 
     @pytest.mark.parametrize("lid", [None, "Document01"])
     def test_first_version_refused(self, registry: Registry, lid: str | None) -> None:  # NIST 15800c, 20000b
@@ -362,6 +364,20 @@ class TestAvailabilityStatus:  # NIST 15802, 15802b, 20002, 21001
             registry.update(update_request(associations=(status_update(uuid1, DEPRECATED, APPROVED),)))
         assert codes(error) == {ErrorCode.METADATA_UPDATE_ERROR.value}
         assert registry.summary(uuid1).status == DEPRECATED  # type: ignore[union-attr]
+
+    @pytest.mark.parametrize("named", [True, False])
+    def test_unknown_target(self, registry: Registry, named: bool) -> None:
+        ghost = "urn:uuid:00000000-0000-4000-8000-00000000dead"
+        operation = status_update(ghost)
+        if not named:
+            operation = dataclasses.replace(operation, entry_uuid="")
+        with pytest.raises(XdsError) as error:
+            registry.update(update_request(associations=(operation,)))
+        # the very issue the DMP rules give for a hidden status target (soap.access)
+        assert error.value.issues == (unknown_status_target(operation, 1),)
+        assert error.value.issues[0].location == (
+            f"UAS->{ghost}/targetObject" if named else "UpdateAvailabilityStatus[1]/targetObject"
+        )
 
     def test_original_status_must_be_current(self, registry: Registry) -> None:  # NIST 20003
         _, uuid1 = register_document(registry)

@@ -56,6 +56,12 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from xds_server.core.absent import (
+    status_operation_name,
+    unknown_logical_id,
+    unknown_object,
+    unknown_status_target,
+)
 from xds_server.core.errors import ErrorCode, Issue, XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.metadata import (
@@ -297,9 +303,7 @@ class _UpdatePlanner:
             seen[lid] = obj.entry_uuid
             previous = latest.get(lid)
             if previous is None:
-                self._error(
-                    _VERSION, obj.entry_uuid, "lid", f"no object with logical id {lid} in the registry"
-                )
+                self.issues.append(unknown_logical_id(obj.entry_uuid, lid))
                 continue
             if not self._same_identity(obj, previous):
                 continue
@@ -552,11 +556,11 @@ class _UpdatePlanner:
         updated_lids = {v.logical_id for v in self.new_versions.values()}
         done: set[str] = set()
         for index, a in enumerate(operations, start=1):
-            name = a.entry_uuid or f"UpdateAvailabilityStatus[{index}]"
+            name = status_operation_name(a, index)
             statuses = self._status_slots(name, a)
             target = targets.get(a.target)
             if target is None:
-                self._error(_UPDATE, name, "targetObject", f"{a.target} is not in the registry")
+                self.issues.append(unknown_status_target(a, index))
                 continue
             if target.entry_uuid in done:
                 self._error(_OPERATION, name, "targetObject", f"two status updates of {target.entry_uuid}")
@@ -684,11 +688,7 @@ def check_removal(entry_uuids: Collection[str], reader: RegistryReader) -> tuple
     if not wanted:
         raise XdsError.single(ErrorCode.REGISTRY_METADATA_ERROR, "the RemoveObjectsRequest lists no object")
     found = reader.summaries(wanted)
-    issues = [
-        Issue(ErrorCode.UNRESOLVED_REFERENCE, f"{i} is not an object of the registry", i)
-        for i in wanted
-        if i not in found
-    ]
+    issues = [unknown_object(i) for i in wanted if i not in found]
     if issues:
         raise XdsError(issues)
     removed = set(wanted)

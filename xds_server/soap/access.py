@@ -27,10 +27,9 @@ any authenticated actor has full access); in the ``dmp`` profiles:
 A document the actor may not see does not exist for him, even as the target of a write (an association end,
 an RPLC/APND original, an ITI-57 version or status target, an ITI-62 object), nor does any object of another
 record: such a reference, and any refusal the policy marks ``conceal``, is reported with the very
-RegistryError the registry gives for an absent object (the texts below mirror core/submission.py,
-core/metadata_update.py and core/usecases/retrieve.py). Feeding needs no consent, so for writes "may see" is
-the document rules alone (``_writer_sees``). Every other refusal is the policy's own RegistryError, whose
-message helps the professional act.
+RegistryError the registry gives for an absent object (one source for both: core/absent.py). Feeding needs
+no consent, so for writes "may see" is the document rules alone (``_writer_sees``). Every other refusal is
+the policy's own RegistryError, whose message helps the professional act.
 """
 
 from __future__ import annotations
@@ -38,6 +37,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Iterable, Sequence
 
+from xds_server.core.absent import (
+    unknown_association_end,
+    unknown_document,
+    unknown_logical_id,
+    unknown_object,
+    unknown_status_target,
+)
 from xds_server.core.blobs import StoredDocument
 from xds_server.core.errors import ErrorCode, Issue, XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
@@ -56,7 +62,6 @@ from xds_server.core.ports import VersionedRegistryStore
 from xds_server.core.profile import DomainProfile
 from xds_server.core.query import EVERYTHING, DocumentCriteria, QueryPort, Visibility
 from xds_server.core.usecases.retrieve import Authorize, DocumentRequest, allow_all
-from xds_server.core.validation.context import issue
 from xds_server.core.vocabulary import AssociationType
 from xds_server.ebxml.codec import decode_object_xml
 from xds_server.soap.envelope import SoapRequest
@@ -190,18 +195,6 @@ def _writer_sees(
 # ---- ITI-42 / ITI-41 ------------------------------------------------------------------------------------
 
 
-def _absent_end(a: Association, end: str) -> Issue:
-    # core/submission.py _check_association: what the registry answers for an unknown association end
-    name = a.entry_uuid or f"{a.source}->{a.target}"
-    ref = a.source if end == "sourceObject" else a.target
-    return issue(
-        ErrorCode.REGISTRY_METADATA_ERROR,
-        name,
-        end,
-        f"{end} {ref} is neither in the submission nor in the registry",
-    )
-
-
 def check_submission(
     services: Services, request: SoapRequest, work: UnitOfWork, submission: Submission
 ) -> None:
@@ -222,9 +215,10 @@ def check_submission(
     issues: list[Issue] = []
     # an association reaching a stored document the actor cannot see: that document does not exist for him
     for a in submission.associations:
-        for end, ref in (("sourceObject", a.source), ("targetObject", a.target)):
-            if ref in hidden:
-                issues.append(_absent_end(a, end))
+        if a.source in hidden:
+            issues.append(unknown_association_end(a, "sourceObject"))
+        if a.target in hidden:
+            issues.append(unknown_association_end(a, "targetObject"))
     relations: dict[str, tuple[WriteOperation, Association]] = {}
     for a in submission.associations:
         operation = _RELATION_OPERATIONS.get(a.association_type)
@@ -248,7 +242,7 @@ def check_submission(
         if decision.allowed:
             continue
         if decision.conceal and relation is not None:
-            issues.append(_absent_end(relation, "targetObject"))
+            issues.append(unknown_association_end(relation, "targetObject"))
         else:
             issues.append(decision.issue(doc.entry_uuid))
     _refuse(issues)
@@ -314,24 +308,16 @@ def check_update(services: Services, request: SoapRequest, work: UnitOfWork, sub
         if target is None:
             continue  # not a DocumentEntry (Folder, SubmissionSet) or unknown: the update rules answer
         if not _writer_sees(policy, actor, record, target):
-            issues.append(_unknown_status_target(a, index))
+            issues.append(unknown_status_target(a, index))
             continue
         decision = policy.decide_write(actor, record, target.facts, WriteOperation.DEPRECATE)
         if not decision.allowed:
-            issues.append(_unknown_status_target(a, index) if decision.conceal else decision.issue(a.target))
+            issues.append(unknown_status_target(a, index) if decision.conceal else decision.issue(a.target))
     _refuse(issues)
 
 
 def _unknown_lid(doc: DocumentEntry) -> Issue:
-    # core/metadata_update.py: what a new version of an unknown logical id gets
-    message = f"no object with logical id {doc.logical_id} in the registry"
-    return issue(ErrorCode.METADATA_VERSION_ERROR, doc.entry_uuid, "lid", message)
-
-
-def _unknown_status_target(a: Association, index: int) -> Issue:
-    # core/metadata_update.py: what a status change of an unknown object gets
-    name = a.entry_uuid or f"UpdateAvailabilityStatus[{index}]"
-    return issue(ErrorCode.METADATA_UPDATE_ERROR, name, "targetObject", f"{a.target} is not in the registry")
+    return unknown_logical_id(doc.entry_uuid, doc.logical_id or "")
 
 
 # ---- ITI-62 -------------------------------------------------------------------------------------------
@@ -365,12 +351,7 @@ def check_removal(
                     continue
         elif entry_uuid not in summaries or summaries[entry_uuid].patient_id in (None, record.patient_id):
             continue  # unknown (check_removal answers) or an object of this record
-        # core/metadata_update.py check_removal: what an unknown object gets
-        issues.append(
-            Issue(
-                ErrorCode.UNRESOLVED_REFERENCE, f"{entry_uuid} is not an object of the registry", entry_uuid
-            )
-        )
+        issues.append(unknown_object(entry_uuid))
     _refuse(issues)
 
 
@@ -449,8 +430,3 @@ def retrieve_authorizer(
         return unknown_document(document_request.document_unique_id.strip())
 
     return authorize
-
-
-def unknown_document(unique_id: str) -> Issue:
-    # core/usecases/retrieve.py: what ITI-43 answers for a uniqueId the registry does not know
-    return Issue(ErrorCode.DOCUMENT_UNIQUE_ID_ERROR, f"no document with uniqueId {unique_id!r}", unique_id)

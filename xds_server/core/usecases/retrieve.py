@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from xds_server.core.absent import unknown_document
 from xds_server.core.blobs import BlobStore, DocumentIndex, StoredDocument, blob_key
 from xds_server.core.errors import ErrorCode, Issue, XdsError
 from xds_server.core.vocabulary import ResponseStatus
@@ -97,11 +98,7 @@ def retrieve(
             continue
         doc = stored.get(unique_id)
         if doc is None or not doc.hash:
-            issues.append(
-                Issue(
-                    ErrorCode.DOCUMENT_UNIQUE_ID_ERROR, f"no document with uniqueId {unique_id!r}", unique_id
-                )
-            )
+            issues.append(unknown_document(unique_id))
             continue
         refusal = authorize(request, doc)
         if refusal is not None:
