@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -12,12 +13,19 @@ from typing import Any
 import pytest
 from jose import jwt as jose_jwt
 
-from xds_server.core.policy import AccessMode, ActorKind
+from xds_server.core.identifiers import canonical_patient_id
+from xds_server.core.policy import AccessMode, ActorKind, Policy, RecordSettings
+from xds_server.core.ports import PatientState
 from xds_server.identity.dev_authority import ISSUER, DevAuthority, Identity, mint_token, token_claims
 from xds_server.identity.errors import IdentityError, WsseFault
 from xds_server.identity.jwt import JwtSettings, TokenVerifier, TrustedIssuer, context_from_claims
+from xds_server.terminology import load_profile
 
 from .conftest import PATIENT
+
+INS_NIR = "1.2.250.1.213.1.4.8"
+REPRESENTATIVE_INS = "155081416802588"  # bare INS (NIR + key), as a third-party token may carry it
+CHILD_INS = "255081416802538"
 
 
 def b64(data: bytes) -> str:
@@ -215,3 +223,37 @@ class TestPatientCanonicalisation:
         )
         with pytest.raises(IdentityError, match="bad INS key"):
             verifier.verify(mint_token(authority, token_claims(patient_self=PATIENT)))
+
+    def test_representative_subject_is_canonicalised(self, authority: DevAuthority) -> None:
+        """A representative is registered by his INS in canonical CX (``patients representative --add``); a
+        token naming him by his bare INS must reach the policy in that spelling, or he is refused."""
+        canonical = functools.partial(canonical_patient_id, profile=load_profile("dmp"))
+        verifier = TokenVerifier(
+            lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,))], canonical_patient=canonical
+        )
+        claims = token_claims(Identity(national_id=REPRESENTATIVE_INS), representative_of=[CHILD_INS])
+        ctx = verifier.verify(mint_token(authority, claims))
+        assert ctx.national_id == canonical(REPRESENTATIVE_INS) == f"{REPRESENTATIVE_INS}^^^&{INS_NIR}&ISO^NH"
+        assert ctx.represented == {canonical(CHILD_INS)}
+        record = RecordSettings(
+            canonical(CHILD_INS),
+            PatientState.ACTIVATED,
+            legal_representatives=frozenset({canonical(REPRESENTATIVE_INS)}),
+        )
+        assert Policy().decide_record_access(ctx, record).allowed
+
+    def test_only_the_representative_subject_is_canonicalised(self, authority: DevAuthority) -> None:
+        verifier = TokenVerifier(
+            lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,))], canonical_patient=str.lower
+        )
+        professional = verifier.verify(mint_token(authority, token_claims(Identity(national_id="PS-A"))))
+        assert professional.national_id == "PS-A"
+
+    def test_unacceptable_representative_subject_is_refused(self, authority: DevAuthority) -> None:
+        canonical = functools.partial(canonical_patient_id, profile=load_profile("dmp"))
+        verifier = TokenVerifier(
+            lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,))], canonical_patient=canonical
+        )
+        claims = token_claims(Identity(national_id="REP-001"), representative_of=[CHILD_INS])
+        with pytest.raises(IdentityError, match="legal representative's id"):
+            verifier.verify(mint_token(authority, claims))

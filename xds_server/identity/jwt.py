@@ -7,7 +7,8 @@ algorithms: ``none`` and every HMAC algorithm are refused whatever the token hea
 "HS256 signed with the RSA public key as secret" confusion.
 
 Claims read (PSC userinfo names where they exist, docs/dmp-rules.md b):
-    preferred_username (else sub)      national id (IDNPS) of a professional
+    preferred_username (else sub)      national id (IDNPS) of a professional; a legal representative's INS
+                                       (canonicalised like the patient claims: he is registered so)
     SubjectRefPro.exercices[0]         codeProfession, codeSavoirFaire, activities[0]: codeSecteurDactivite,
                                        codeGenreActivite, codeRole, ancienIdentifiantDeLaStructure
     Identifiant_Structure | SubjectOrganizationID   structure (overrides the activity's)
@@ -93,7 +94,8 @@ class TokenVerifier:
 
     trusted: Callable[[], Sequence[TrustedIssuer]]
     settings: JwtSettings = field(default_factory=JwtSettings)
-    #: ``core.identifiers.canonical_patient_id`` bound to the profile: patient INS claims in registry spelling
+    #: ``core.identifiers.canonical_patient_id`` bound to the profile: the patient INS claims and a legal
+    #: representative's own id in registry spelling
     canonical_patient: Callable[[str], str] | None = None
 
     def verify(self, token: str) -> AccessContext:
@@ -103,13 +105,23 @@ class TokenVerifier:
         if canonical is None:
             return ctx
         try:
-            return replace(
+            ctx = replace(
                 ctx,
                 patient_ins=canonical(ctx.patient_ins) if ctx.patient_ins else None,
                 represented=frozenset(canonical(p) for p in ctx.represented),
             )
         except ValueError as error:
             raise IdentityError.invalid(f"the token's patient id is not acceptable: {error}") from None
+        if ctx.actor_kind is not ActorKind.LEGAL_REPRESENTATIVE:
+            return ctx
+        # a legal representative is registered by his INS in canonical CX (``patients representative
+        # --add``): the policy compares the token's subject with that list, so it is spelled alike
+        try:
+            return replace(ctx, national_id=canonical(ctx.national_id))
+        except ValueError as error:
+            raise IdentityError.invalid(
+                f"the legal representative's id (preferred_username / sub) is not acceptable: {error}"
+            ) from None
 
     def claims(self, token: str) -> dict[str, Any]:
         """The verified claims (signature, algorithm, exp, aud, iss all required and checked)."""
