@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     blob_store: str | None = None
     #: Largest request body accepted on the SOAP endpoints, in bytes.
     max_request_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    #: Largest SOAP envelope held in memory: a plain ``application/soap+xml`` body (read whole, base64
+    #: documents included) or the root part of an MTOM request; documents larger than this go as MTOM parts.
+    max_envelope_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     #: Most MIME parts accepted in one MTOM request.
     max_parts: int = Field(default=1000, gt=0)
     #: Accept ITI-51 multi-patient queries (off by default: the DMP forbids cross-patient queries).

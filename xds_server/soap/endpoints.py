@@ -3,11 +3,17 @@
 Both paths share one router (one action table): a client that sends a registry transaction to the repository
 URL is served as well, as the NIST tools expect of a combined registry + repository.
 
-The body is read here, on the event loop, with the request-size limit enforced while it streams: plain SOAP
-is collected in memory, an MTOM/XOP ``multipart/related`` request goes through ``soap.mtom.read_multipart``,
-which spools documents to the blob store's staging folder. The router then runs in a worker thread (handlers
-are synchronous: database, blob store). Spooled parts that no handler moved into the store are deleted when
-the request ends.
+The body is read here, on the event loop, with the size limits enforced while it streams. Plain SOAP is
+collected in memory, so it gets the envelope limit (``XDS_MAX_ENVELOPE_BYTES``, 32 MiB by default: base64
+documents inside a plain envelope count against it); an MTOM/XOP ``multipart/related`` request gets the
+request limit (``XDS_MAX_REQUEST_BYTES``) and goes through ``soap.mtom.read_multipart``, which spools
+documents to the blob store's staging folder and holds only its root part (the envelope, same envelope
+limit) in memory. Past a limit the answer is a Sender fault naming it. The router then runs in a worker
+thread (handlers are synchronous: database, blob store). Spooled parts that no handler moved into the store
+are deleted when the request ends.
+
+A client that goes away before its request was read (Starlette's ``ClientDisconnect``) is logged on one
+line, not as an error with a traceback: nobody is left to answer, and the spooled parts are removed.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from xds_server.soap.faults import FaultCode, SoapFault
 from xds_server.soap.mtom import MtomError, MultipartLimits, is_multipart, read_multipart
@@ -41,6 +48,9 @@ async def soap_endpoint(request: Request) -> Response:
     router: Router = request.app.state.soap_router
     try:
         answer = await _answer(request, router)
+    except ClientDisconnect:
+        log.info("SOAP client disconnected before its request was read (%s)", request.url.path)
+        return Response(status_code=400)  # never delivered: the client is gone
     except Exception:  # disk full while spooling ...: still a SOAP answer, never a stack trace
         log.exception("SOAP request failed before reaching the router")
         answer = fault_answer(SoapFault(FaultCode.RECEIVER, "internal server error"))
@@ -54,18 +64,20 @@ async def soap_endpoint(request: Request) -> Response:
 
 async def _answer(request: Request, router: Router) -> HttpAnswer:
     settings = router.services.settings
-    limit = settings.max_request_bytes
     content_type = request.headers.get("content-type", "")
+    multipart = is_multipart(content_type)
+    envelope_limit = min(settings.max_envelope_bytes, settings.max_request_bytes)
+    limit = settings.max_request_bytes if multipart else envelope_limit
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        return fault_answer(SoapFault.sender(f"the request is larger than the {limit}-byte limit"))
-    if is_multipart(content_type):
+        return _too_large(limit, multipart)
+    if multipart:
+        limits = MultipartLimits(
+            max_request_bytes=limit, max_parts=settings.max_parts, max_root_bytes=envelope_limit
+        )
         try:
             message = await read_multipart(
-                request.stream(),
-                content_type,
-                limits=MultipartLimits(max_request_bytes=limit, max_parts=settings.max_parts),
-                spool_dir=router.services.spool_dir,
+                request.stream(), content_type, limits=limits, spool_dir=router.services.spool_dir
             )
         except MtomError as error:
             return fault_answer(SoapFault.sender(f"unreadable MTOM/XOP request: {error}"))
@@ -74,8 +86,19 @@ async def _answer(request: Request, router: Router) -> HttpAnswer:
     try:
         body = await _read_body(request.stream(), limit)
     except _TooLarge:
-        return fault_answer(SoapFault.sender(f"the request is larger than the {limit}-byte limit"))
+        return _too_large(limit, multipart)
     return await run_in_threadpool(router.handle, body, None)
+
+
+def _too_large(limit: int, multipart: bool) -> HttpAnswer:
+    if multipart:
+        return fault_answer(SoapFault.sender(f"the request is larger than the {limit}-byte limit"))
+    return fault_answer(
+        SoapFault.sender(
+            f"the SOAP envelope is larger than the {limit}-byte limit of a plain application/soap+xml "
+            "request; send large documents as MTOM/XOP parts (multipart/related)"
+        )
+    )
 
 
 async def _read_body(chunks: AsyncIterator[bytes], limit: int) -> bytes:
