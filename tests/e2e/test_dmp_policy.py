@@ -862,12 +862,12 @@ class TestRelatedDocuments:
 class TestProvideAndRegister:
     """ITI-41 goes through the same rules as ITI-42 (non-MTOM form: the document in base64)."""
 
-    def _provide(self, dmp: Dmp, by: Identity, doc: DocumentEntry) -> Answer:
+    def _provide(self, dmp: Dmp, by: Identity, doc: DocumentEntry, content: bytes = CONTENT) -> Answer:
         submission = encode_submission(dmp_submission(doc))
         body = (
             f'<xdsb:ProvideAndRegisterDocumentSetRequest xmlns:xdsb="{NS["xdsb"]}">'
             f"{etree.tostring(submission).decode()}"
-            f'<xdsb:Document id="{doc.entry_uuid}">{base64.b64encode(CONTENT).decode()}</xdsb:Document>'
+            f'<xdsb:Document id="{doc.entry_uuid}">{base64.b64encode(content).decode()}</xdsb:Document>'
             "</xdsb:ProvideAndRegisterDocumentSetRequest>"
         )
         root = dmp.post(by, envelope(SoapAction.PROVIDE_AND_REGISTER, body), "/xds/repository")
@@ -882,3 +882,30 @@ class TestProvideAndRegister:
         assert self._provide(dmp, MEDECIN, provided).status == SUCCESS
         assert dmp.retrieve(MEDECIN, provided.unique_id or "").ids == (provided.unique_id,)
         refused(dmp.retrieve(KINE, provided.unique_id or ""), "XDSDocumentUniqueIdError")
+
+    @pytest.mark.parametrize(
+        ("setting", "by", "code"),
+        [
+            ("no record", AUTHOR, "XDSUnknownPatientId"),
+            ("closed", AUTHOR, "XDSUnknownPatientId"),
+            ("blocked", AUTHOR, "DMPAccessDenied"),
+            ("other patient", dataclasses.replace(AUTHOR, patient=OTHER_INS), "DMPAccessDenied"),
+        ],
+    )
+    def test_a_refused_upload_leaves_the_blob_store_unchanged(
+        self, dmp: Dmp, setting: str, by: Identity, code: str
+    ) -> None:
+        """The record-level gate runs before the documents are made durable: nothing for gc to collect."""
+        if setting == "closed":
+            dmp.record(PatientState.CLOSED)
+        elif setting != "no record":
+            dmp.record(blocked=[AUTHOR] if setting == "blocked" else [])
+        blobs = dmp.services.blobs
+        assert blobs is not None
+        before = sorted(blobs.list())
+        content = f"refused upload ({setting})".encode()
+        doc = dataclasses.replace(document(), hash=hashlib.sha1(content).hexdigest(), size=str(len(content)))
+        refused(self._provide(dmp, by, doc, content), code)
+        assert sorted(blobs.list()) == before
+        assert not blobs.exists(hashlib.sha1(content).hexdigest())
+        assert list(blobs.staging_dir.iterdir()) == []

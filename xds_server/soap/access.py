@@ -2,8 +2,10 @@
 
 Theory of operation (issue 7; docs/errors.md lists the codes). The router has authenticated the caller
 (``soap.security``: ``request.actor``); each handler calls one function here inside its database transaction,
-before its use case runs. In the ``ihe`` profile every function returns "everything allowed" (PolicyMode.IHE:
-any authenticated actor has full access); in the ``dmp`` profiles:
+before its use case runs (ITI-41 also calls ``precheck_submission`` earlier, before its documents are stored:
+the record-level gate alone, so that a refused upload leaves no blob). In the ``ihe`` profile every function
+returns "everything allowed" (PolicyMode.IHE: any authenticated actor has full access); in the ``dmp``
+profiles:
 
 * binding first: the assertion's resource-id must name the patient of the request (the query's patient
   parameters, the submission's patient), checked BEFORE the record is read, so a professional bound to one
@@ -73,6 +75,7 @@ __all__ = [
     "check_removal",
     "check_submission",
     "check_update",
+    "precheck_submission",
     "query_scope",
     "retrieve_authorizer",
 ]
@@ -193,6 +196,19 @@ def _writer_sees(
 
 
 # ---- ITI-42 / ITI-41 ------------------------------------------------------------------------------------
+
+
+def precheck_submission(services: Services, request: SoapRequest, submission: Submission) -> None:
+    """ITI-41, before the documents are made durable: the binding and the record-level write gate alone, in a
+    short read-only transaction of its own, so that an upload the record refuses leaves no blob behind (gc
+    would collect it, but only after its grace period). Raise XdsError if refused. ``check_submission``
+    still runs every rule in the registry transaction: the record may change in between."""
+    enforcing = _enforcing(services, request)
+    if enforcing is None:
+        return
+    access, actor = enforcing
+    with services.for_reading().transaction() as work:
+        _submission_record(access, actor, work, submission, services.profile)
 
 
 def check_submission(
