@@ -5,11 +5,19 @@ from __future__ import annotations
 from xds_server.core.errors import Issue
 from xds_server.core.metadata import Submission
 from xds_server.core.profile import DomainProfile
-from xds_server.core.validation import associations, bindings, documents, packages, patients, structure
+from xds_server.core.validation import (
+    associations,
+    bindings,
+    documents,
+    original,
+    packages,
+    patients,
+    structure,
+)
 from xds_server.core.validation.context import TRANSACTIONS, Context
 
 #: Rule modules, in the order their issues are reported.
-_RULES = (structure, packages, documents, patients, associations, bindings)
+_RULES = (structure, original, packages, documents, patients, associations, bindings)
 
 
 def validate_submission(
