@@ -6,10 +6,12 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from lxml import etree
 from sqlalchemy import delete
 
 from xds_server.core.absent import unknown_document
+from xds_server.soap import iti41
 from xds_server.storage import tables
 from xds_server.storage.blobs import FileBlobStore
 from xds_server.storage.database import Database
@@ -200,6 +202,18 @@ class TestProvideErrors:
         assert repository.object_count() == 0
         # The blob was made durable before the registry refused: an orphan that gc collects later.
         assert repository.blob_keys() == [sha1(b"whose?")]
+
+    def test_unexpected_error_is_one_repository_error(
+        self, repository: Repository, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def crash(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("disk on fire: secret detail")
+
+        monkeypatch.setattr(iti41, "provide_and_register", crash)
+        answer = repository.post(*pnr_message([Doc(b"crash")]))
+        assert (answer.status, answer.error_codes) == ("Failure", ["XDSRepositoryError"])
+        assert b"secret" not in answer.body
+        self.assert_nothing_stored(repository)
 
     def test_http_and_file_hrefs_are_refused(self, repository: Repository) -> None:
         for href in ("http://evil.example/doc", "file:///etc/passwd"):

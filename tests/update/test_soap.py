@@ -29,6 +29,7 @@ from tests.soap.test_soap_iti42 import (
 from xds_server.app import create_app
 from xds_server.config import Settings
 from xds_server.core.ports import PatientState
+from xds_server.soap import iti57, iti62
 from xds_server.storage.database import Database
 from xds_server.storage.patients import SqlPatientDirectory
 
@@ -144,3 +145,35 @@ class TestDeleteOverSoap:
         response = answer_of(client, DELETE, f'<lcm:RemoveObjectsRequest xmlns:lcm="{LCM}"/>')
         assert response.get("status") == FAILURE
         assert error_codes(response) == ["XDSRegistryMetadataError"]
+
+
+class TestUnexpectedErrors:
+    """An unexpected exception in the use case is one generic XDSRegistryError; nothing is written."""
+
+    def test_update(self, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+        entry_uuid, doc_uid = registered(client)
+
+        def crash(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("disk on fire: secret detail")
+
+        monkeypatch.setattr(iti57, "update", crash)
+        response = answer_of(client, UPDATE, new_version(entry_uuid, doc_uid))
+        assert response.get("status") == FAILURE
+        assert error_codes(response) == ["XDSRegistryError"]
+        assert b"secret" not in etree.tostring(response)
+        monkeypatch.undo()  # version 1 is still the latest: the same update now succeeds
+        assert answer_of(client, UPDATE, new_version(entry_uuid, doc_uid)).get("status") == SUCCESS
+
+    def test_delete(self, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+        def crash(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("disk on fire: secret detail")
+
+        monkeypatch.setattr(iti62, "delete", crash)
+        refs = f'<rim:ObjectRefList><rim:ObjectRef id="urn:uuid:{uuid.uuid4()}"/></rim:ObjectRefList>'
+        body = (
+            f'<lcm:RemoveObjectsRequest xmlns:lcm="{LCM}" xmlns:rim="{RIM}">{refs}</lcm:RemoveObjectsRequest>'
+        )
+        response = answer_of(client, DELETE, body)
+        assert response.get("status") == FAILURE
+        assert error_codes(response) == ["XDSRegistryError"]
+        assert b"secret" not in etree.tostring(response)

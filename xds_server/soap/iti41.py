@@ -21,28 +21,20 @@ logged and answered with one XDSRepositoryError.
 from __future__ import annotations
 
 import contextlib
-import functools
-import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from lxml import etree
 
 from xds_server.core.errors import ErrorCode, Issue, XdsError
-from xds_server.core.metadata import Submission
 from xds_server.core.usecases.provide import IncomingDocument, provide_and_register
-from xds_server.core.usecases.register import register
-from xds_server.core.vocabulary import ResponseStatus
 from xds_server.ebxml.codec import decode_submission
 from xds_server.ebxml.namespaces import LCM, XDSB, XOP
-from xds_server.ebxml.responses import registry_response
-from xds_server.soap.access import check_submission, precheck_submission
+from xds_server.soap.access import precheck_submission
 from xds_server.soap.envelope import SoapRequest
+from xds_server.soap.iti42 import checked_register
 from xds_server.soap.mtom import MtomError, MultipartMessage, SpooledPart, spool_base64
-from xds_server.soap.services import Reply, Services, UnitOfWork
-
-log = logging.getLogger(__name__)
+from xds_server.soap.replies import registry_reply
+from xds_server.soap.services import Reply, Services
 
 TRANSACTION = "ITI-41"
 _REQUEST = f"{{{XDSB}}}ProvideAndRegisterDocumentSetRequest"
@@ -58,7 +50,8 @@ def handle(request: SoapRequest, services: Services) -> Reply:
 
 def provide_response(request: SoapRequest, services: Services) -> etree._Element:
     inline: list[SpooledPart] = []
-    try:
+
+    def run() -> tuple[Issue, ...]:
         submission_element, documents = _read_request(request, services, inline)
         submission = decode_submission(submission_element)
         blobs = services.blobs
@@ -66,48 +59,24 @@ def provide_response(request: SoapRequest, services: Services) -> etree._Element
             raise XdsError.single(ErrorCode.REPOSITORY_ERROR, "this server has no document repository")
         # a record that refuses the actor refuses the upload before any blob is made durable
         precheck_submission(services, request, submission)
-        warnings = provide_and_register(
+        return provide_and_register(
             submission,
             documents,
             blobs=blobs,
             repository_unique_id=services.settings.repository_unique_id,
-            transaction=functools.partial(_registry_transaction, services),
-            register=functools.partial(_register, services=services, request=request),
+            transaction=services.transaction,
+            register=lambda attached, store: checked_register(
+                services, request, store, attached, transaction=TRANSACTION
+            ),
         )
-    except XdsError as error:
-        return _response(ResponseStatus.FAILURE, error.issues)
-    except Exception:
-        log.exception("ITI-41 failed unexpectedly; nothing was registered")
-        return _response(
-            ResponseStatus.FAILURE,
-            [Issue(ErrorCode.REPOSITORY_ERROR, "internal repository error; nothing was registered")],
-        )
+
+    internal = Issue(ErrorCode.REPOSITORY_ERROR, "internal repository error; nothing was registered")
+    try:
+        return registry_reply(TRANSACTION, run, internal)
     finally:
         for part in inline:  # stored blobs were moved away; what is left is garbage
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(part.path)
-    return _response(ResponseStatus.SUCCESS, warnings)
-
-
-@contextmanager
-def _registry_transaction(services: Services) -> Iterator[UnitOfWork]:
-    with services.transaction() as work:
-        yield work
-
-
-def _register(
-    submission: Submission, *, store: UnitOfWork, services: Services, request: SoapRequest
-) -> tuple[Issue, ...]:
-    # the DMP rules (soap.access) in the registry transaction, before the ITI-42 use case
-    check_submission(services, request, store, submission)
-    return register(
-        submission,
-        store=store.registry,
-        profile=services.profile,
-        clock=services.clock,
-        ids=services.ids,
-        transaction=TRANSACTION,
-    )
 
 
 def _read_request(
@@ -174,10 +143,6 @@ def _issue(message: str, location: str = "") -> Issue:
 
 def _metadata_error(message: str) -> XdsError:
     return XdsError([_issue(message)])
-
-
-def _response(status: ResponseStatus, issues: tuple[Issue, ...] | list[Issue]) -> etree._Element:
-    return registry_response(status, list(issues))
 
 
 __all__ = ["TRANSACTION", "handle", "provide_response"]

@@ -4,28 +4,22 @@ The handler is glue: decode (ebxml), run the core ``register`` use case inside O
 encode the answer. Atomicity (ITI TF-2b 3.42.4.1.3, NIST 12084) comes from the transaction: the block
 commits only after ``register`` has returned, and any exception inside it rolls every write back. Every
 failure becomes a RegistryResponse with status Failure listing every RegistryError; an unexpected exception
-becomes one XDSRegistryError with a generic message (the traceback is logged here, never sent).
+becomes one XDSRegistryError with a generic message (``soap.replies``: the traceback is logged, never sent).
 """
 
 from __future__ import annotations
 
-import logging
-
 from lxml import etree
 
-from xds_server.core.errors import ErrorCode, Issue, XdsError
+from xds_server.core.errors import Issue
+from xds_server.core.metadata import Submission
 from xds_server.core.usecases.register import register
-from xds_server.core.vocabulary import ResponseStatus
 from xds_server.ebxml.codec import decode_submission
-from xds_server.ebxml.namespaces import LCM
-from xds_server.ebxml.responses import registry_response
 from xds_server.soap.access import check_submission
 from xds_server.soap.envelope import SoapRequest
-from xds_server.soap.services import Reply, Services
+from xds_server.soap.replies import internal_registry_error, registry_reply, require_submit_objects
+from xds_server.soap.services import Reply, Services, UnitOfWork
 
-log = logging.getLogger(__name__)
-
-_SUBMIT_OBJECTS_REQUEST = f"{{{LCM}}}SubmitObjectsRequest"
 TRANSACTION = "ITI-42"
 
 
@@ -39,38 +33,35 @@ def register_response(
 ) -> etree._Element:
     """Register the submission in ``request_body``; the rs:RegistryResponse element (never raises).
     ``request`` (the authenticated SOAP request) brings the actor the DMP rules check (soap.access)."""
-    if request_body.tag != _SUBMIT_OBJECTS_REQUEST:
-        return _failure(
-            [
-                Issue(
-                    ErrorCode.REGISTRY_METADATA_ERROR,
-                    "ITI-42 expects lcm:SubmitObjectsRequest in the SOAP Body, found "
-                    f"{etree.QName(request_body).localname}",
-                )
-            ]
-        )
-    try:
+
+    def run() -> tuple[Issue, ...]:
+        require_submit_objects(TRANSACTION, request_body)
         submission = decode_submission(request_body)
         with services.transaction() as work:
-            check_submission(services, request, work, submission)
-            warnings = register(
-                submission,
-                store=work.registry,
-                profile=services.profile,
-                clock=services.clock,
-                ids=services.ids,
-                transaction=TRANSACTION,
-            )
-    except XdsError as error:
-        return _failure(error.issues)
-    except Exception:
-        log.exception("ITI-42 registration failed unexpectedly; the transaction was rolled back")
-        return _failure([Issue(ErrorCode.REGISTRY_ERROR, "internal registry error; nothing was registered")])
-    return registry_response(ResponseStatus.SUCCESS, list(warnings))
+            return checked_register(services, request, work, submission)
+
+    return registry_reply(TRANSACTION, run, internal_registry_error("nothing was registered"))
 
 
-def _failure(issues: list[Issue] | tuple[Issue, ...]) -> etree._Element:
-    return registry_response(ResponseStatus.FAILURE, list(issues))
+def checked_register(
+    services: Services,
+    request: SoapRequest,
+    work: UnitOfWork,
+    submission: Submission,
+    *,
+    transaction: str = TRANSACTION,
+) -> tuple[Issue, ...]:
+    """The DMP rules (soap.access), then the register use case, in the caller's open transaction ``work``;
+    the warnings. ITI-41 registers through here too (``transaction="ITI-41"``)."""
+    check_submission(services, request, work, submission)
+    return register(
+        submission,
+        store=work.registry,
+        profile=services.profile,
+        clock=services.clock,
+        ids=services.ids,
+        transaction=transaction,
+    )
 
 
-__all__ = ["TRANSACTION", "handle", "register_response"]
+__all__ = ["TRANSACTION", "checked_register", "handle", "register_response"]

@@ -2,29 +2,21 @@
 
 Glue, like iti42: decode, run ``core.usecases.update`` inside ONE database transaction (all or nothing),
 encode. Failures are a RegistryResponse with status Failure listing every RegistryError; an unexpected
-exception becomes one XDSRegistryError (the traceback is logged, never sent).
+exception becomes one XDSRegistryError (``soap.replies``: the traceback is logged, never sent).
 """
 
 from __future__ import annotations
-
-import logging
 
 from lxml import etree
 
 from xds_server.core.errors import ErrorCode, Issue, XdsError
 from xds_server.core.ports import RegistryStore, VersionedRegistryStore
 from xds_server.core.usecases.update import TRANSACTION, update
-from xds_server.core.vocabulary import ResponseStatus
 from xds_server.ebxml.codec import decode_submission
-from xds_server.ebxml.namespaces import LCM
-from xds_server.ebxml.responses import registry_response
 from xds_server.soap.access import check_update
 from xds_server.soap.envelope import SoapRequest
+from xds_server.soap.replies import internal_registry_error, registry_reply, require_submit_objects
 from xds_server.soap.services import Reply, Services
-
-log = logging.getLogger(__name__)
-
-_SUBMIT_OBJECTS_REQUEST = f"{{{LCM}}}SubmitObjectsRequest"
 
 
 def handle(request: SoapRequest, services: Services) -> Reply:
@@ -35,33 +27,21 @@ def handle(request: SoapRequest, services: Services) -> Reply:
 def update_response(request_body: etree._Element, services: Services, request: SoapRequest) -> etree._Element:
     """Apply the update in ``request_body``; the rs:RegistryResponse element (never raises).
     ``request`` (the authenticated SOAP request) brings the actor the DMP rules check (soap.access)."""
-    if request_body.tag != _SUBMIT_OBJECTS_REQUEST:
-        found = etree.QName(request_body).localname
-        return failure(
-            [
-                Issue(
-                    ErrorCode.REGISTRY_METADATA_ERROR,
-                    f"{TRANSACTION} expects lcm:SubmitObjectsRequest, found {found}",
-                )
-            ]
-        )
-    try:
+
+    def run() -> tuple[Issue, ...]:
+        require_submit_objects(TRANSACTION, request_body)
         submission = decode_submission(request_body)
         with services.transaction() as work:
             check_update(services, request, work, submission)
-            warnings = update(
+            return update(
                 submission,
                 store=versioned(work.registry),
                 profile=services.profile,
                 clock=services.clock,
                 ids=services.ids,
             )
-    except XdsError as error:
-        return failure(error.issues)
-    except Exception:
-        log.exception("ITI-57 update failed unexpectedly; the transaction was rolled back")
-        return failure([Issue(ErrorCode.REGISTRY_ERROR, "internal registry error; nothing was updated")])
-    return registry_response(ResponseStatus.SUCCESS, list(warnings))
+
+    return registry_reply(TRANSACTION, run, internal_registry_error("nothing was updated"))
 
 
 def versioned(store: RegistryStore) -> VersionedRegistryStore:
@@ -73,8 +53,4 @@ def versioned(store: RegistryStore) -> VersionedRegistryStore:
     return store
 
 
-def failure(issues: list[Issue] | tuple[Issue, ...]) -> etree._Element:
-    return registry_response(ResponseStatus.FAILURE, list(issues))
-
-
-__all__ = ["failure", "handle", "update_response", "versioned"]
+__all__ = ["handle", "update_response", "versioned"]
