@@ -28,6 +28,7 @@ class InMemoryRegistryStore:
         self.objects: dict[str, AnyObject] = {}
         self.patients: dict[str, PatientState] = dict(patients)
         self.writes: list[tuple[str, object]] = []
+        self.locks: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
 
     # -- RegistryReader -----------------------------------------------------------------------------
     def patient_state(self, patient_id: str) -> PatientState | None:
@@ -63,6 +64,10 @@ class InMemoryRegistryStore:
             and (o.source in ends or o.target in ends)
             and (types is None or o.association_type in types)
         ]
+
+    def lock(self, entry_uuids: Collection[str], unique_ids: Collection[str]) -> None:
+        # One caller at a time: nothing to serialise; recorded so a test can check what the planner locks.
+        self.locks.append((tuple(entry_uuids), tuple(unique_ids)))
 
     # -- RegistryWriter -----------------------------------------------------------------------------
     def add_objects(self, objects: Sequence[AnyObject]) -> None:

@@ -70,6 +70,16 @@ class RegistryReader(Protocol):
         """Associations whose source or target is one of ``entry_uuids`` (optionally of the given types)."""
         ...
 
+    def lock(self, entry_uuids: Collection[str], unique_ids: Collection[str]) -> None:
+        """Serialise this transaction with every concurrent one that locks one of the same stored objects or
+        uniqueIds, until it ends; reads made afterwards see what those transactions committed.
+
+        The planner calls it before reading: two submissions that both replace (or append to, or file) one
+        entry, or both register one uniqueId, then run one after the other instead of both passing their
+        checks on the same snapshot. Unknown ids lock nothing (a uniqueId is locked even when unused).
+        """
+        ...
+
 
 class RegistryWriter(Protocol):
     def add_objects(self, objects: Sequence[AnyObject]) -> None:

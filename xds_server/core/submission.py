@@ -5,6 +5,12 @@ Theory of operation (ITI TF-2b 3.42.4.1.3 "Register Document Set-b", ITI TF-3 4.
 ``validation`` has already checked everything that needs no registry. Here we read the registry (through
 ``RegistryReader`` only) and decide, all or nothing:
 
+0. Concurrency. Before the first read the planner locks (``RegistryReader.lock``) the stored objects its
+   associations name and every uniqueId it submits, so that two submissions about the same entry or the
+   same uniqueId run one after the other: on PostgreSQL (READ COMMITTED) two RPLC of one entry would
+   otherwise both find it Approved and both replace it, and two submissions of one Folder or DocumentEntry
+   uniqueId would both find it free.
+
 1. Ids. Every symbolic id gets a fresh ``urn:uuid`` (``IdFactory``) and every reference (association
    source/target) is rewritten. A ``urn:uuid`` the submitter supplied must be new to the registry
    (NIST 15806; the NIST registry reports XDSRegistryMetadataError, so do we).
@@ -130,6 +136,7 @@ class _Planner:
 
     # -- driver ------------------------------------------------------------------------------------
     def run(self) -> RegistrationPlan:
+        self._lock()
         self._assign_ids()
         self._check_patient()
         self._check_unique_ids()
@@ -147,6 +154,22 @@ class _Planner:
             id_map=tuple(self.id_map.items()),
             warnings=tuple(i for i in self.issues if not i.is_error),
         )
+
+    def _lock(self) -> None:
+        in_message = {o.entry_uuid for o in self.sub.objects() if o.entry_uuid}
+        stored = {
+            ref
+            for a in self.sub.associations
+            for ref in (a.source, a.target)
+            if ref and ref not in in_message and is_uuid_id(ref)
+        }
+        owners: list[SubmissionSet | DocumentEntry | Folder] = [
+            self.ss,
+            *self.sub.documents,
+            *self.sub.folders,
+        ]
+        unique_ids = {o.unique_id for o in owners if o.unique_id}
+        self.reader.lock(sorted(stored), sorted(unique_ids))
 
     def _error(self, code: ErrorCode, object_id: str, attribute: str, message: str) -> None:
         self.issues.append(Issue(code, message, f"{object_id}/{attribute}" if attribute else object_id))

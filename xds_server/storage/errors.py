@@ -4,6 +4,8 @@ Everything SQLAlchemy or the drivers raise inside ``translate_db_errors()`` leav
 carrying an IHE code; nothing above the storage package ever sees a foreign exception:
 
     IntegrityError on submission_set.unique_id     -> XDSDuplicateUniqueIdInRegistry
+    IntegrityError on a first Folder version's
+    uniqueId (uq_registry_object_folder_unique_id) -> XDSDuplicateUniqueIdInRegistry
     IntegrityError on registry_object primary key  -> XDSRegistryMetadataError (entryUUID already registered)
     DataError (value too long for its column ...)  -> XDSRegistryMetadataError
     SQLite "database is locked", PostgreSQL serialization failure / deadlock / lock or statement timeout,
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 # (PostgreSQL constraint name, SQLite "table.column" list) -> issue
 _SS_UNIQUE_ID = ("uq_submission_set_unique_id", "submission_set.unique_id")
 _OBJECT_PK = ("pk_registry_object", "registry_object.entry_uuid")
+_FOLDER_UNIQUE_ID = ("uq_registry_object_folder_unique_id", "registry_object.unique_id")
 
 # SQLSTATE classes and codes (PostgreSQL Appendix A).
 _BUSY_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014"})  # serialization, deadlock, lock, timeout
@@ -77,6 +80,12 @@ def _integrity(error: exc.IntegrityError) -> XdsError:
             ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
             "the SubmissionSet uniqueId is already registered",
             "SubmissionSet.uniqueId",
+        )
+    if _matches(constraint, text, _FOLDER_UNIQUE_ID):
+        return XdsError.single(
+            ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
+            "a Folder with this uniqueId is already registered",
+            "Folder.uniqueId",
         )
     if _matches(constraint, text, _OBJECT_PK):
         return XdsError.single(

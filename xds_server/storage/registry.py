@@ -15,6 +15,14 @@ Reads and updates are built once at import time with expanding IN parameters, so
 of them once per process (compiled cache) and psycopg prepares them server-side after a few executions. IN
 lists are sent in chunks to stay far below the drivers' parameter limits.
 
+``lock`` (called by the planner before its reads) serialises concurrent submissions about the same objects
+or uniqueIds. PostgreSQL runs the write transactions at READ COMMITTED, where two RPLC of one entry would
+both read it Approved: ``lock`` takes ``SELECT ... FOR UPDATE`` on the named registry_object rows and a
+transaction-scoped advisory lock per uniqueId (a 64-bit hash of it: a collision only serialises two
+unrelated submissions), each set in sorted order so that two submissions cannot deadlock on them. Every
+later statement of the transaction then sees what the transaction that held the lock committed. SQLite
+needs nothing: ``BEGIN IMMEDIATE`` already gives the writer the database to itself.
+
 The store never commits and never translates errors itself beyond ``translate_db_errors`` around its
 statements: the transaction belongs to the request (``Database.transaction()``).
 """
@@ -22,12 +30,27 @@ statements: the transaction belongs to the request (``Database.transaction()``).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Connection, bindparam, delete, func, insert, or_, select, union, update
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Connection,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    union,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import DateTime
 
@@ -180,6 +203,13 @@ _TOUCH_FOLDERS = (
 
 _MAX_SEQ = select(func.coalesce(func.max(_ro.seq), 0))
 
+# PostgreSQL only (``lock``): row locks in entry_uuid order, advisory locks in the order of the sorted keys.
+_LOCK_ROWS = select(_ro.entry_uuid).where(_ro.entry_uuid.in_(_ids)).order_by(_ro.entry_uuid).with_for_update()
+_LOCK_KEYS = text(
+    "SELECT pg_advisory_xact_lock(t.k) FROM unnest(:keys) WITH ORDINALITY AS t(k, n) ORDER BY t.n"
+).bindparams(bindparam("keys", type_=ARRAY(BigInteger)))
+_LOCK_KEY_PERSON = b"xds-uniqueId"  # keeps these keys apart from any other use of advisory locks
+
 # ITI-62: children before parents (side tables, kind tables, then registry_object).
 _DELETE_ORDER = (
     document_code,
@@ -309,6 +339,16 @@ class SqlRegistryStore:
             if row.entry_uuid in found
         }
 
+    def lock(self, entry_uuids: Collection[str], unique_ids: Collection[str]) -> None:
+        if self._connection.dialect.name != "postgresql":
+            return  # SQLite: BEGIN IMMEDIATE, this transaction is the only writer
+        keys = sorted({unique_id_lock_key(u) for u in unique_ids})
+        with translate_db_errors():
+            if keys:
+                self._connection.execute(_LOCK_KEYS, {"keys": keys})
+            for chunk in _chunks(sorted(set(entry_uuids))):
+                self._connection.execute(_LOCK_ROWS, {"ids": chunk}).all()
+
     # ---- retrieval and queries ---------------------------------------------------------------------------
 
     def xml_of(self, entry_uuids: Collection[str]) -> dict[str, str]:
@@ -370,6 +410,12 @@ class SqlRegistryStore:
         """SQLite: the write lock is held since BEGIN IMMEDIATE, so max + 1 cannot be taken twice."""
         base = int(self._connection.execute(_MAX_SEQ).scalar_one())
         return list(range(base + 1, base + count + 1))
+
+
+def unique_id_lock_key(unique_id: str) -> int:
+    """The advisory-lock key of a uniqueId: a signed 64-bit hash, the same in every process."""
+    digest = hashlib.blake2b(unique_id.encode(), digest_size=8, person=_LOCK_KEY_PERSON).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _chunks(values: Iterable[str]) -> Iterator[list[str]]:

@@ -74,6 +74,19 @@ registry_object = Table(
     Index(None, "patient_id", "kind", "status"),
 )
 
+# Two logical Folders never share a uniqueId (XDSDuplicateUniqueIdInRegistry), but the versions of one Folder
+# (Metadata Update) do: the uniqueness holds over first versions. The planner checks it before writing
+# (core/submission.py, under RegistryReader.lock); this index is the database's own guarantee.
+# SubmissionSets are never versioned: submission_set.unique_id is plainly unique.
+_FIRST_FOLDER_VERSION = (registry_object.c.kind == "Folder") & (registry_object.c.version == 1)
+Index(
+    "uq_registry_object_folder_unique_id",
+    registry_object.c.unique_id,
+    unique=True,
+    postgresql_where=_FIRST_FOLDER_VERSION,
+    sqlite_where=_FIRST_FOLDER_VERSION,
+)
+
 # PostgreSQL allocates seq values from this sequence (concurrent writers never share a value); SQLite has no
 # sequences and takes max(seq) + 1 under its single-writer lock. create_all skips it where unsupported.
 registry_object_seq = Sequence("registry_object_seq", metadata=metadata)
