@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.storage.builders import document, stub_xml
 from xds_server.core.blobs import StoredDocument
 from xds_server.storage.blobs import FileBlobStore, SqlDocumentIndex, document_index_factory
 from xds_server.storage.database import Database
 from xds_server.storage.gc import collect_garbage
 from xds_server.storage.registry import SqlRegistryStore
-
-from .builders import document, stub_xml
 
 REPO = "1.2.3.4"
 DAY = 24 * 3600

@@ -7,7 +7,7 @@ import dataclasses
 import uuid
 from collections.abc import Collection, Sequence
 
-from tests.core.builders import PATIENT, submission_set
+from tests.core.builders import APPROVED, DEPRECATED, HAS_MEMBER, PATIENT, submission_set
 from tests.fakes import FixedClock
 from xds_server.core.identifiers import canonical_patient_id
 from xds_server.core.metadata import (
@@ -27,16 +27,13 @@ from xds_server.core.submission import RegistrationPlan
 from xds_server.core.usecases.delete import delete
 from xds_server.core.usecases.register import register_plan
 from xds_server.core.usecases.update import update_plan
-from xds_server.core.vocabulary import AssociationType, SlotName, Status
+from xds_server.core.vocabulary import AssociationType, SlotName
 from xds_server.ebxml.codec import encode_object_xml
 from xds_server.storage.database import Database
 from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.query_sql import SqlQueryPort
 from xds_server.storage.registry import SqlRegistryStore
 
-APPROVED = Status.APPROVED.value
-DEPRECATED = Status.DEPRECATED.value
-HAS_MEMBER = AssociationType.HAS_MEMBER.value
 UAS = AssociationType.UPDATE_AVAILABILITY_STATUS.value
 SUBMIT = AssociationType.SUBMIT_ASSOCIATION.value
 GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
