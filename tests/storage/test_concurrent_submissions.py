@@ -1,5 +1,6 @@
 """Concurrent submissions about the same entry or uniqueId, as two real transactions (SqlRegistryStore.lock,
-core/submission.py step 0), and the Folder uniqueId index (tables.py, migration folder_unique_id).
+core/submission.py step 0); two ITI-57 updates of one lid (the later-version index); the Folder uniqueId
+index (tables.py, migrations folder_unique_id and later_version_unique).
 
 Each race: the first submission registers inside its transaction and holds it open; the second starts
 meanwhile and must wait for it (PostgreSQL: the row / advisory locks of ``lock``; SQLite: BEGIN IMMEDIATE),
@@ -28,15 +29,17 @@ from tests.core.builders import (
     folder,
     new_uid,
     submission,
+    submission_set,
 )
 from tests.fakes import FixedClock
 from xds_server.app import RandomIds
 from xds_server.core.errors import ErrorCode, XdsError
-from xds_server.core.metadata import Submission
+from xds_server.core.metadata import Slot, Submission
 from xds_server.core.ports import PatientState
 from xds_server.core.profile import IHE_DEFAULT
 from xds_server.core.usecases.register import register_plan
-from xds_server.core.vocabulary import Status
+from xds_server.core.usecases.update import update_plan
+from xds_server.core.vocabulary import SlotName, Status
 from xds_server.storage.database import Database
 from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.registry import SqlRegistryStore
@@ -64,9 +67,11 @@ class Outcome:
 def _register(
     database: Database, sub: Submission, outcome: Outcome, hold: Callable[[], None] = lambda: None
 ) -> None:
+    """ITI-42 (or, for a submission carrying new versions, ITI-57) in one transaction."""
+    use_case = update_plan if any(d.logical_id for d in sub.documents) else register_plan
     try:
         with database.transaction() as connection:
-            plan = register_plan(
+            plan = use_case(
                 sub,
                 store=SqlRegistryStore(connection, stub_xml),
                 profile=IHE_DEFAULT,
@@ -208,6 +213,63 @@ class TestConcurrentUniqueIds:
         result = race(database, first, second)
         assert result.first.error is None
         assert result.second.codes == [ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY.value]
+
+
+class TestConcurrentUpdates:
+    def test_two_new_versions_of_one_lid(self, database: Database) -> None:
+        uid = new_uid()
+        original = committed(database, submission(document(unique_id=uid)))["Document01"]
+
+        def new_version() -> Submission:
+            member = association(
+                "SubmissionSet01",
+                "Document02",
+                entry_uuid="SubmissionSet01->Document02",
+                slots=(
+                    Slot(SlotName.SUBMISSION_SET_STATUS.value, ("Original",)),
+                    Slot(SlotName.PREVIOUS_VERSION.value, ("1",)),
+                ),
+            )
+            return Submission(
+                submission_sets=(submission_set(),),
+                documents=(document("Document02", unique_id=uid, logical_id=original),),
+                associations=(member,),
+            )
+
+        result = race(database, new_version(), new_version())
+        assert result.second_waited
+        assert result.first.error is None
+        assert result.second.codes == [ErrorCode.METADATA_VERSION_ERROR.value]
+        version_two = result.first.final_ids["Document02"]
+        assert statuses(database, original, version_two) == [DEPRECATED, APPROVED]
+
+
+class TestLaterVersionIndex:
+    def test_one_version_written_twice(self, database: Database) -> None:
+        one = stored_folder()
+
+        def version_two() -> object:
+            return dataclasses.replace(
+                stored_folder(unique_id=one.unique_id),
+                entry_uuid=new_uuid(),
+                logical_id=one.entry_uuid,
+                version="2",
+            )
+
+        with database.transaction() as connection:
+            SqlRegistryStore(connection, stub_xml).add_objects([one, version_two()])  # type: ignore[list-item]
+        with pytest.raises(XdsError) as raised, database.transaction() as connection:
+            SqlRegistryStore(connection, stub_xml).add_objects([version_two()])  # type: ignore[list-item]
+        (issue,) = raised.value.issues
+        assert issue.code is ErrorCode.METADATA_VERSION_ERROR
+
+    def test_a_reused_entry_uuid_is_still_a_metadata_error(self, database: Database) -> None:
+        one = stored_folder()
+        with database.transaction() as connection:
+            SqlRegistryStore(connection, stub_xml).add_objects([one])
+        with pytest.raises(XdsError) as raised, database.transaction() as connection:
+            SqlRegistryStore(connection, stub_xml).add_objects([stored_folder(entry_uuid=one.entry_uuid)])
+        assert [i.code for i in raised.value.issues] == [ErrorCode.REGISTRY_METADATA_ERROR]
 
 
 class TestFolderUniqueIdIndex:

@@ -6,6 +6,9 @@ carrying an IHE code; nothing above the storage package ever sees a foreign exce
     IntegrityError on submission_set.unique_id     -> XDSDuplicateUniqueIdInRegistry
     IntegrityError on a first Folder version's
     uniqueId (uq_registry_object_folder_unique_id) -> XDSDuplicateUniqueIdInRegistry
+    IntegrityError on a later version's (logical_id,
+    version) (uq_registry_object_later_version)    -> XDSMetadataVersionError (a concurrent update wrote
+                                                      that version first)
     IntegrityError on registry_object primary key  -> XDSRegistryMetadataError (entryUUID already registered)
     DataError (value too long for its column ...)  -> XDSRegistryMetadataError
     SQLite "database is locked", PostgreSQL serialization failure / deadlock / lock or statement timeout,
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 _SS_UNIQUE_ID = ("uq_submission_set_unique_id", "submission_set.unique_id")
 _OBJECT_PK = ("pk_registry_object", "registry_object.entry_uuid")
 _FOLDER_UNIQUE_ID = ("uq_registry_object_folder_unique_id", "registry_object.unique_id")
+_LATER_VERSION = ("uq_registry_object_later_version", "registry_object.logical_id, registry_object.version")
 
 # SQLSTATE classes and codes (PostgreSQL Appendix A).
 _BUSY_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014"})  # serialization, deadlock, lock, timeout
@@ -86,6 +90,13 @@ def _integrity(error: exc.IntegrityError) -> XdsError:
             ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
             "a Folder with this uniqueId is already registered",
             "Folder.uniqueId",
+        )
+    if _matches(constraint, text, _LATER_VERSION):
+        return XdsError.single(
+            ErrorCode.METADATA_VERSION_ERROR,
+            "this version of the object was just written by another update: PreviousVersion is no longer "
+            "the latest version",
+            "lid",
         )
     if _matches(constraint, text, _OBJECT_PK):
         return XdsError.single(

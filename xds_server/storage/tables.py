@@ -87,6 +87,19 @@ Index(
     sqlite_where=_FIRST_FOLDER_VERSION,
 )
 
+# One row per later version of a logical object (Metadata Update): two concurrent ITI-57 updates of one lid,
+# both naming the same PreviousVersion, cannot both write version n + 1. First versions have lid = entryUUID
+# (core/submission.py), so the primary key already makes them unique (and reports a reused entryUUID).
+_LATER_VERSION = registry_object.c.version > 1
+Index(
+    "uq_registry_object_later_version",
+    registry_object.c.logical_id,
+    registry_object.c.version,
+    unique=True,
+    postgresql_where=_LATER_VERSION,
+    sqlite_where=_LATER_VERSION,
+)
+
 # PostgreSQL allocates seq values from this sequence (concurrent writers never share a value); SQLite has no
 # sequences and takes max(seq) + 1 under its single-writer lock. create_all skips it where unsupported.
 registry_object_seq = Sequence("registry_object_seq", metadata=metadata)
