@@ -11,7 +11,8 @@ concrete adapters and the router passes it to every handler. The unit of work is
 Queries and retrieves read only: the router hands their handlers ``services.for_reading()``, whose
 ``transaction()`` opens a read-only transaction (``read_transaction``: on SQLite a deferred BEGIN that neither
 waits for nor blocks the writer, on PostgreSQL a ``REPEATABLE READ READ ONLY`` snapshot), so they never queue
-behind a submission holding the SQLite write lock. A read-only handler that tried to write would fail.
+behind a submission holding the SQLite write lock. Such a handler must not write: PostgreSQL refuses it, and
+SQLite would take the write lock halfway through (and fail with XDSRegistryBusy if a writer committed first).
 
 A handler answers with a ``Reply``: the response body element (the router wraps it in the envelope with the
 response action) and, for MTOM answers, the parts its ``xop:Include`` elements point at
