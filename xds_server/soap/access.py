@@ -407,9 +407,7 @@ def query_scope(
     # the Get* queries name no patient: they read the assertion's record, and the scope (bound to that
     # patient) hides the objects of every other record
     record = _record(access, work, next(iter(named), actor.patient_ins))
-    decision = access.policy.decide_record_access(actor, record)
-    if not decision.allowed:
-        raise XdsError([decision.issue()])
+    access.policy.decide_record_access(actor, record).raise_if_denied()
     return access.policy.visibility_scope(actor, record, include_deprecated=True)
 
 
@@ -426,9 +424,7 @@ def retrieve_authorizer(
         return allow_all
     access, actor = enforcing
     record = _record(access, work, actor.patient_ins)
-    decision = access.policy.decide_record_access(actor, record)
-    if not decision.allowed:
-        raise XdsError([decision.issue()])
+    access.policy.decide_record_access(actor, record).raise_if_denied()
     scope = access.policy.visibility_scope(actor, record, include_deprecated=True)
     repository = services.settings.repository_unique_id
     stored = work.documents.documents({r.document_unique_id.strip() for r in requests}, repository)
