@@ -21,6 +21,7 @@ from lxml import etree
 
 from tests.core.builders import DMP_PATIENT, INS, TYPE, code, dmp_document, dmp_submission, folder, member
 from tests.identity_helpers import install_authority, security_block, sign
+from tests.repository.messages import mtom as multipart
 from tests.update.registry import next_version, status_update, update_request
 from xds_server.app import create_app
 from xds_server.config import Settings
@@ -862,16 +863,29 @@ class TestRelatedDocuments:
 class TestProvideAndRegister:
     """ITI-41 goes through the same rules as ITI-42 (non-MTOM form: the document in base64)."""
 
-    def _provide(self, dmp: Dmp, by: Identity, doc: DocumentEntry, content: bytes = CONTENT) -> Answer:
-        submission = encode_submission(dmp_submission(doc))
+    def _provide(
+        self, dmp: Dmp, by: Identity, doc: DocumentEntry, content: bytes = CONTENT, *, mtom: bool = False
+    ) -> Answer:
+        """Base64 text by default; ``mtom``: the document as a MIME part the xop:Include names."""
+        submission = etree.tostring(encode_submission(dmp_submission(doc))).decode()
+        cid = f"{uuid.uuid4().hex}@urn:ihe:iti:xds-b:2007"
+        include = f'<xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" href="cid:{cid}"/>'
         body = (
-            f'<xdsb:ProvideAndRegisterDocumentSetRequest xmlns:xdsb="{NS["xdsb"]}">'
-            f"{etree.tostring(submission).decode()}"
-            f'<xdsb:Document id="{doc.entry_uuid}">{base64.b64encode(content).decode()}</xdsb:Document>'
+            f'<xdsb:ProvideAndRegisterDocumentSetRequest xmlns:xdsb="{NS["xdsb"]}">{submission}'
+            f'<xdsb:Document id="{doc.entry_uuid}">'
+            f"{include if mtom else base64.b64encode(content).decode()}</xdsb:Document>"
             "</xdsb:ProvideAndRegisterDocumentSetRequest>"
         )
-        root = dmp.post(by, envelope(SoapAction.PROVIDE_AND_REGISTER, body), "/xds/repository")
-        return _answer(root, "env:Body/rs:RegistryResponse")
+        message = envelope(SoapAction.PROVIDE_AND_REGISTER, body)
+        if not mtom:
+            root = dmp.post(by, message, "/xds/repository")
+            return _answer(root, "env:Body/rs:RegistryResponse")
+        data, content_type = multipart(sign(message, dmp.authority, by), [(cid, "text/plain", content)])
+        response = dmp.client.post("/xds/repository", content=data, headers={"Content-Type": content_type})
+        content = response.content  # an MTOM request is answered in MTOM: the envelope is the root part
+        start = content.index(b"<env:Envelope")
+        envelope_xml = content[start : content.index(b"</env:Envelope>", start) + len(b"</env:Envelope>")]
+        return _answer(etree.fromstring(envelope_xml), "env:Body/rs:RegistryResponse")
 
     def test_kine_may_not_provide_the_type_medecin_may(self, dmp: Dmp) -> None:
         dmp.record(authorised=[MEDECIN, KINE])
@@ -883,6 +897,7 @@ class TestProvideAndRegister:
         assert dmp.retrieve(MEDECIN, provided.unique_id or "").ids == (provided.unique_id,)
         refused(dmp.retrieve(KINE, provided.unique_id or ""), "XDSDocumentUniqueIdError")
 
+    @pytest.mark.parametrize("mtom", [False, True], ids=["base64", "mtom"])
     @pytest.mark.parametrize(
         ("setting", "by", "code"),
         [
@@ -893,7 +908,7 @@ class TestProvideAndRegister:
         ],
     )
     def test_a_refused_upload_leaves_the_blob_store_unchanged(
-        self, dmp: Dmp, setting: str, by: Identity, code: str
+        self, dmp: Dmp, setting: str, by: Identity, code: str, mtom: bool
     ) -> None:
         """The record-level gate runs before the documents are made durable: nothing for gc to collect."""
         if setting == "closed":
@@ -905,7 +920,7 @@ class TestProvideAndRegister:
         before = sorted(blobs.list())
         content = f"refused upload ({setting})".encode()
         doc = dataclasses.replace(document(), hash=hashlib.sha1(content).hexdigest(), size=str(len(content)))
-        refused(self._provide(dmp, by, doc, content), code)
+        refused(self._provide(dmp, by, doc, content, mtom=mtom), code)
         assert sorted(blobs.list()) == before
         assert not blobs.exists(hashlib.sha1(content).hexdigest())
         assert list(blobs.staging_dir.iterdir()) == []
