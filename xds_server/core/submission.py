@@ -46,8 +46,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
+from xds_server.core.absent import unknown_association_end
 from xds_server.core.errors import ErrorCode, Issue, XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.metadata import (
@@ -274,14 +275,13 @@ class _Planner:
     def _check_association(self, a: Association, ends: Mapping[str, _End]) -> None:
         name = a.entry_uuid or f"{a.source}->{a.target}"
         source, target = ends.get(a.source), ends.get(a.target)
-        for end, ref, resolved in (("sourceObject", a.source, source), ("targetObject", a.target, target)):
+        ends_found: tuple[tuple[Literal["sourceObject", "targetObject"], _End | None], ...] = (
+            ("sourceObject", source),
+            ("targetObject", target),
+        )
+        for end, resolved in ends_found:
             if resolved is None:
-                self._error(
-                    ErrorCode.REGISTRY_METADATA_ERROR,
-                    name,
-                    end,
-                    f"{end} {ref} is neither in the submission nor in the registry",
-                )
+                self.issues.append(unknown_association_end(a, end))
         if source is None or target is None:
             return
         if a.association_type in _RELATIONSHIPS:
