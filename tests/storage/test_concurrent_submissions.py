@@ -1,6 +1,7 @@
 """Concurrent submissions about the same entry or uniqueId, as two real transactions (SqlRegistryStore.lock,
-core/submission.py step 0); two ITI-57 updates of one lid (the later-version index); the Folder uniqueId
-index (tables.py, migrations folder_unique_id and later_version_unique).
+core/submission.py step 0); two ITI-57 updates of one lid (the later-version index); an ITI-57 update or
+status update and an RPLC of one entry (core/metadata_update.py, concurrency); the Folder uniqueId index
+(tables.py, migrations folder_unique_id and later_version_unique).
 
 Each race: the first submission registers inside its transaction and holds it open; the second starts
 meanwhile and must wait for it (PostgreSQL: the row / advisory locks of ``lock``; SQLite: BEGIN IMMEDIATE),
@@ -32,9 +33,10 @@ from tests.core.builders import (
     submission_set,
 )
 from tests.fakes import FixedClock
+from tests.update.registry import UAS, next_version, status_update, update_request
 from xds_server.app import RandomIds
 from xds_server.core.errors import ErrorCode, XdsError
-from xds_server.core.metadata import Slot, Submission
+from xds_server.core.metadata import DocumentEntry, Slot, Submission
 from xds_server.core.ports import PatientState
 from xds_server.core.profile import IHE_DEFAULT
 from xds_server.core.usecases.register import register_plan
@@ -67,8 +69,11 @@ class Outcome:
 def _register(
     database: Database, sub: Submission, outcome: Outcome, hold: Callable[[], None] = lambda: None
 ) -> None:
-    """ITI-42 (or, for a submission carrying new versions, ITI-57) in one transaction."""
-    use_case = update_plan if any(d.logical_id for d in sub.documents) else register_plan
+    """ITI-42 (or, for a submission carrying new versions or status updates, ITI-57) in one transaction."""
+    metadata_update = any(d.logical_id for d in sub.documents) or any(
+        a.association_type == UAS for a in sub.associations
+    )
+    use_case = update_plan if metadata_update else register_plan
     try:
         with database.transaction() as connection:
             plan = use_case(
@@ -242,6 +247,53 @@ class TestConcurrentUpdates:
         assert result.second.codes == [ErrorCode.METADATA_VERSION_ERROR.value]
         version_two = result.first.final_ids["Document02"]
         assert statuses(database, original, version_two) == [DEPRECATED, APPROVED]
+
+
+class TestConcurrentUpdateAndReplacement:
+    """ITI-57 and an RPLC of the same entry: serialised, in either order. Without the ITI-57 locks, on
+    PostgreSQL, an update racing a replacement gave its new version the Approved status it had read: two
+    Approved successors of one document."""
+
+    @pytest.fixture
+    def registered(self, database: Database) -> tuple[DocumentEntry, str]:
+        doc = document()
+        return doc, committed(database, submission(doc))["Document01"]
+
+    def test_an_update_after_a_replacement_makes_a_deprecated_version(
+        self, database: Database, registered: tuple[DocumentEntry, str]
+    ) -> None:
+        doc, original = registered
+        result = race(database, successor(original), update_request(next_version(doc, original)))
+        assert result.second_waited
+        assert result.first.error is None and result.second.error is None, result.second.codes
+        replacement = result.first.final_ids["Document01"]
+        version_two = result.second.final_ids["Document01"]
+        # Serial order: the update of the (now Deprecated) latest version gives its status to version 2.
+        assert statuses(database, original, replacement, version_two) == [DEPRECATED, APPROVED, DEPRECATED]
+
+    def test_a_replacement_after_an_update_is_refused(
+        self, database: Database, registered: tuple[DocumentEntry, str]
+    ) -> None:
+        doc, original = registered
+        result = race(database, update_request(next_version(doc, original)), successor(original))
+        assert result.second_waited
+        assert result.first.error is None
+        assert result.second.codes == [ErrorCode.REGISTRY_DEPRECATED_DOCUMENT_ERROR.value]
+        version_two = result.first.final_ids["Document01"]
+        assert statuses(database, original, version_two) == [DEPRECATED, APPROVED]
+
+    def test_a_status_update_after_a_replacement_sees_the_new_status(
+        self, database: Database, registered: tuple[DocumentEntry, str]
+    ) -> None:
+        _, original = registered
+        deprecate = Submission(
+            submission_sets=(submission_set(),), associations=(status_update(original, APPROVED, DEPRECATED),)
+        )
+        result = race(database, successor(original), deprecate)
+        assert result.second_waited
+        assert result.first.error is None
+        assert result.second.codes == [ErrorCode.METADATA_UPDATE_ERROR.value]  # OriginalStatus is stale
+        assert statuses(database, original, result.first.final_ids["Document01"]) == [DEPRECATED, APPROVED]
 
 
 class TestLaterVersionIndex:

@@ -42,6 +42,18 @@ patient, Approved) and the operations it expresses, all checked before anything 
    CP-ITI-1029).
 Every association of the message is stored (the SS -> operation associations record what was done).
 
+Concurrency (as core/submission.py step 0). Before deciding anything the planner reads the latest version of
+every lid it updates, locks those versions and every stored object its associations name (status-change
+targets, ends of submitted associations) together with the SubmissionSet uniqueId (``RegistryReader.lock``),
+then reads the latest versions again, and locks again while a concurrent transaction committed a newer one
+meanwhile. An ITI-57 update, an RPLC / APND / Folder filing (which lock the entry they name) and an
+UpdateAvailabilityStatus of the same entry therefore run one after the other: on PostgreSQL (READ
+COMMITTED) an update could otherwise give the Approved status it read to a new version of an entry that a
+concurrent RPLC had just replaced, leaving two Approved successors of one document. Every rule below then
+reads what the earlier transaction committed: the later RPLC finds the entry Deprecated
+(XDSRegistryDeprecatedDocumentError), the later update gives its new version the Deprecated status its
+latest version now has, the later OriginalStatus check sees the new status.
+
 ITI-62 (``check_removal``), all or nothing, as the NIST registry applies the Metadata Update rules:
 - every id must name a registry object: UnresolvedReferenceException (30000);
 - no Association that stays may reference a removed object: ReferencesExistException (30001, 30004-30008);
@@ -100,6 +112,10 @@ _VERSION_SLOTS = frozenset(
         SlotName.SUBMISSION_SET_STATUS.value,
     }
 )
+
+#: Lock-then-reread rounds: each further round needs yet another version of one lid committed meanwhile;
+#: past them the (logical_id, version) index still refuses a second version n + 1.
+_LOCK_ROUNDS = 4
 
 _OPERATION = ErrorCode.METADATA_UPDATE_OPERATION_ERROR
 _UPDATE = ErrorCode.METADATA_UPDATE_ERROR
@@ -166,10 +182,11 @@ class _UpdatePlanner:
 
     # -- driver --------------------------------------------------------------------------------------
     def run(self) -> UpdatePlan:
+        latest = self._lock()
         self._register_submission_set()
         self._assign_ids()
         by_target = self._classify()
-        self._versions(by_target)
+        self._versions(by_target, latest)
         submitted = self._submitted_associations()
         self._availability_updates()
         if any(i.is_error for i in self.issues):
@@ -195,6 +212,36 @@ class _UpdatePlanner:
 
     def _final(self, submitted_id: str) -> str:
         return self.id_map.get(submitted_id, submitted_id)
+
+    # -- 0. concurrency: lock, then read what the transactions that held the locks committed ------------
+    def _lock(self) -> dict[str, ObjectSummary]:
+        """Lock the latest versions of the updated lids and the stored objects the associations name; return
+        the latest versions as read once locked (a version committed meanwhile is locked in turn)."""
+        in_message = {o.entry_uuid for o in self.sub.objects() if o.entry_uuid}
+        named = {
+            ref
+            for a in self.sub.associations
+            for ref in (a.source, a.target)
+            if ref and ref not in in_message and is_uuid_id(ref)
+        }
+        lids = {
+            o.logical_id
+            for o in (*self.sub.documents, *self.sub.folders)
+            if o.logical_id and o.logical_id != o.entry_uuid
+        }
+        latest = self.reader.latest_versions(lids) if lids else {}
+        wanted = named | {v.entry_uuid for v in latest.values()}
+        locked: set[str] = set()
+        unique_ids = [self.ss.unique_id] if self.ss.unique_id else []
+        for _ in range(_LOCK_ROUNDS):
+            self.reader.lock(sorted(wanted - locked), unique_ids)
+            locked |= wanted
+            unique_ids = []  # held until the transaction ends
+            latest = self.reader.latest_versions(lids) if lids else {}
+            wanted = {v.entry_uuid for v in latest.values()}
+            if wanted <= locked:
+                break
+        return latest
 
     # -- the SubmissionSet: registered exactly as on ITI-42 (id, known patient, new uniqueId) ---------
     def _register_submission_set(self) -> None:
@@ -272,10 +319,8 @@ class _UpdatePlanner:
         return members
 
     # -- 1. new versions -----------------------------------------------------------------------------
-    def _versions(self, members: Mapping[str, Association]) -> None:
+    def _versions(self, members: Mapping[str, Association], latest: Mapping[str, ObjectSummary]) -> None:
         objects: list[DocumentEntry | Folder] = [*self.sub.documents, *self.sub.folders]
-        lids = {o.logical_id for o in objects if o.logical_id}
-        latest = self.reader.latest_versions(lids)
         seen: dict[str, str] = {}
         for obj in objects:
             member = members.get(obj.entry_uuid)
