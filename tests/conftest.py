@@ -28,7 +28,6 @@ Markers
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import sys
@@ -48,16 +47,13 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-DATABASE_URL_ENV = "XDS_DATABASE_URL"
+from tests.pg_helpers import DATABASE_URL_ENV, drop_schema, postgres_env_url  # noqa: E402 (needs _ROOT)
+
 NO_POSTGRES = f"PostgreSQL not available: set {DATABASE_URL_ENV}"
 
 
-def _postgres_env_url() -> str | None:
-    return os.environ.get(DATABASE_URL_ENV) or None
-
-
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("postgres") is not None and _postgres_env_url() is None:
+    if item.get_closest_marker("postgres") is not None and postgres_env_url() is None:
         pytest.skip(NO_POSTGRES)
 
 
@@ -66,7 +62,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    url = _postgres_env_url()
+    url = postgres_env_url()
     if url is None:
         pytest.skip(NO_POSTGRES)
     return url
@@ -75,7 +71,7 @@ def postgres_url() -> str:
 @pytest.fixture(scope="session")
 def _postgres_session_url() -> Iterator[str | None]:
     """The session schema (created here, dropped at the end) as a URL; None without PostgreSQL."""
-    base = _postgres_env_url()
+    base = postgres_env_url()
     if base is None:
         yield None
         return
@@ -86,9 +82,8 @@ def _postgres_session_url() -> Iterator[str | None]:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
         yield url_with_schema(base, schema)
     finally:
-        with admin.engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+        drop_schema(base, schema)
 
 
 @pytest.fixture(scope="session")

@@ -6,17 +6,15 @@ Each test gets its own data directory; on PostgreSQL (``XDS_DATABASE_URL`` set) 
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from typer.testing import CliRunner
 
+from tests.pg_helpers import database_env, scratch_schema
 from xds_server.cli import app
 from xds_server.core.identifiers import nir_key
-from xds_server.storage.database import Database
 
 INS_AUTHORITY = "1.2.250.1.213.1.4.8"
 NIR13 = "1840575123456"
@@ -28,21 +26,9 @@ IHE_PATIENT = "cli-1^^^&1.3.6.1.4.1.21367.13.20.1000&ISO"
 def env(tmp_path: Path) -> Iterator[dict[str, str | None]]:
     """The environment of one CLI test: a fresh data dir, and a fresh schema on PostgreSQL."""
     values: dict[str, str | None] = {"XDS_DATA_DIR": str(tmp_path / "data"), "XDS_PROFILE": None}
-    postgres = os.environ.get("XDS_DATABASE_URL")
-    if not postgres:
-        values["XDS_DATABASE_URL"] = None
-        values["XDS_DATABASE_SCHEMA"] = None
+    with scratch_schema("xds_cli") as schema:
+        values |= database_env(schema)
         yield values
-        return
-    schema = f"xds_cli_{secrets.token_hex(6)}"
-    values["XDS_DATABASE_SCHEMA"] = schema
-    yield values
-    admin = Database(postgres)
-    try:
-        with admin.engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
 
 
 def run(env: dict[str, str | None], *args: str) -> tuple[int, str]:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from typer.testing import CliRunner
 
+from tests.pg_helpers import database_env, scratch_schema
 from xds_server.cli import app
 from xds_server.core.identifiers import nir_key
 from xds_server.storage.database import Database, sqlite_url_for
@@ -88,17 +86,6 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
         "XDS_SAML_AUDIENCE": None,
         "XDS_JWT_AUDIENCE": None,
     }
-    postgres = os.environ.get("XDS_DATABASE_URL")
-    if not postgres:
-        env |= {"XDS_DATABASE_URL": None, "XDS_DATABASE_SCHEMA": None}
+    with scratch_schema("xds_cli") as schema:
+        env |= database_env(schema)
         yield Cli(env, data_dir)
-        return
-    schema = f"xds_cli_{secrets.token_hex(6)}"
-    env |= {"XDS_DATABASE_URL": postgres, "XDS_DATABASE_SCHEMA": schema}
-    yield Cli(env, data_dir)
-    admin = Database(postgres)
-    try:
-        with admin.engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        admin.dispose()

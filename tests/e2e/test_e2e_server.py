@@ -25,11 +25,10 @@ from xml.sax.saxutils import escape
 import httpx
 import pytest
 from lxml import etree
-from sqlalchemy import text
 
 from tests.identity_helpers import install_authority, sign
+from tests.pg_helpers import scratch_schema
 from xds_server.identity.dev_authority import DevAuthority
-from xds_server.storage.database import Database
 
 pytestmark = pytest.mark.slow
 
@@ -88,18 +87,8 @@ class Server:
 @pytest.fixture(scope="module")
 def server_env() -> Iterator[dict[str, str]]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("XDS_")}
-    postgres = os.environ.get("XDS_DATABASE_URL")
-    if not postgres:
-        yield env
-        return
-    schema = f"xds_e2e_{secrets.token_hex(6)}"
-    yield {**env, "XDS_DATABASE_URL": postgres, "XDS_DATABASE_SCHEMA": schema}
-    admin = Database(postgres)
-    try:
-        with admin.engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
+    with scratch_schema("xds_e2e") as schema:
+        yield env if schema is None else {**env, **schema.env}
 
 
 @pytest.fixture(scope="module")
