@@ -23,15 +23,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from xds_server.config import Settings
-from xds_server.transport import tls_options
+from xds_server.transport import tls_extension, tls_options
 
 from .conftest import DOCTOR, PATIENT, PATIENT_INS, Cli
 
 pytestmark = pytest.mark.slow
 
 START_TIMEOUT = 60.0
+STORED_QUERY = "urn:ihe:iti:2007:RegistryStoredQuery"
+MESSAGE_ID = "urn:uuid:7c0a4f0e-0000-4000-8000-000000000018"
 REQUEST_TIMEOUT = 10.0
 
 
@@ -268,12 +271,37 @@ class TestTls:
         with pytest.raises(httpx.TransportError), httpx.Client(timeout=REQUEST_TIMEOUT) as http:
             http.get(running.url.replace("https://", "http://") + "/health")  # plain HTTP is not served
 
+    def test_client_certificate_subject_on_the_soap_request_line(
+        self, cli: Cli, pki: Pki, serving: list[Running]
+    ) -> None:
+        running = start(
+            cli,
+            "--tls-cert",
+            str(pki.server.cert),
+            "--tls-key",
+            str(pki.server.key),
+            "--tls-client-ca",
+            str(pki.client_ca.cert),
+            scheme="https",
+        )
+        serving.append(running)
+        with_cert = ssl.create_default_context(cafile=str(pki.server_ca.cert))
+        with_cert.load_cert_chain(str(pki.client.cert), str(pki.client.key))
+        assert health(running.url, verify=with_cert).status_code == 200
+        response = post_soap(running.url, verify=with_cert)
+        assert response.status_code == 400  # no WS-Security header: refused, but after the request line
+        assert (
+            f"SOAP {STORED_QUERY} message {MESSAGE_ID}, TLS client {subject(pki.client)}" in running.output()
+        )
+
     def test_https_without_client_ca_from_settings(self, cli: Cli, pki: Pki, serving: list[Running]) -> None:
         cli.env |= {"XDS_TLS_CERT": str(pki.server.cert), "XDS_TLS_KEY": str(pki.server.key)}
         running = start(cli, scheme="https")
         serving.append(running)
         trust = ssl.create_default_context(cafile=str(pki.server_ca.cert))
         assert health(running.url, verify=trust).status_code == 200
+        post_soap(running.url, verify=trust)
+        assert f"SOAP {STORED_QUERY} message {MESSAGE_ID}, TLS client -" in running.output()
 
     def test_missing_files_and_half_configurations_are_refused(self, cli: Cli, pki: Pki) -> None:
         missing = str(pki.server.cert.parent / "missing.pem")
@@ -290,6 +318,10 @@ class TestTls:
 class TestTlsOptions:
     def test_plain_http_by_default(self) -> None:
         assert tls_options(Settings()) == {}
+
+    def test_the_protocol_fills_the_tls_extension(self, pki: Pki) -> None:
+        options = tls_options(Settings(tls_cert=pki.server.cert, tls_key=pki.server.key))
+        assert issubclass(options["http"], AutoHTTPProtocol)
 
     def test_client_ca_requires_certificates(self, pki: Pki) -> None:
         options = tls_options(
@@ -351,4 +383,79 @@ class TestSubprocess:
         refused = run("patients", "block", PATIENT_INS[:-2] + "00", "--professional", DOCTOR)
         assert (
             refused.returncode == 2 and refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+        )
+
+
+class TestTlsExtension:
+    """``tls_extension`` on both ends of a real (in-memory) TLS 1.3 handshake with the test PKI."""
+
+    def test_client_certificate_subject_and_chain(self, pki: Pki) -> None:
+        server = handshake(pki, client_certificate=True)
+        tls = tls_extension(server)
+        assert tls is not None
+        assert tls["client_cert_name"] == subject(pki.client) == "CN=structure 3900000000001"
+        (pem,) = tls["client_cert_chain"]
+        assert x509.load_pem_x509_certificate(pem.encode()) == load(pki.client)
+        assert tls["tls_version"] == 0x0304 and tls["client_cert_error"] is None
+
+    def test_no_client_certificate(self, pki: Pki) -> None:
+        tls = tls_extension(handshake(pki, client_certificate=False))
+        assert tls is not None and tls["client_cert_name"] is None and tls["client_cert_chain"] == []
+
+    def test_plain_connection_has_no_extension(self) -> None:
+        assert tls_extension(None) is None
+
+
+def load(issued: Issued) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(issued.cert.read_bytes())
+
+
+def subject(issued: Issued) -> str:
+    return load(issued).subject.rfc4514_string()
+
+
+def handshake(pki: Pki, *, client_certificate: bool) -> ssl.SSLObject:
+    """The server end of a completed TLS handshake over memory BIOs (client CA optional on the server)."""
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(str(pki.server.cert), str(pki.server.key))
+    server_context.load_verify_locations(str(pki.client_ca.cert))
+    server_context.verify_mode = ssl.CERT_OPTIONAL
+    client_context = ssl.create_default_context(cafile=str(pki.server_ca.cert))
+    if client_certificate:
+        client_context.load_cert_chain(str(pki.client.cert), str(pki.client.key))
+    pipes = [ssl.MemoryBIO() for _ in range(4)]  # client -> server, server -> client (in, out each)
+    server = server_context.wrap_bio(pipes[0], pipes[1], server_side=True)
+    client = client_context.wrap_bio(pipes[1], pipes[0], server_hostname="127.0.0.1")
+    done = {id(server): False, id(client): False}
+    for _ in range(10):  # a TLS 1.3 handshake takes two or three flights each way
+        for end in (client, server):
+            if done[id(end)]:
+                continue
+            try:
+                end.do_handshake()
+                done[id(end)] = True
+            except ssl.SSLWantReadError:
+                pass
+        if all(done.values()):
+            client.write(b"x")  # TLS 1.3: the server checks the client certificate on the client's Finished
+            server.read(1)
+            return server
+    raise AssertionError("the in-memory TLS handshake did not complete")
+
+
+def post_soap(url: str, **client: object) -> httpx.Response:
+    """An ITI-18 envelope without any WS-Security header (the dmp-test profile refuses it)."""
+    body = (
+        '<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
+        'xmlns:wsa="http://www.w3.org/2005/08/addressing"><env:Header>'
+        f'<wsa:Action env:mustUnderstand="true">{STORED_QUERY}</wsa:Action>'
+        f"<wsa:MessageID>{MESSAGE_ID}</wsa:MessageID></env:Header>"
+        '<env:Body><query:AdhocQueryRequest xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"/>'
+        "</env:Body></env:Envelope>"
+    )
+    with httpx.Client(timeout=REQUEST_TIMEOUT, **client) as http:  # type: ignore[arg-type]
+        return http.post(
+            f"{url}/xds/registry",
+            content=body.encode(),
+            headers={"Content-Type": "application/soap+xml; charset=UTF-8"},
         )

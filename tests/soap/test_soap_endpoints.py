@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,10 +27,21 @@ from xds_server.soap.envelope import SoapRequest
 from xds_server.soap.namespaces import SOAP11, SOAP12, WSA
 from xds_server.soap.router import Route, Router
 from xds_server.soap.services import Reply, Services, UnitOfWork
+from xds_server.transport import with_tls_extension
 
 ECHO = "urn:example:Echo"
 ECHO_RESPONSE = "urn:example:EchoResponse"
 BOOM = "urn:example:Boom"
+WHOAMI = "urn:example:WhoAmI"
+SUBJECT = "CN=structure 3900000000001,O=Test,C=FR"
+TLS = {
+    "server_cert": None,
+    "client_cert_chain": [],
+    "client_cert_name": SUBJECT,
+    "client_cert_error": None,
+    "tls_version": 0x0304,
+    "cipher_suite": None,
+}
 NS = {"env": SOAP12, "wsa": WSA}
 MESSAGE_ID = "urn:uuid:5b1e0c1e-0000-4000-8000-000000000001"
 
@@ -39,6 +51,12 @@ def echo(request: SoapRequest, services: Services) -> Reply:
     answer.text = request.body.text
     if request.multipart is not None:
         answer.set("parts", ",".join(sorted(request.multipart.parts)))
+    return Reply(answer)
+
+
+def whoami(request: SoapRequest, services: Services) -> Reply:
+    answer = etree.Element("{urn:example}Subject")
+    answer.text = request.transport_subject
     return Reply(answer)
 
 
@@ -63,7 +81,8 @@ def _no_database() -> Iterator[UnitOfWork]:
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def client(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """The frame with test routes; parametrised indirectly with a TLS extension, the connection's."""
     settings = Settings(data_dir=tmp_path, max_request_bytes=64 * 1024, max_parts=5)
     services = Services(
         settings=settings,
@@ -76,9 +95,15 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     app = FastAPI()
     app.include_router(api)
     app.state.soap_router = Router(
-        services, routes={ECHO: Route(echo, ECHO_RESPONSE), BOOM: Route(boom, "urn:example:BoomResponse")}
+        services,
+        routes={
+            ECHO: Route(echo, ECHO_RESPONSE),
+            BOOM: Route(boom, "urn:example:BoomResponse"),
+            WHOAMI: Route(whoami, "urn:example:WhoAmIResponse"),
+        },
     )
-    with TestClient(app) as test_client:
+    tls = request.param if hasattr(request, "param") else None
+    with TestClient(app if tls is None else with_tls_extension(app, tls)) as test_client:
         yield test_client
 
 
@@ -120,6 +145,31 @@ class TestPlainSoap:
 
     def test_repository_path_shares_the_router(self, client: TestClient) -> None:
         assert post(client, envelope(), path=REPOSITORY_PATH).status_code == 200
+
+
+class TestTransportSubject:
+    """The TLS client certificate subject (ASGI TLS extension, filled by xds_server/transport.py) reaches
+    the handler as SoapRequest.transport_subject and the INFO line of the request."""
+
+    @pytest.mark.parametrize("client", [TLS], indirect=True)
+    def test_subject_reaches_the_handler_and_the_log(
+        self, client: TestClient, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        with caplog.at_level(logging.INFO, logger="xds_server.soap.router"):
+            response = post(client, envelope(WHOAMI))
+        assert response.status_code == 200, response.text
+        root = etree.fromstring(response.content)
+        assert root.findtext("env:Body/{urn:example}Subject", namespaces=NS) == SUBJECT
+        lines = [r.getMessage() for r in caplog.records if r.name == "xds_server.soap.router"]
+        assert lines == [f"SOAP {WHOAMI} message {MESSAGE_ID}, TLS client {SUBJECT}"]
+
+    def test_no_certificate_no_subject(self, client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+        with caplog.at_level(logging.INFO, logger="xds_server.soap.router"):
+            response = post(client, envelope(WHOAMI))
+        root = etree.fromstring(response.content)
+        assert root.find("env:Body/{urn:example}Subject", namespaces=NS).text is None
+        lines = [r.getMessage() for r in caplog.records if r.name == "xds_server.soap.router"]
+        assert lines == [f"SOAP {WHOAMI} message {MESSAGE_ID}, TLS client -"]
 
 
 class TestFaultsOverHttp:

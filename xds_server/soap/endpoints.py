@@ -12,6 +12,10 @@ limit) in memory. Past a limit the answer is a Sender fault naming it. The route
 thread (handlers are synchronous: database, blob store). Spooled parts that no handler moved into the store
 are deleted when the request ends.
 
+The subject of the connection's TLS client certificate (``scope["extensions"]["tls"]["client_cert_name"]``,
+the ASGI TLS extension that ``xds-server serve`` fills: xds_server/transport.py) goes to the router with the
+message (``SoapRequest.transport_subject``).
+
 A client that goes away before its request was read (Starlette's ``ClientDisconnect``) is logged on one
 line, not as an error with a traceback: nobody is left to answer, and the spooled parts are removed.
 """
@@ -19,7 +23,8 @@ line, not as an error with a traceback: nobody is left to answer, and the spoole
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
@@ -66,6 +71,7 @@ async def _answer(request: Request, router: Router) -> HttpAnswer:
     settings = router.services.settings
     content_type = request.headers.get("content-type", "")
     multipart = is_multipart(content_type)
+    subject = transport_subject(request.scope)
     envelope_limit = min(settings.max_envelope_bytes, settings.max_request_bytes)
     limit = settings.max_request_bytes if multipart else envelope_limit
     declared = request.headers.get("content-length", "")
@@ -82,12 +88,19 @@ async def _answer(request: Request, router: Router) -> HttpAnswer:
         except MtomError as error:
             return fault_answer(SoapFault.sender(f"unreadable MTOM/XOP request: {error}"))
         with message:  # deletes the spooled parts the handler did not store
-            return await run_in_threadpool(router.handle, message.root, message)
+            return await run_in_threadpool(router.handle, message.root, message, transport_subject=subject)
     try:
         body = await _read_body(request.stream(), limit)
     except _TooLarge:
         return _too_large(limit, multipart)
-    return await run_in_threadpool(router.handle, body, None)
+    return await run_in_threadpool(router.handle, body, None, transport_subject=subject)
+
+
+def transport_subject(scope: Mapping[str, Any]) -> str | None:
+    """The TLS client certificate subject (RFC 4514) of the request's connection; None without one."""
+    tls = (scope.get("extensions") or {}).get("tls") or {}
+    name = tls.get("client_cert_name")
+    return name if isinstance(name, str) and name else None
 
 
 def _too_large(limit: int, multipart: bool) -> HttpAnswer:
@@ -110,4 +123,4 @@ async def _read_body(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     return bytes(body)
 
 
-__all__ = ["REGISTRY_PATH", "REPOSITORY_PATH", "api"]
+__all__ = ["REGISTRY_PATH", "REPOSITORY_PATH", "api", "transport_subject"]

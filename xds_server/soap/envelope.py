@@ -69,6 +69,10 @@ class SoapRequest:
     #: who is asking: set by the router from the verified wsse:Security assertion (soap.security) before
     #: any handler runs; None only for a request no handler has seen
     actor: AccessContext | None = None
+    #: the subject (RFC 4514) of the TLS client certificate the request came with (``xds-server serve
+    #: --tls-client-ca``; xds_server/transport.py), None over plain HTTP or without one: for handlers and the
+    #: audit record, next to (never instead of) the WS-Security identity in ``actor``
+    transport_subject: str | None = None
 
     @property
     def mtom(self) -> bool:

@@ -15,7 +15,8 @@ A handler is ``def handle(request: SoapRequest, services: Services) -> Reply``:
 - it is synchronous: the endpoint runs the router in a worker thread;
 - ``request.actor`` is the verified caller: the router authenticates every request (``soap.security``,
   WS-Security faults) after the action lookup and before the handler; handlers apply the policy
-  (``soap.access``);
+  (``soap.access``); ``request.transport_subject`` is the TLS client certificate's subject, if any (the
+  endpoint passes it in; the router logs it with the action, one INFO line per readable request);
 - transaction failures (``XdsError``) are part of the answer (a RegistryResponse with status Failure), not
   faults; a handler raises ``SoapFault`` only for a message it cannot read at all. Any other exception is
   logged here and answered with an ``env:Receiver`` fault that reveals nothing.
@@ -90,18 +91,34 @@ class Router:
         self.services = services
         self.routes = dict(routes)
 
-    def handle(self, envelope: bytes, multipart: MultipartMessage | None = None) -> HttpAnswer:
-        """Check the envelope, run the handler of its action, package the reply (never raises)."""
+    def handle(
+        self,
+        envelope: bytes,
+        multipart: MultipartMessage | None = None,
+        *,
+        transport_subject: str | None = None,
+    ) -> HttpAnswer:
+        """Check the envelope, run the handler of its action, package the reply (never raises).
+        ``transport_subject``: the TLS client certificate subject of the connection (RFC 4514)."""
         try:
-            return self._handle(envelope, multipart)
+            return self._handle(envelope, multipart, transport_subject)
         except SoapFault as fault:
             return fault_answer(fault)
         except Exception:
             log.exception("SOAP request failed outside its handler")
             return fault_answer(SoapFault(FaultCode.RECEIVER, "internal server error"))
 
-    def _handle(self, envelope: bytes, multipart: MultipartMessage | None) -> HttpAnswer:
+    def _handle(
+        self, envelope: bytes, multipart: MultipartMessage | None, transport_subject: str | None
+    ) -> HttpAnswer:
         request = read_envelope(envelope, multipart=multipart)
+        request = dataclasses.replace(request, transport_subject=transport_subject)
+        log.info(
+            "SOAP %s message %s, TLS client %s",
+            request.action,
+            request.message_id or "-",
+            transport_subject or "-",
+        )
         route = self.routes.get(request.action)
         if route is None:
             raise SoapFault(
