@@ -49,6 +49,7 @@ def conformance(ctx: typer.Context) -> None:
 
     conformance_app(ctx.args, prog_name="xds-server conformance")
 
+
 DataDir = Annotated[
     Path | None,
     typer.Option(

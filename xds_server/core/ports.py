@@ -74,9 +74,11 @@ class RegistryReader(Protocol):
         """Serialise this transaction with every concurrent one that locks one of the same stored objects or
         uniqueIds, until it ends; reads made afterwards see what those transactions committed.
 
-        The planner calls it before reading: two submissions that both replace (or append to, or file) one
-        entry, or both register one uniqueId, then run one after the other instead of both passing their
-        checks on the same snapshot. Unknown ids lock nothing (a uniqueId is locked even when unused).
+        Planners call it before the reads their decisions rest on (ITI-42/41: before any read; ITI-57: after
+        finding the latest versions, then they read again): two submissions that both replace (or append to,
+        or file) one entry, or both register one uniqueId, then run one after the other instead of both
+        passing their checks on the same snapshot. Unknown ids lock nothing (a uniqueId is locked even when
+        unused).
         """
         ...
 
