@@ -298,11 +298,6 @@ def main() -> None:
     parser.add_argument(
         "--database-url", default=None, help="PostgreSQL URL (default: a temporary SQLite file)"
     )
-    parser.add_argument(
-        "--try-index",
-        action="store_true",
-        help="then add a covering index registry_object(entry_uuid, seq) and time again (an index proposal)",
-    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="query-bench-") as workdir:
@@ -315,15 +310,6 @@ def main() -> None:
                     connection.exec_driver_sql("ANALYZE")
             run_queries(database, args, patients)
             print_explain(database)
-            if args.try_index:
-                with database.engine.begin() as connection:
-                    connection.exec_driver_sql(
-                        "CREATE INDEX bench_registry_object_uuid_seq ON registry_object (entry_uuid, seq)"
-                    )
-                    connection.exec_driver_sql("ANALYZE")
-                print("\nwith a covering index registry_object(entry_uuid, seq):")
-                run_queries(database, args, patients, round_=2)
-                print_explain(database)
         finally:
             cleanup()
 

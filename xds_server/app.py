@@ -35,7 +35,7 @@ from xds_server.soap.security import AccessControl, RecordReader, anonymous_acto
 from xds_server.soap.services import Services, TransactionFactory, UnitOfWork
 from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
 from xds_server.storage.database import Database, sqlite_url_for
-from xds_server.storage.migrate import upgrade
+from xds_server.storage.migrate import refresh_statistics, upgrade
 from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.query_sql import SqlQueryPort
 from xds_server.storage.records import SqlRecordStore
@@ -154,6 +154,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(upgrade, database)
+        await run_in_threadpool(refresh_statistics, database)
         log.info("xds-server %s ready: profile %s, database %s", __version__, settings.profile, database.url)
         yield
         if owned:

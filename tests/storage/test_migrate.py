@@ -104,3 +104,52 @@ class TestRevisionFiles:
 
     def test_one_head(self) -> None:
         assert head_revision()
+
+
+class TestRefreshStatistics:
+    """Without statistics SQLite reads registry_object through its primary key; with them, through the
+    covering (entry_uuid, seq) index that stored queries are shaped for."""
+
+    def test_sqlite_plan_uses_the_covering_index_after_refresh(self, sqlite_database: Database) -> None:
+        from sqlalchemy import select
+
+        from xds_server.storage.migrate import refresh_statistics
+        from xds_server.storage.tables import registry_object
+
+        with sqlite_database.transaction() as connection:
+            connection.execute(
+                registry_object.insert(),
+                [
+                    {
+                        "entry_uuid": f"urn:uuid:{n:036d}",
+                        "kind": "DocumentEntry",
+                        "logical_id": f"urn:uuid:{n:036d}",
+                        "version": 1,
+                        "status": "Approved",
+                        "patient_id": f"p{n % 50}",
+                        "unique_id": f"1.2.{n}",
+                        "xml": "<x/>" * 200,
+                        "seq": n,
+                    }
+                    for n in range(500)
+                ],
+            )
+        # the shape stored queries use: these entries, in insertion order
+        wanted = [f"urn:uuid:{n:036d}" for n in (3, 30, 300)]
+        statement = (
+            select(registry_object.c.entry_uuid)
+            .where(registry_object.c.entry_uuid.in_(wanted))
+            .order_by(registry_object.c.seq)
+        )
+        refresh_statistics(sqlite_database)
+        with sqlite_database.transaction(readonly=True) as connection:
+            compiled = statement.compile(connection, compile_kwargs={"literal_binds": True})
+            plan = " ".join(
+                str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
+            )
+        assert "COVERING INDEX ix_registry_object_entry_uuid_seq" in plan
+
+    def test_postgresql_is_left_to_autovacuum(self, database: Database) -> None:
+        from xds_server.storage.migrate import refresh_statistics
+
+        refresh_statistics(database)  # no error on either backend

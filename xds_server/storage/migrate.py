@@ -18,7 +18,15 @@ from sqlalchemy import Connection, text
 from xds_server.storage.database import Database
 from xds_server.storage.errors import translate_db_errors
 
-__all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "head_revision", "new_revision", "upgrade"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "alembic_config",
+    "current_revision",
+    "head_revision",
+    "new_revision",
+    "refresh_statistics",
+    "upgrade",
+]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Dated revision files (Polar habit): 20261127_<rev>_<slug>.py; "%%" escapes ConfigParser interpolation.
@@ -45,6 +53,21 @@ def upgrade(database: Database, revision: str = "head") -> None:
                 _create_schema(connection, database.schema)
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         command.upgrade(alembic_config(connection), revision)
+
+
+def refresh_statistics(database: Database) -> None:
+    """Give SQLite's planner table statistics (run at server start).
+
+    SQLite keeps no statistics until ANALYZE runs, and without them it reads registry_object through its
+    primary key instead of the covering (entry_uuid, seq) index the stored queries are shaped for.
+    ``analysis_limit`` makes ANALYZE sample each index, so this stays well under a second on a large
+    registry. PostgreSQL's autovacuum keeps its own statistics: nothing to do there.
+    """
+    if database.dialect_name != "sqlite":
+        return
+    with translate_db_errors(), database.engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA analysis_limit=400")
+        connection.exec_driver_sql("ANALYZE")
 
 
 def _create_schema(connection: Connection, schema: str) -> None:

@@ -70,6 +70,10 @@ registry_object = Table(
     Column("seq", BigInteger, nullable=False),  # insertion order, for stable result order
     Index(None, "logical_id", "version"),
     Index(None, "seq"),  # max(seq) on SQLite, where writers are serialised (storage/registry.py)
+    # Covering index for "these entries, in insertion order": stored queries sort their matches by seq, and on
+    # SQLite seq sits after the large xml column, so without it each matched row walks the XML's pages
+    # (bench/query_bench.py --try-index: SQLite 1M entries, FindDocuments p99 ~7 ms -> ~4 ms).
+    Index(None, "entry_uuid", "seq"),
     Index(None, "unique_id"),
     Index(None, "patient_id", "kind", "status"),
 )
