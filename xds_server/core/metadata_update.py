@@ -86,7 +86,7 @@ from xds_server.core.metadata import (
 )
 from xds_server.core.ports import IdFactory, ObjectSummary, RegistryReader
 from xds_server.core.profile import DomainProfile
-from xds_server.core.submission import new_membership, plan_registration
+from xds_server.core.submission import assign_ids, new_membership, plan_registration
 from xds_server.core.validation.context import issue
 from xds_server.core.vocabulary import RELATIONSHIP_TYPES, AssociationType, SlotName, Status
 
@@ -261,22 +261,16 @@ class _UpdatePlanner:
         self.objects.extend(plan.objects)
 
     def _assign_ids(self) -> None:
-        supplied: list[str] = []
-        for obj in (*self.sub.documents, *self.sub.folders, *self.sub.associations):
-            if not obj.entry_uuid:
-                continue
-            if is_uuid_id(obj.entry_uuid):
-                supplied.append(obj.entry_uuid)
-                self.id_map[obj.entry_uuid] = obj.entry_uuid
-            else:
-                self.id_map.setdefault(obj.entry_uuid, self.ids.new_uuid())
-        for existing in self.reader.summaries(supplied):
-            self._error(
-                ErrorCode.REGISTRY_METADATA_ERROR,
-                existing,
-                "id",
-                f"id {existing} is already used by an object of the registry (a new version needs a new id)",
+        # The SubmissionSet is not walked: _register_submission_set already gave it its id (and checked it).
+        self.issues.extend(
+            assign_ids(
+                (*self.sub.documents, *self.sub.folders, *self.sub.associations),
+                self.id_map,
+                self.ids,
+                self.reader,
+                message_suffix=" (a new version needs a new id)",
             )
+        )
 
     # -- which association is which operation --------------------------------------------------------
     def _classify(self) -> dict[str, Association]:

@@ -183,22 +183,7 @@ class _Planner:
 
     # -- 1. ids -------------------------------------------------------------------------------------
     def _assign_ids(self) -> None:
-        supplied: list[str] = []
-        for obj in self.sub.objects():
-            if not obj.entry_uuid:
-                continue  # an anonymous Association: given an id when built
-            if is_uuid_id(obj.entry_uuid):
-                supplied.append(obj.entry_uuid)
-                self.id_map[obj.entry_uuid] = obj.entry_uuid
-            else:
-                self.id_map.setdefault(obj.entry_uuid, self.ids.new_uuid())
-        for existing in self.reader.summaries(supplied):
-            self._error(
-                ErrorCode.REGISTRY_METADATA_ERROR,
-                existing,
-                "id",
-                f"id {existing} is already used by an object of the registry",
-            )
+        self.issues.extend(assign_ids(self.sub.objects(), self.id_map, self.ids, self.reader))
 
     # -- 2. patient ---------------------------------------------------------------------------------
     def _check_patient(self) -> None:
@@ -449,6 +434,38 @@ class _Planner:
                 yield dataclasses.replace(_registered(obj, final), patient_id=self.patient)
 
 
+def assign_ids(
+    objects: Iterable[AnyObject],
+    id_map: dict[str, str],
+    ids: IdFactory,
+    reader: RegistryReader,
+    *,
+    message_suffix: str = "",
+) -> list[Issue]:
+    """Fill ``id_map`` for ``objects``: a symbolic id gets a fresh ``urn:uuid``, a supplied one is kept.
+
+    A supplied ``urn:uuid`` must be new to the registry (NIST 15806): one XDSRegistryMetadataError per id
+    already stored, ``message_suffix`` appended to its message. Shared by ITI-42 and ITI-57 planning.
+    """
+    supplied: list[str] = []
+    for obj in objects:
+        if not obj.entry_uuid:
+            continue  # an anonymous Association: given an id when built
+        if is_uuid_id(obj.entry_uuid):
+            supplied.append(obj.entry_uuid)
+            id_map[obj.entry_uuid] = obj.entry_uuid
+        else:
+            id_map.setdefault(obj.entry_uuid, ids.new_uuid())
+    return [
+        Issue(
+            ErrorCode.REGISTRY_METADATA_ERROR,
+            f"id {existing} is already used by an object of the registry{message_suffix}",
+            f"{existing}/id",
+        )
+        for existing in reader.summaries(supplied)
+    ]
+
+
 def new_membership(ids: IdFactory, source: str, target: str) -> Association:
     """A HasMember the registry makes itself (a replacement joining the Folders of the replaced entry, a new
     version joining those of the previous one): Approved, version 1, lid = entryUUID."""
@@ -476,4 +493,4 @@ def _short(a: Association) -> str:
     return a.association_type.rsplit(":", 1)[-1]
 
 
-__all__ = ["RegistrationPlan", "new_membership", "plan_registration"]
+__all__ = ["RegistrationPlan", "assign_ids", "new_membership", "plan_registration"]
