@@ -17,6 +17,18 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.core.builders import (  # noqa: F401 - the shared constants, re-exported for the query tests
+    APND,
+    APPROVED,
+    DEPRECATED,
+    HAS_MEMBER,
+    HASH,
+    OTHER_PATIENT,
+    PATIENT,
+    REPOSITORY,
+    RPLC,
+    SIZE,
+)
 from xds_server.core.errors import XdsError
 from xds_server.core.metadata import (
     AnyObject,
@@ -42,20 +54,13 @@ from xds_server.core.query import (
     run_stored_query,
 )
 from xds_server.core.usecases.register import register
-from xds_server.core.vocabulary import AssociationType, SlotName, Status
+from xds_server.core.vocabulary import SlotName
 from xds_server.ebxml.encoding import encode_object_xml
 from xds_server.storage.database import Database
 from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.query_sql import SqlQueryPort
 from xds_server.storage.registry import SqlRegistryStore
 
-PATIENT = "PAT-1^^^&1.3.6.1.4.1.21367.2005.13.20.1000&ISO"
-OTHER_PATIENT = "PAT-2^^^&1.3.6.1.4.1.21367.2005.13.20.1000&ISO"
-APPROVED = Status.APPROVED.value
-DEPRECATED = Status.DEPRECATED.value
-HAS_MEMBER = AssociationType.HAS_MEMBER.value
-RPLC = AssociationType.REPLACE.value
-APND = AssociationType.APPEND.value
 SCHEME = "1.3.6.1.4.1.21367.100.1"
 CONF_SCHEME = "2.16.840.1.113883.5.25"
 
@@ -90,9 +95,9 @@ def document(**changes: Any) -> DocumentEntry:
         source_patient_id="j98789^^^&1.2.3.4.343.1&ISO",
         service_start_time="200412230800",
         service_stop_time="200412230801",
-        hash="e543712c0e10501972de13a5bfcbe826c49feb75",
-        size="36",
-        repository_unique_id="1.19.6.24.109.42.1.5",
+        hash=HASH,
+        size=SIZE,
+        repository_unique_id=REPOSITORY,
         authors=(Author(person="^Smith^John", institutions=("Some Hospital",)),),
         class_code=code("Education"),
         confidentiality_codes=(code("N", CONF_SCHEME),),
