@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from lxml import etree
 
+from tests.fakes import FixedClock, SequentialIds
 from tests.identity_helpers import open_access
 from xds_server.config import Settings
 from xds_server.core.profile import IHE_DEFAULT
@@ -37,16 +37,6 @@ MTOM_TYPE = (
 
 def echo(request: SoapRequest, services: Services) -> Reply:
     return Reply(etree.Element("{urn:example}Echoed"))
-
-
-class _Clock:
-    def now(self) -> datetime:
-        return datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class _Ids:
-    def new_uuid(self) -> str:
-        return "urn:uuid:00000000-0000-4000-8000-000000000000"
 
 
 @contextmanager
@@ -100,8 +90,8 @@ def make_app(tmp_path: Path, **settings: Any) -> FastAPI:
         settings=Settings(data_dir=tmp_path, **settings),
         profile=IHE_DEFAULT,
         transaction=_no_database,
-        clock=_Clock(),
-        ids=_Ids(),
+        clock=FixedClock(),
+        ids=SequentialIds(),
         access=open_access(),
     )
     app = FastAPI()

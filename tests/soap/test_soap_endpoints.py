@@ -11,7 +11,6 @@ import email.policy
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from lxml import etree
 
+from tests.fakes import FixedClock, SequentialIds
 from tests.identity_helpers import open_access
 from xds_server.config import Settings
 from xds_server.core.profile import IHE_DEFAULT
@@ -64,16 +64,6 @@ def boom(request: SoapRequest, services: Services) -> Reply:
     raise RuntimeError("secret internal detail")
 
 
-class _Clock:
-    def now(self) -> datetime:
-        return datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class _Ids:
-    def new_uuid(self) -> str:
-        return "urn:uuid:00000000-0000-4000-8000-000000000000"
-
-
 @contextmanager
 def _no_database() -> Iterator[UnitOfWork]:
     raise AssertionError("the frame tests never open a transaction")
@@ -88,8 +78,8 @@ def client(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TestClien
         settings=settings,
         profile=IHE_DEFAULT,
         transaction=_no_database,
-        clock=_Clock(),
-        ids=_Ids(),
+        clock=FixedClock(),
+        ids=SequentialIds(),
         access=open_access(),
     )
     app = FastAPI()
