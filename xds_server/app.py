@@ -125,9 +125,17 @@ def build_access(settings: Settings, profile: DomainProfile, trust: TrustStore) 
     )
 
 
-def build_services(settings: Settings, database: Database, profile: DomainProfile | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    database: Database,
+    profile: DomainProfile | None = None,
+    trust: TrustStore | None = None,
+) -> Services:
+    """``trust``: the trust store the verifier reads (``create_app`` passes the one its health check reports
+    on); built from ``settings`` when omitted."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     profile = profile if profile is not None else load_profile(settings.profile)
+    trust = trust if trust is not None else trust_store(settings)
     return Services(
         settings=settings,
         profile=profile,
@@ -135,7 +143,7 @@ def build_services(settings: Settings, database: Database, profile: DomainProfil
         clock=SystemClock(),
         ids=RandomIds(),
         blobs=open_blob_store(settings.blob_store, default_dir=settings.blob_dir),
-        access=build_access(settings, profile, trust_store(settings)),
+        access=build_access(settings, profile, trust),
         read_transaction=unit_of_work_factory(database, readonly=True),
     )
 
@@ -148,8 +156,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     settings = settings if settings is not None else Settings()
     owned = database is None
     database = open_database(settings) if database is None else database
-    services = build_services(settings, database)
-    trust = trust_store(settings)
+    trust = trust_store(settings)  # one store: the verifier's and the health check's (certificates read once)
+    services = build_services(settings, database, trust=trust)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
