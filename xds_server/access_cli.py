@@ -186,14 +186,23 @@ def _load(store: SqlRecordStore, patient: str) -> RecordSettings:
     return record
 
 
+@contextmanager
+def _professional_edit(
+    patient: str, professional: str, data_dir: Path | None, profile: str | None
+) -> Iterator[tuple[SqlRecordStore, str, str]]:
+    """The record store in one committed transaction, with the canonical patient and professional ids."""
+    settings = settings_of(data_dir, profile)
+    pid, who = patient_id(patient, settings), national_id(professional, "--professional")
+    with open_database(settings) as database, database.transaction() as connection:
+        yield SqlRecordStore(connection), pid, who
+
+
 def patients_authorize(
     patient: PatientArg, professional: Professional, data_dir: DataDir = None, profile: Profile = None
 ) -> None:
     """Declare the patient's consent for a professional (the record's authorised list)."""
-    settings = settings_of(data_dir, profile)
-    pid, who = patient_id(patient, settings), national_id(professional, "--professional")
-    with open_database(settings) as database, database.transaction() as connection:
-        SqlRecordStore(connection).authorize(pid, who)
+    with _professional_edit(patient, professional, data_dir, profile) as (store, pid, who):
+        store.authorize(pid, who)
     typer.echo(f"{pid}: consent declared for {who}")
 
 
@@ -201,10 +210,8 @@ def patients_block(
     patient: PatientArg, professional: Professional, data_dir: DataDir = None, profile: Profile = None
 ) -> None:
     """Block a professional: no read, no write, in any mode."""
-    settings = settings_of(data_dir, profile)
-    pid, who = patient_id(patient, settings), national_id(professional, "--professional")
-    with open_database(settings) as database, database.transaction() as connection:
-        SqlRecordStore(connection).block(pid, who)
+    with _professional_edit(patient, professional, data_dir, profile) as (store, pid, who):
+        store.block(pid, who)
     typer.echo(f"{pid}: {who} blocked")
 
 
@@ -212,10 +219,8 @@ def patients_unblock(
     patient: PatientArg, professional: Professional, data_dir: DataDir = None, profile: Profile = None
 ) -> None:
     """Take a professional off the block list."""
-    settings = settings_of(data_dir, profile)
-    pid, who = patient_id(patient, settings), national_id(professional, "--professional")
-    with open_database(settings) as database, database.transaction() as connection:
-        removed = SqlRecordStore(connection).unblock(pid, who)
+    with _professional_edit(patient, professional, data_dir, profile) as (store, pid, who):
+        removed = store.unblock(pid, who)
     typer.echo(f"{pid}: {who} unblocked" if removed else f"{pid}: {who} was not blocked")
 
 
