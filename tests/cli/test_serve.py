@@ -239,30 +239,41 @@ def health(url: str, **client: object) -> httpx.Response:
             time.sleep(0.2)
 
 
+def start_mutual_tls(cli: Cli, pki: Pki) -> Running:
+    """``serve`` over HTTPS with the test server certificate, requiring client certificates of the test CA."""
+    return start(
+        cli,
+        "--tls-cert",
+        str(pki.server.cert),
+        "--tls-key",
+        str(pki.server.key),
+        "--tls-client-ca",
+        str(pki.client_ca.cert),
+        scheme="https",
+    )
+
+
+def client_context(pki: Pki, identity: Issued | None = None) -> ssl.SSLContext:
+    """A client TLS context trusting the test server CA, presenting ``identity``'s certificate if given."""
+    context = ssl.create_default_context(cafile=str(pki.server_ca.cert))
+    if identity is not None:
+        context.load_cert_chain(str(identity.cert), str(identity.key))
+    return context
+
+
 class TestTls:
     def test_client_certificate_required(self, cli: Cli, pki: Pki, serving: list[Running]) -> None:
-        running = start(
-            cli,
-            "--tls-cert",
-            str(pki.server.cert),
-            "--tls-key",
-            str(pki.server.key),
-            "--tls-client-ca",
-            str(pki.client_ca.cert),
-            scheme="https",
-        )
+        running = start_mutual_tls(cli, pki)
         serving.append(running)
-        trust = ssl.create_default_context(cafile=str(pki.server_ca.cert))
-        with_cert = ssl.create_default_context(cafile=str(pki.server_ca.cert))
-        with_cert.load_cert_chain(str(pki.client.cert), str(pki.client.key))
+        trust = client_context(pki)
+        with_cert = client_context(pki, pki.client)
         response = health(running.url, verify=with_cert)
         assert response.status_code == 200, response.text
         assert "https://" in running.output() and "client certificates required" in running.output()
 
         with pytest.raises(httpx.TransportError), httpx.Client(verify=trust, timeout=REQUEST_TIMEOUT) as http:
             http.get(f"{running.url}/health")
-        stranger = ssl.create_default_context(cafile=str(pki.server_ca.cert))
-        stranger.load_cert_chain(str(pki.stranger.cert), str(pki.stranger.key))
+        stranger = client_context(pki, pki.stranger)
         with (
             pytest.raises(httpx.TransportError),
             httpx.Client(verify=stranger, timeout=REQUEST_TIMEOUT) as http,
@@ -274,19 +285,9 @@ class TestTls:
     def test_client_certificate_subject_on_the_soap_request_line(
         self, cli: Cli, pki: Pki, serving: list[Running]
     ) -> None:
-        running = start(
-            cli,
-            "--tls-cert",
-            str(pki.server.cert),
-            "--tls-key",
-            str(pki.server.key),
-            "--tls-client-ca",
-            str(pki.client_ca.cert),
-            scheme="https",
-        )
+        running = start_mutual_tls(cli, pki)
         serving.append(running)
-        with_cert = ssl.create_default_context(cafile=str(pki.server_ca.cert))
-        with_cert.load_cert_chain(str(pki.client.cert), str(pki.client.key))
+        with_cert = client_context(pki, pki.client)
         assert health(running.url, verify=with_cert).status_code == 200
         response = post_soap(running.url, verify=with_cert)
         assert response.status_code == 400  # no WS-Security header: refused, but after the request line
@@ -298,7 +299,7 @@ class TestTls:
         cli.env |= {"XDS_TLS_CERT": str(pki.server.cert), "XDS_TLS_KEY": str(pki.server.key)}
         running = start(cli, scheme="https")
         serving.append(running)
-        trust = ssl.create_default_context(cafile=str(pki.server_ca.cert))
+        trust = client_context(pki)
         assert health(running.url, verify=trust).status_code == 200
         post_soap(running.url, verify=trust)
         assert f"SOAP {STORED_QUERY} message {MESSAGE_ID}, TLS client -" in running.output()
