@@ -27,7 +27,7 @@ from lxml import etree
 from . import expect
 from .metadata import PATIENT_ID_SCHEMES, UNIQUE_ID_SCHEMES, prepare_submission
 from .patients import PatientPool, RegistrationError
-from .plan import ContentCheck, Step, TestCase, UseId, resolve_testdir
+from .plan import ContentCheck, Step, TestCase, UseId, resolve_testdir, step_label
 from .scope import Entry, Scope
 from .soap import (
     Request,
@@ -74,11 +74,7 @@ class StepResult:
 
     @property
     def label(self) -> str:
-        return (
-            f"{self.test_id}/{self.section}/{self.step_id}"
-            if self.section
-            else f"{self.test_id}/{self.step_id}"
-        )
+        return step_label(self.test_id, self.section, self.step_id)
 
 
 class Transport:

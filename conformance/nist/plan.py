@@ -98,6 +98,11 @@ class ContentCheck:
         return dict(self.attrs).get(key)
 
 
+def step_label(test_id: str, section: str, step_id: str) -> str:
+    """``test/section/step``, or ``test/step`` for a test without sections (reports and log lines)."""
+    return f"{test_id}/{section}/{step_id}" if section else f"{test_id}/{step_id}"
+
+
 @dataclass(frozen=True)
 class Step:
     test_id: str
@@ -133,11 +138,7 @@ class Step:
 
     @property
     def label(self) -> str:
-        return (
-            f"{self.test_id}/{self.section}/{self.step_id}"
-            if self.section
-            else f"{self.test_id}/{self.step_id}"
-        )
+        return step_label(self.test_id, self.section, self.step_id)
 
     @property
     def transaction(self) -> str:
