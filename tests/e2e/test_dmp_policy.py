@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,6 +20,7 @@ from lxml import etree
 
 from tests.core.builders import DMP_PATIENT, INS, TYPE, code, dmp_document, dmp_submission, folder, member
 from tests.identity_helpers import install_authority, security_block, sign
+from tests.query.builders import adhoc
 from tests.repository.messages import mtom as multipart
 from tests.update.registry import next_version, status_update, update_request
 from xds_server.app import create_app
@@ -117,19 +117,6 @@ def envelope(action: str, body: etree._Element | str) -> bytes:
         f"<wsa:MessageID>urn:uuid:{uuid.uuid4()}</wsa:MessageID></env:Header>"
         f"<env:Body>{text}</env:Body></env:Envelope>"
     ).encode()
-
-
-def adhoc(query_id: str, params: dict[str, str], return_type: str = "ObjectRef") -> str:
-    slots = "".join(
-        f'<rim:Slot name="{name}"><rim:ValueList><rim:Value>{escape(value)}</rim:Value>'
-        "</rim:ValueList></rim:Slot>"
-        for name, value in params.items()
-    )
-    return (
-        f'<query:AdhocQueryRequest xmlns:query="{NS["query"]}" xmlns:rim="{NS["rim"]}">'
-        f'<query:ResponseOption returnComposedObjects="true" returnType="{return_type}"/>'
-        f'<rim:AdhocQuery id="{query_id}">{slots}</rim:AdhocQuery></query:AdhocQueryRequest>'
-    )
 
 
 @dataclass(frozen=True)

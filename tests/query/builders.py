@@ -12,23 +12,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from xml.sax.saxutils import escape
 
-from tests.core.builders import (  # noqa: F401 - the shared constants, re-exported for the query tests
-    APND,
-    APPROVED,
-    DEPRECATED,
-    HAS_MEMBER,
-    HASH,
-    OTHER_PATIENT,
-    PATIENT,
-    REPOSITORY,
-    RPLC,
-    SIZE,
-)
+from tests.core import builders as core
 from xds_server.core.errors import XdsError
 from xds_server.core.metadata import (
     AnyObject,
@@ -61,10 +51,44 @@ from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.query_sql import SqlQueryPort
 from xds_server.storage.registry import SqlRegistryStore
 
+# One definition of the shared constants (tests.core.builders), named here for the query tests.
+PATIENT = core.PATIENT
+OTHER_PATIENT = core.OTHER_PATIENT
+APPROVED = core.APPROVED
+DEPRECATED = core.DEPRECATED
+HAS_MEMBER = core.HAS_MEMBER
+RPLC = core.RPLC
+APND = core.APND
+HASH = core.HASH
+SIZE = core.SIZE
+REPOSITORY = core.REPOSITORY
+NS = {
+    "env": "http://www.w3.org/2003/05/soap-envelope",
+    "wsa": "http://www.w3.org/2005/08/addressing",
+    "query": "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0",
+    "rim": "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0",
+    "rs": "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0",
+}
 SCHEME = "1.3.6.1.4.1.21367.100.1"
 CONF_SCHEME = "2.16.840.1.113883.5.25"
 
 _uids = itertools.count(1)
+
+
+def adhoc(query_id: str, params: Mapping[str, str | list[str]], return_type: str = "ObjectRef") -> str:
+    """An ITI-18 AdhocQueryRequest body; a list value gives one Slot per item (repeated parameter)."""
+    slots = []
+    for name, value in params.items():
+        for text in value if isinstance(value, list) else [value]:
+            slots.append(
+                f'<rim:Slot name="{name}"><rim:ValueList><rim:Value>{escape(text)}</rim:Value>'
+                "</rim:ValueList></rim:Slot>"
+            )
+    return (
+        f'<query:AdhocQueryRequest xmlns:query="{NS["query"]}" xmlns:rim="{NS["rim"]}">'
+        f'<query:ResponseOption returnComposedObjects="true" returnType="{return_type}"/>'
+        f'<rim:AdhocQuery id="{query_id}">{"".join(slots)}</rim:AdhocQuery></query:AdhocQueryRequest>'
+    )
 
 
 def new_uuid() -> str:

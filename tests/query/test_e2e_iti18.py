@@ -22,14 +22,9 @@ from xds_server.core.vocabulary import SoapAction
 from xds_server.storage.database import Database
 from xds_server.storage.patients import SqlPatientDirectory
 
+from .builders import NS, adhoc
+
 SINGLE_DOC = Path(__file__).parents[1] / "soap" / "data" / "nist_12346_single_doc.xml"
-NS = {
-    "env": "http://www.w3.org/2003/05/soap-envelope",
-    "wsa": "http://www.w3.org/2005/08/addressing",
-    "query": "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0",
-    "rim": "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0",
-    "rs": "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0",
-}
 SUCCESS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
 APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
 
@@ -46,19 +41,6 @@ def envelope(action: str, body: str) -> bytes:
         "<wsa:To>http://localhost/xds/registry</wsa:To></env:Header>"
         f"<env:Body>{body}</env:Body></env:Envelope>"
     ).encode()
-
-
-def adhoc(query_id: str, params: dict[str, str], return_type: str) -> str:
-    slots = "".join(
-        f'<rim:Slot name="{name}"><rim:ValueList><rim:Value>{escape(value)}</rim:Value>'
-        "</rim:ValueList></rim:Slot>"
-        for name, value in params.items()
-    )
-    return (
-        f'<query:AdhocQueryRequest xmlns:query="{NS["query"]}" xmlns:rim="{NS["rim"]}">'
-        f'<query:ResponseOption returnComposedObjects="true" returnType="{return_type}"/>'
-        f'<rim:AdhocQuery id="{query_id}">{slots}</rim:AdhocQuery></query:AdhocQueryRequest>'
-    )
 
 
 @pytest.fixture

@@ -25,16 +25,9 @@ from xds_server.soap.services import Services, UnitOfWork
 from xds_server.storage.database import Database
 from xds_server.storage.query_sql import SqlQueryPort
 
-from .builders import APPROVED, DEPRECATED, PATIENT, FixedClock, Uuids, q, s
+from .builders import APPROVED, DEPRECATED, NS, PATIENT, FixedClock, Uuids, adhoc, q, s
 from .conftest import World
 
-NS = {
-    "env": "http://www.w3.org/2003/05/soap-envelope",
-    "wsa": "http://www.w3.org/2005/08/addressing",
-    "query": "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0",
-    "rim": "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0",
-    "rs": "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0",
-}
 SUCCESS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
 FAILURE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
 
@@ -59,21 +52,6 @@ def services_for(database: Database, tmp_path: Path, **settings: object) -> Serv
         clock=FixedClock(),
         ids=Uuids(),
         access=open_access(),
-    )
-
-
-def adhoc(query_id: str, params: dict[str, str | list[str]], return_type: str = "ObjectRef") -> str:
-    slots = []
-    for name, value in params.items():
-        for text in value if isinstance(value, list) else [value]:
-            slots.append(
-                f'<rim:Slot name="{name}"><rim:ValueList><rim:Value>{escape(text)}</rim:Value>'
-                "</rim:ValueList></rim:Slot>"
-            )
-    return (
-        f'<query:AdhocQueryRequest xmlns:query="{NS["query"]}" xmlns:rim="{NS["rim"]}">'
-        f'<query:ResponseOption returnComposedObjects="true" returnType="{return_type}"/>'
-        f'<rim:AdhocQuery id="{query_id}">{"".join(slots)}</rim:AdhocQuery></query:AdhocQueryRequest>'
     )
 
 
