@@ -15,7 +15,14 @@ from typing import Annotated
 
 import typer
 
-from xds_server.access_cli import dev_app, parse_birth_date, policy_app, register_patient_commands
+from xds_server.access_cli import (
+    DataDir,
+    Profile,
+    dev_app,
+    parse_birth_date,
+    policy_app,
+    register_patient_commands,
+)
 from xds_server.config import Settings, load_settings
 from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
@@ -48,20 +55,6 @@ def conformance(ctx: typer.Context) -> None:
     from conformance.cli import app as conformance_app
 
     conformance_app(ctx.args, prog_name="xds-server conformance")
-
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir", help="Data directory (default: $XDS_DATA_DIR or ./xds-data)", show_default=False
-    ),
-]
-Profile = Annotated[
-    str | None,
-    typer.Option(
-        "--profile", help="Affinity domain profile: dmp, dmp-test or ihe (default: $XDS_PROFILE or dmp)"
-    ),
-]
 
 
 def _settings(data_dir: Path | None = None, profile: str | None = None, **overrides: object) -> Settings:
