@@ -22,6 +22,8 @@ from sqlalchemy import select
 
 from tests.core.builders import (
     APND,
+    APPROVED,
+    DEPRECATED,
     PATIENT,
     RPLC,
     association,
@@ -41,7 +43,7 @@ from xds_server.core.ports import PatientState
 from xds_server.core.profile import IHE_DEFAULT
 from xds_server.core.usecases.register import register_plan
 from xds_server.core.usecases.update import update_plan
-from xds_server.core.vocabulary import SlotName, Status
+from xds_server.core.vocabulary import SlotName
 from xds_server.storage.database import Database
 from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.registry import SqlRegistryStore
@@ -50,8 +52,6 @@ from xds_server.storage.tables import registry_object
 from .builders import folder as stored_folder
 from .builders import new_uuid, stub_xml
 
-APPROVED = Status.APPROVED.value
-DEPRECATED = Status.DEPRECATED.value
 TIMEOUT = 20.0  # seconds: no step of a race may take longer
 BLOCKED_AFTER = 1.0  # the second submission still running after this long is waiting for the first
 
