@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from tests.server_helpers import free_port
 from xds_server.config import Settings
 from xds_server.transport import tls_extension, tls_options
 
@@ -41,12 +42,6 @@ REQUEST_TIMEOUT = 10.0
 def xds_server() -> list[str]:
     script = Path(sys.executable).with_name("xds-server")
     return [str(script)] if script.exists() else [sys.executable, "-m", "xds_server.cli"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def subprocess_env(cli: Cli) -> dict[str, str]:

@@ -11,7 +11,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from lxml import etree
 
 from tests.identity_helpers import install_authority, sign
 from tests.pg_helpers import scratch_schema
+from tests.server_helpers import free_port
 from xds_server.identity.dev_authority import DevAuthority
 
 pytestmark = pytest.mark.slow
@@ -56,12 +56,6 @@ def xds_server_command() -> list[str]:
     if found is None:
         pytest.fail("the xds-server console script is not installed (pip install -e .)")
     return [found]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -20,6 +20,7 @@ from lxml import etree
 from sqlalchemy import text
 
 from tests.identity_helpers import install_authority, sign
+from tests.server_helpers import free_port
 from xds_server.identity.dev_authority import DevAuthority
 from xds_server.storage.database import Database
 
@@ -27,12 +28,6 @@ from .conftest import REPOSITORY_ID, RS
 from .messages import NIST_PATIENT, PDF, RETRIEVE, Doc, envelope, pnr_message, retrieve_request
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
