@@ -23,15 +23,16 @@ from xds_server.access_cli import (
     policy_app,
     register_patient_commands,
 )
+from xds_server.access_cli import (
+    patient_id as canonical_patient,
+)
 from xds_server.config import Settings, load_settings
 from xds_server.core.errors import XdsError
-from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.ports import PatientState
 from xds_server.gc import gc_command
 from xds_server.storage.database import Database
 from xds_server.storage.migrate import current_revision, upgrade
 from xds_server.storage.patients import SqlPatientDirectory
-from xds_server.terminology import load_profile
 
 app = typer.Typer(help="IHE XDS.b registry and repository (DMP rules).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -154,11 +155,7 @@ def patients_add(
     """Register a patient (or change the state of a known one)."""
     settings = _settings(data_dir, profile)
     born = parse_birth_date(birth_date)
-    try:
-        canonical = canonical_patient_id(patient_id, load_profile(settings.profile))
-    except IdentifierError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+    canonical = canonical_patient(patient_id, settings)  # access_cli.patient_id: exit 2 when refused
     with _database(settings) as database, database.transaction() as connection:
         SqlPatientDirectory(connection).add(canonical, state, born)  # an upsert: sets state (and birth date)
     typer.echo(f"{canonical} {state.value}" + (f" born {born.isoformat()}" if born else ""))
