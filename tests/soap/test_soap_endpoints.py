@@ -20,6 +20,8 @@ from lxml import etree
 
 from tests.fakes import FixedClock, SequentialIds
 from tests.identity_helpers import open_access
+from tests.soap_helpers import mtom as build_mtom
+from tests.soap_helpers import mtom_type
 from xds_server.config import Settings
 from xds_server.core.profile import IHE_DEFAULT
 from xds_server.soap.endpoints import REGISTRY_PATH, REPOSITORY_PATH, api
@@ -254,28 +256,11 @@ class TestFaultsOverHttp:
 
 
 BOUNDARY = "MIMEBoundary_test"
-MTOM_TYPE = (
-    f'multipart/related; boundary="{BOUNDARY}"; type="application/xop+xml"; '
-    'start="<root@test>"; start-info="application/soap+xml"'
-)
+MTOM_TYPE = mtom_type(BOUNDARY)
 
 
 def mtom(root: bytes, *attachments: tuple[str, bytes]) -> bytes:
-    parts = [
-        (
-            f"--{BOUNDARY}\r\n"
-            'Content-Type: application/xop+xml; charset=UTF-8; type="application/soap+xml"\r\n'
-            "Content-Transfer-Encoding: binary\r\nContent-ID: <root@test>\r\n\r\n"
-        ).encode()
-        + root
-    ]
-    for cid, data in attachments:
-        parts.append(
-            f"--{BOUNDARY}\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\n"
-            f"Content-ID: <{cid}>\r\n\r\n".encode()
-            + data
-        )
-    return b"\r\n".join(parts) + f"\r\n--{BOUNDARY}--\r\n".encode()
+    return build_mtom(BOUNDARY, root, *attachments)
 
 
 def split_multipart(content_type: str, body: bytes) -> list[email.message.Message]:
