@@ -46,7 +46,7 @@ from xds_server.identity import dev_authority
 from xds_server.identity.dev_authority import Identity
 from xds_server.identity.policy_data import load_policy
 from xds_server.soap.security import policy_mode  # the server's choice of rule book, shared
-from xds_server.storage.database import Database, sqlite_url_for
+from xds_server.storage.database import Database, configured_database
 from xds_server.storage.migrate import upgrade
 from xds_server.storage.records import SqlRecordStore
 from xds_server.storage.registry import SqlRegistryStore
@@ -136,10 +136,7 @@ def national_id(value: str, option: str) -> str:
 def open_database(settings: Settings) -> Iterator[Database]:
     """The server's database, migrated to head; database failures end the command with one line."""
     try:
-        database = Database(
-            settings.database_url or sqlite_url_for(settings.data_dir),
-            schema=settings.database_schema or None,
-        )
+        database = configured_database(settings.database_url, settings.data_dir, settings.database_schema)
     except ValueError as error:  # unusable URL or schema name
         fail(str(error), 1)
     try:

@@ -34,7 +34,7 @@ from xds_server.soap.router import Router
 from xds_server.soap.security import AccessControl, RecordReader, anonymous_actor, policy_mode
 from xds_server.soap.services import Services, TransactionFactory, UnitOfWork
 from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
-from xds_server.storage.database import Database, sqlite_url_for
+from xds_server.storage.database import Database, configured_database
 from xds_server.storage.migrate import refresh_statistics, upgrade
 from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.query_sql import SqlQueryPort
@@ -66,8 +66,7 @@ class RandomIds:
 
 def open_database(settings: Settings) -> Database:
     """The configured database: ``XDS_DATABASE_URL``, else SQLite (WAL) in the data directory."""
-    url = settings.database_url or sqlite_url_for(settings.data_dir)
-    return Database(url, schema=settings.database_schema or None)
+    return configured_database(settings.database_url, settings.data_dir, settings.database_schema)
 
 
 def record_reader(connection: Connection) -> RecordReader:

@@ -17,15 +17,13 @@ import typer
 
 from xds_server.config import Settings, load_settings
 from xds_server.storage.blobs import document_index_factory, open_blob_store
-from xds_server.storage.database import Database, sqlite_url_for
+from xds_server.storage.database import configured_database
 from xds_server.storage.gc import DEFAULT_GRACE, GcReport, collect_garbage
 
 
 def run_gc(settings: Settings, *, grace: timedelta = DEFAULT_GRACE, dry_run: bool = False) -> GcReport:
     """One collection on the configured database and blob store."""
-    database = Database(
-        settings.database_url or sqlite_url_for(settings.data_dir), schema=settings.database_schema
-    )
+    database = configured_database(settings.database_url, settings.data_dir, settings.database_schema)
     try:
         blobs = open_blob_store(settings.blob_store, default_dir=settings.blob_dir)
         retention = timedelta(days=settings.deleted_blob_retention_days)

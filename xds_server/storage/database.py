@@ -31,7 +31,14 @@ from sqlalchemy.pool import StaticPool
 
 from xds_server.storage.errors import translate_db_errors
 
-__all__ = ["SQLITE_FILE_NAME", "Database", "normalise_url", "sqlite_url_for", "url_with_schema"]
+__all__ = [
+    "SQLITE_FILE_NAME",
+    "Database",
+    "configured_database",
+    "normalise_url",
+    "sqlite_url_for",
+    "url_with_schema",
+]
 
 SQLITE_FILE_NAME = "registry.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for the write lock before XDSRegistryBusy
@@ -42,6 +49,15 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 def sqlite_url_for(data_dir: Path) -> str:
     """The URL of the embedded registry database inside ``data_dir``."""
     return f"sqlite:///{(Path(data_dir) / SQLITE_FILE_NAME).resolve()}"
+
+
+def configured_database(url: str | None, data_dir: Path, schema: str | None = None) -> Database:
+    """The database the settings name: ``url``, else SQLite (WAL) in ``data_dir``.
+
+    The one place that turns XDS_DATABASE_URL / XDS_DATA_DIR / XDS_DATABASE_SCHEMA into a Database: the
+    server, the record-settings commands and ``gc`` all open it here.
+    """
+    return Database(url or sqlite_url_for(data_dir), schema=schema)
 
 
 def normalise_url(url: str) -> URL:
