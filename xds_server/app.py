@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from xds_server import __version__
@@ -179,8 +179,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         """200 with the profile and database backend once the database answers; 503 otherwise."""
         status, code = "ok", 200
         try:
-            with database.transaction(readonly=True) as connection:
-                connection.execute(text("SELECT 1"))
+            database.ping()
         except XdsError:
             log.exception("health check: database unavailable")
             status, code = "database unavailable", 503

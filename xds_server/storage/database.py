@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
@@ -126,6 +126,11 @@ class Database:
                 connection.execution_options(**{_READONLY: True})
             with connection.begin():
                 yield connection
+
+    def ping(self) -> None:
+        """Raise ``XdsError`` unless the database answers a trivial read (health checks)."""
+        with self.transaction(readonly=True) as connection:
+            connection.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         """Close every pooled connection (end of process, or a test)."""
