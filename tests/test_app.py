@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from xds_server.app import create_app
 from xds_server.config import Settings
+from xds_server.core.errors import ErrorCode, XdsError
 from xds_server.storage.database import Database
 from xds_server.storage.migrate import current_revision, head_revision
 
@@ -22,6 +24,20 @@ class TestHealth:
         assert body["status"] == "ok"
         assert body["profile"] == "ihe"
         assert body["database"] == database.dialect_name
+
+    def test_503_when_the_database_does_not_answer(
+        self, database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        app = create_app(Settings(data_dir=tmp_path, profile="ihe"), database=database)
+        with TestClient(app) as client:
+
+            def down() -> None:
+                raise XdsError.single(ErrorCode.REGISTRY_ERROR, "connection refused")
+
+            monkeypatch.setattr(database, "ping", down)
+            response = client.get("/health")
+        assert response.status_code == 503
+        assert response.json()["status"] == "database unavailable"
 
 
 class TestStartup:
