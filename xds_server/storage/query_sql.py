@@ -146,7 +146,7 @@ class _Dialect:
 def _visible(d: Any, scope: Visibility, dialect: _Dialect) -> list[ColumnElement[bool]]:
     """THE access-control hook: the DocumentEntry row ``d`` (document_entry or an alias) is visible.
 
-    Compiles ``core.policy.VisibilityScope`` (its docstring gives the SQL, ``admits`` the same predicate in
+    Compiles ``core.policy.VisibilityScope`` (its docstring states the predicate, ``admits`` is it in
     Python). Every atom is NOT NULL, so the negation used for Association ends is exact.
     """
     if sees_everything(scope):

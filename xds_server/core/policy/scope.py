@@ -3,25 +3,18 @@
 ``Policy.visibility_scope(ctx, record)`` gives, for one actor and one record, the set-valued facts that
 ``Policy.decide_document_visibility`` would apply document by document; ``VisibilityScope.admits`` is the
 same predicate in Python (tests prove the two agree for every combination). The query engine compiles it
-to WHERE clauses so that a hidden document never leaves the database (and never counts toward
-XDSTooManyResults, associations, folder or submission-set contents):
+(``storage/query_sql.py``, ``_visible``) so that a hidden document never leaves the database and never counts
+toward XDSTooManyResults, associations, folder or submission-set contents. A document of the record is
+visible iff:
 
-    -- nothing at all when not scope.record_allowed (the query was refused before; defensive: WHERE 1 = 0)
-    de.patient_id = :patient_id
-    AND (:include_deprecated OR de.status = 'urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')
-    AND (:unrestricted
-         OR EXISTS (SELECT 1 FROM author_person ap            -- author exception (empty set: skip)
-                    WHERE ap.entry_uuid = de.entry_uuid AND <ap.person's XCN.1 IN :author_ids
-                          with XCN.9 authority PS_NATIONAL_ID_OID>)
-         OR (  de.type_code IN :allowed_type_codes            -- None: no type restriction (omit)
-           AND NOT EXISTS (SELECT 1 FROM document_code dc     -- empty set: omit
-                           WHERE dc.entry_uuid = de.entry_uuid AND dc.attribute = 'confidentiality'
-                                 AND dc.code_key IN :hidden_confidentiality_codes)))
+    record_allowed
+    AND (include_deprecated OR status is Approved)
+    AND (unrestricted
+         OR one of its authorPerson national ids (XCN.1 under PS_NATIONAL_ID_OID) is in author_ids
+         OR (typeCode in allowed_type_codes (None: any type)
+             AND none of its confidentiality codes is in hidden_confidentiality_codes))
 
-``author_ids`` are national ids, not whole XCN strings: either index the XCN.1 of authorPerson values whose
-XCN.9 universal id is ``PS_NATIONAL_ID_OID`` (``record.author_national_id`` is the parser to reuse), or
-match ``ap.person LIKE :id || '^%'`` and ``ap.person LIKE '%&1.2.250.1.71.4.2.1&%'`` with LIKE escaping.
-A NULL type_code is never IN a set, which is the policy's answer too (unknown type denies).
+A document without a typeCode is never in a set, which is the policy's answer too (unknown type denies).
 """
 
 from __future__ import annotations
