@@ -26,7 +26,7 @@ from lxml import etree
 from xds_server.core.policy import AccessContext, PolicyMode
 from xds_server.identity import IdentityError, dev_authority, load_policy
 from xds_server.identity.dev_authority import DevAuthority, Identity
-from xds_server.soap.security import AccessControl, anonymous_actor
+from xds_server.wiring import AccessControl, anonymous_actor
 
 ANONYMOUS = "tests-anonymous"
 
@@ -41,7 +41,7 @@ def _refuse(_blocks: Sequence[etree._Element]) -> AccessContext:
 def open_access() -> AccessControl:
     """IHE mode, unauthenticated requests run as the anonymous actor (a header, if any, is refused)."""
     return AccessControl(
-        policy=load_policy(PolicyMode.IHE), verify=_refuse, anonymous=anonymous_actor(ANONYMOUS)
+        policy=load_policy(PolicyMode.IHE), verify_header=_refuse, anonymous=anonymous_actor(ANONYMOUS)
     )
 
 

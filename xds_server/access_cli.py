@@ -45,12 +45,12 @@ from xds_server.ebxml.codec import decode_object_xml, encode_object_xml
 from xds_server.identity import dev_authority
 from xds_server.identity.dev_authority import Identity
 from xds_server.identity.policy_data import load_policy
-from xds_server.soap.security import policy_mode  # the server's choice of rule book, shared
 from xds_server.storage.database import Database, configured_database
 from xds_server.storage.migrate import upgrade
 from xds_server.storage.records import SqlRecordStore
 from xds_server.storage.registry import SqlRegistryStore
 from xds_server.terminology import load_profile
+from xds_server.wiring import policy_mode  # the server's choice of rule book, shared
 
 dev_app = typer.Typer(
     help="The local test authority (TEST ONLY): keys, assertions, tokens.", no_args_is_help=True

@@ -31,8 +31,6 @@ from xds_server.ebxml.codec import encode_object_xml
 from xds_server.identity import AssertionVerifier, SamlSettings, TrustStore, load_certificates, load_policy
 from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
-from xds_server.soap.security import AccessControl, RecordReader, anonymous_actor, policy_mode
-from xds_server.soap.services import Services, TransactionFactory, UnitOfWork
 from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
 from xds_server.storage.database import Database, configured_database
 from xds_server.storage.migrate import refresh_statistics, upgrade
@@ -41,6 +39,15 @@ from xds_server.storage.query_sql import SqlQueryPort
 from xds_server.storage.records import SqlRecordStore
 from xds_server.storage.registry import SqlRegistryStore
 from xds_server.terminology import load_profile
+from xds_server.wiring import (
+    AccessControl,
+    RecordReader,
+    Services,
+    TransactionFactory,
+    UnitOfWork,
+    anonymous_actor,
+    policy_mode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +126,7 @@ def build_access(settings: Settings, profile: DomainProfile, trust: TrustStore) 
     anonymous = (settings.anonymous_actor or "").strip()
     return AccessControl(
         policy=load_policy(mode, deposit_follows_matrix=settings.deposit_follows_matrix),
-        verify=verifier.verify_security_header,
+        verify_header=verifier.verify_security_header,
         anonymous=anonymous_actor(anonymous) if anonymous and mode is PolicyMode.IHE else None,
     )
 

@@ -60,7 +60,7 @@ class TestUnresolved:
         with pytest.raises(XdsError) as error:
             registry.delete([ghost])
         assert codes(error) == {ErrorCode.UNRESOLVED_REFERENCE.value}
-        # the very issue the DMP rules give for a hidden entry or another record's object (soap.access)
+        # the very issue the DMP rules give for a hidden entry or another record's object (wiring.access)
         assert error.value.issues == (unknown_object(ghost),)
 
     def test_one_unknown_id_removes_nothing(self, registry: Registry) -> None:

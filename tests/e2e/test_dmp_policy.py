@@ -31,10 +31,10 @@ from xds_server.core.ports import PatientState
 from xds_server.core.vocabulary import DMP_VISIBILITY_OID, AssociationType, SoapAction
 from xds_server.ebxml.encoding import encode_submission
 from xds_server.identity.dev_authority import DevAuthority, Identity
-from xds_server.soap.services import Services
 from xds_server.storage.database import Database
 from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.records import SqlRecordStore
+from xds_server.wiring import Services
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 WSA = "http://www.w3.org/2005/08/addressing"

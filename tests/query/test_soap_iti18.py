@@ -21,9 +21,9 @@ from xds_server.core.query.queries import FindDocuments, GetDocuments
 from xds_server.core.vocabulary import SoapAction
 from xds_server.soap import iti18
 from xds_server.soap.router import ROUTES, Router
-from xds_server.soap.services import Services, UnitOfWork
 from xds_server.storage.database import Database
 from xds_server.storage.query_sql import SqlQueryPort
+from xds_server.wiring import Services, UnitOfWork
 
 from .builders import APPROVED, DEPRECATED, NS, PATIENT, FixedClock, Uuids, adhoc, q, s
 from .conftest import World

@@ -26,12 +26,12 @@ from xds_server.soap.endpoints import REPOSITORY_PATH
 from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.mtom import MultipartLimits, MultipartMessage, read_multipart
 from xds_server.soap.router import Router
-from xds_server.soap.services import Services, UnitOfWork
 from xds_server.storage import tables
 from xds_server.storage.blobs import FileBlobStore, SqlDocumentIndex
 from xds_server.storage.database import Database
 from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.registry import SqlRegistryStore
+from xds_server.wiring import Services, UnitOfWork
 
 from .messages import NIST_PATIENT
 

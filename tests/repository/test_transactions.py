@@ -288,7 +288,7 @@ class TestRetrieveErrors:
     def test_unknown_document(self, repository: Repository) -> None:
         answer = retrieve(repository, "1.2.3.999")
         assert (answer.status, answer.error_codes) == ("Failure", ["XDSDocumentUniqueIdError"])
-        # the very RegistryError the DMP rules give for a hidden document (soap.access)
+        # the very RegistryError the DMP rules give for a hidden document (wiring.access)
         (error,) = answer.registry_response().iter(f"{{{RS}}}RegistryError")
         expected = unknown_document("1.2.3.999")
         assert (error.get("codeContext"), error.get("location")) == (expected.message, expected.location)

@@ -25,7 +25,8 @@ from xds_server.soap.endpoints import REGISTRY_PATH, api
 from xds_server.soap.envelope import SoapRequest
 from xds_server.soap.namespaces import SOAP12, WSA
 from xds_server.soap.router import Route, Router
-from xds_server.soap.services import Reply, Services, UnitOfWork
+from xds_server.soap.services import Reply
+from xds_server.wiring import Services, UnitOfWork
 
 ECHO = "urn:example:Echo"
 ECHO_RESPONSE = "urn:example:EchoResponse"

@@ -28,9 +28,9 @@ from xds_server.core.ports import PatientState
 from xds_server.core.query.queries import FindDocuments
 from xds_server.core.vocabulary import SoapAction
 from xds_server.soap.router import ROUTES
-from xds_server.soap.services import Services
 from xds_server.storage.database import Database
 from xds_server.storage.patients import SqlPatientDirectory
+from xds_server.wiring import Services
 
 SINGLE_DOC = Path(__file__).parent / "data" / "nist_12346_single_doc.xml"
 NS = {

@@ -20,8 +20,8 @@ from xds_server.config import Settings
 from xds_server.core.policy import ActorKind, PolicyMode
 from xds_server.core.vocabulary import SoapAction
 from xds_server.soap.router import Router
-from xds_server.soap.security import anonymous_actor, policy_mode
 from xds_server.storage.database import Database
+from xds_server.wiring import anonymous_actor, policy_mode
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 WSA = "http://www.w3.org/2005/08/addressing"

@@ -114,7 +114,7 @@ class TestVersionErrors:
         with pytest.raises(XdsError) as error:
             registry.update(update_request(version))
         assert codes(error) == {ErrorCode.METADATA_VERSION_ERROR.value}
-        # the very issue the DMP rules give for a hidden document's logical id (soap.access)
+        # the very issue the DMP rules give for a hidden document's logical id (wiring.access)
         assert error.value.issues == (unknown_logical_id(version.entry_uuid, lid),)
 
     @pytest.mark.parametrize("lid", [None, "Document01"])
@@ -373,7 +373,7 @@ class TestAvailabilityStatus:  # NIST 15802, 15802b, 20002, 21001
             operation = dataclasses.replace(operation, entry_uuid="")
         with pytest.raises(XdsError) as error:
             registry.update(update_request(associations=(operation,)))
-        # the very issue the DMP rules give for a hidden status target (soap.access)
+        # the very issue the DMP rules give for a hidden status target (wiring.access)
         assert error.value.issues == (unknown_status_target(operation, 1),)
         assert error.value.issues[0].location == (
             f"UAS->{ghost}/targetObject" if named else "UpdateAvailabilityStatus[1]/targetObject"

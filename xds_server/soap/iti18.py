@@ -19,10 +19,11 @@ from xds_server.core.query.engine import QueryResult, ReturnType
 from xds_server.core.vocabulary import ResponseStatus, SoapAction
 from xds_server.ebxml.namespaces import QUERY
 from xds_server.ebxml.query import adhoc_query_response, decode_adhoc_query
-from xds_server.soap.access import query_scope
 from xds_server.soap.envelope import SoapRequest
 from xds_server.soap.faults import ACTION_NOT_SUPPORTED, FaultCode, SoapFault
-from xds_server.soap.services import Reply, Services, UnitOfWork
+from xds_server.soap.services import Reply
+from xds_server.wiring import Services, UnitOfWork
+from xds_server.wiring.access import query_scope
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def stored_query_response(
 ) -> etree._Element:
     """Run the stored query in ``request_body``; the query:AdhocQueryResponse element (never raises).
     ``request`` (the authenticated SOAP request) brings the actor whose visibility scope the query runs in
-    (soap.access.query_scope; the DMP profiles refuse a query without one)."""
+    (wiring.access.query_scope; the DMP profiles refuse a query without one)."""
     if request_body.tag != _ADHOC_QUERY_REQUEST:
         found = etree.QName(request_body).localname
         return _failure(
@@ -82,7 +83,7 @@ def stored_query_response(
             home=adhoc.home,
         )
         with services.transaction() as work:
-            scope = query_scope(services, request, work, adhoc.slots)
+            scope = query_scope(services, request.actor if request is not None else None, work, adhoc.slots)
             result = run_stored_query(
                 stored,
                 _query_port(work),

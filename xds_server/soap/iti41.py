@@ -4,9 +4,9 @@
 Glue only: find the documents of the request, decode the SubmitObjectsRequest (ebxml), run the core
 ``provide_and_register`` use case (core/usecases/provide.py: check + complete the metadata, make the blobs
 durable, then the ITI-42 ``register`` use case in one registry transaction), encode the answer. In the DMP
-profiles the record-level write gate (``soap.access.precheck_submission``: binding, record state, block list)
-runs first, in a read-only transaction, so that a refused upload stores no blob; every DMP rule runs again
-in the registry transaction (``check_submission``).
+profiles the record-level write gate (``wiring.access.precheck_submission``: binding, record state, block
+list) runs first, in a read-only transaction, so that a refused upload stores no blob; every DMP rule runs
+again in the registry transaction (``check_submission``).
 
 Documents (xds-rules.md §(d)): each ``xdsb:Document id=`` holds either one ``xop:Include`` whose ``href`` is a
 ``cid:`` URL of a part of this MTOM message (``MultipartMessage.resolve``: no ``http:``/``file:``, no unknown
@@ -29,12 +29,13 @@ from xds_server.core.errors import ErrorCode, Issue, XdsError
 from xds_server.core.usecases.provide import IncomingDocument, provide_and_register
 from xds_server.ebxml.codec import decode_submission
 from xds_server.ebxml.namespaces import LCM, XDSB, XOP
-from xds_server.soap.access import precheck_submission
 from xds_server.soap.envelope import SoapRequest
 from xds_server.soap.iti42 import checked_register
 from xds_server.soap.mtom import MtomError, MultipartMessage, SpooledPart, spool_base64
 from xds_server.soap.replies import registry_reply
-from xds_server.soap.services import Reply, Services
+from xds_server.soap.services import Reply
+from xds_server.wiring import Services
+from xds_server.wiring.access import precheck_submission
 
 TRANSACTION = "ITI-41"
 _REQUEST = f"{{{XDSB}}}ProvideAndRegisterDocumentSetRequest"
@@ -58,7 +59,7 @@ def provide_response(request: SoapRequest, services: Services) -> etree._Element
         if blobs is None:
             raise XdsError.single(ErrorCode.REPOSITORY_ERROR, "this server has no document repository")
         # a record that refuses the actor refuses the upload before any blob is made durable
-        precheck_submission(services, request, submission)
+        precheck_submission(services, request.actor, submission)
         return provide_and_register(
             submission,
             documents,

@@ -15,10 +15,11 @@ from xds_server.core.errors import Issue
 from xds_server.core.metadata import Submission
 from xds_server.core.usecases.register import register
 from xds_server.ebxml.codec import decode_submission
-from xds_server.soap.access import check_submission
 from xds_server.soap.envelope import SoapRequest
 from xds_server.soap.replies import internal_registry_error, registry_reply, require_submit_objects
-from xds_server.soap.services import Reply, Services, UnitOfWork
+from xds_server.soap.services import Reply
+from xds_server.wiring import Services, UnitOfWork
+from xds_server.wiring.access import check_submission
 
 TRANSACTION = "ITI-42"
 
@@ -32,7 +33,7 @@ def register_response(
     request_body: etree._Element, services: Services, request: SoapRequest
 ) -> etree._Element:
     """Register the submission in ``request_body``; the rs:RegistryResponse element (never raises).
-    ``request`` (the authenticated SOAP request) brings the actor the DMP rules check (soap.access)."""
+    ``request`` (the authenticated SOAP request) brings the actor the DMP rules check (wiring.access)."""
 
     def run() -> tuple[Issue, ...]:
         require_submit_objects(TRANSACTION, request_body)
@@ -51,9 +52,9 @@ def checked_register(
     *,
     transaction: str = TRANSACTION,
 ) -> tuple[Issue, ...]:
-    """The DMP rules (soap.access), then the register use case, in the caller's open transaction ``work``;
+    """The DMP rules (wiring.access), then the register use case, in the caller's open transaction ``work``;
     the warnings. ITI-41 registers through here too (``transaction="ITI-41"``)."""
-    check_submission(services, request, work, submission)
+    check_submission(services, request.actor, work, submission)
     return register(
         submission,
         store=work.registry,

@@ -8,7 +8,7 @@ or Failure, with its RegistryErrorList) and one ``xdsb:DocumentResponse`` per do
 transaction has ended.
 
 The per-document access hook of the use case (``core.usecases.retrieve.Authorize``) comes from the DMP
-rules (``soap.access.retrieve_authorizer``): a document hidden from the actor is refused exactly like an
+rules (``wiring.access.retrieve_authorizer``): a document hidden from the actor is refused exactly like an
 unknown uniqueId, and an actor refused the whole record gets the policy's RegistryError for the request.
 """
 
@@ -25,10 +25,11 @@ from xds_server.core.usecases.retrieve import DocumentRequest, RetrieveResult, r
 from xds_server.core.vocabulary import ResponseStatus
 from xds_server.ebxml.namespaces import RS, XDSB, XOP
 from xds_server.ebxml.responses import registry_response
-from xds_server.soap.access import retrieve_authorizer
 from xds_server.soap.envelope import SoapRequest
 from xds_server.soap.mtom import OutgoingPart, cid_href, new_content_id
-from xds_server.soap.services import Reply, Services
+from xds_server.soap.services import Reply
+from xds_server.wiring import Services
+from xds_server.wiring.access import retrieve_authorizer
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def _retrieve(requests: list[DocumentRequest], services: Services, request: Soap
         raise XdsError.single(ErrorCode.REPOSITORY_ERROR, "this server has no document repository")
     with services.transaction() as work:
         index: DocumentIndex = work.documents
-        authorize = retrieve_authorizer(services, request, work, requests)
+        authorize = retrieve_authorizer(services, request.actor, work, requests)
         return retrieve(
             requests,
             index=index,

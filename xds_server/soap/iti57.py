@@ -13,10 +13,11 @@ from xds_server.core.errors import ErrorCode, Issue, XdsError
 from xds_server.core.ports import RegistryStore, VersionedRegistryStore
 from xds_server.core.usecases.update import TRANSACTION, update
 from xds_server.ebxml.codec import decode_submission
-from xds_server.soap.access import check_update
 from xds_server.soap.envelope import SoapRequest
 from xds_server.soap.replies import internal_registry_error, registry_reply, require_submit_objects
-from xds_server.soap.services import Reply, Services
+from xds_server.soap.services import Reply
+from xds_server.wiring import Services
+from xds_server.wiring.access import check_update
 
 
 def handle(request: SoapRequest, services: Services) -> Reply:
@@ -26,13 +27,13 @@ def handle(request: SoapRequest, services: Services) -> Reply:
 
 def update_response(request_body: etree._Element, services: Services, request: SoapRequest) -> etree._Element:
     """Apply the update in ``request_body``; the rs:RegistryResponse element (never raises).
-    ``request`` (the authenticated SOAP request) brings the actor the DMP rules check (soap.access)."""
+    ``request`` (the authenticated SOAP request) brings the actor the DMP rules check (wiring.access)."""
 
     def run() -> tuple[Issue, ...]:
         require_submit_objects(TRANSACTION, request_body)
         submission = decode_submission(request_body)
         with services.transaction() as work:
-            check_update(services, request, work, submission)
+            check_update(services, request.actor, work, submission)
             return update(
                 submission,
                 store=versioned(work.registry),

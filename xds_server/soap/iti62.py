@@ -12,11 +12,12 @@ from lxml import etree
 from xds_server.core.errors import Issue
 from xds_server.core.usecases.delete import delete
 from xds_server.ebxml.query import decode_remove_objects
-from xds_server.soap.access import check_removal
 from xds_server.soap.envelope import SoapRequest
 from xds_server.soap.iti57 import versioned
 from xds_server.soap.replies import internal_registry_error, registry_reply
-from xds_server.soap.services import Reply, Services
+from xds_server.soap.services import Reply
+from xds_server.wiring import Services
+from xds_server.wiring.access import check_removal
 
 TRANSACTION = "ITI-62"
 
@@ -28,12 +29,12 @@ def handle(request: SoapRequest, services: Services) -> Reply:
 
 def delete_response(request_body: etree._Element, services: Services, request: SoapRequest) -> etree._Element:
     """Remove the objects listed in ``request_body``; the rs:RegistryResponse element (never raises).
-    ``request`` (the authenticated SOAP request) brings the actor the DMP rules check (soap.access)."""
+    ``request`` (the authenticated SOAP request) brings the actor the DMP rules check (wiring.access)."""
 
     def run() -> tuple[Issue, ...]:
         entry_uuids = decode_remove_objects(request_body)
         with services.transaction() as work:
-            check_removal(services, request, work, entry_uuids)
+            check_removal(services, request.actor, work, entry_uuids)
             delete(entry_uuids, store=versioned(work.registry))
         return ()
 

@@ -44,7 +44,9 @@ from xds_server.soap.faults import (
     render_fault,
 )
 from xds_server.soap.mtom import MultipartMessage, mtom_response
-from xds_server.soap.services import Reply, Services
+from xds_server.soap.security import authenticate
+from xds_server.soap.services import Reply
+from xds_server.wiring import Services
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +148,7 @@ class Router:
                 "the server is not configured to authenticate requests",
                 relates_to=request.message_id,
             )
-        return access.authenticate(request)
+        return authenticate(access, request)
 
     def _run(self, route: Route, request: SoapRequest) -> Reply:
         services = self.services.for_reading() if route.readonly else self.services

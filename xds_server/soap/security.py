@@ -1,6 +1,6 @@
 """WS-Security at the SOAP face: no identity, no transaction.
 
-Theory of operation. The router calls ``AccessControl.authenticate`` after the envelope checks and the action
+Theory of operation. The router calls ``authenticate`` after the envelope checks and the action
 lookup, before any handler runs:
 
 * the request's ``wsse:Security`` header blocks go to the identity layer (``identity.saml.AssertionVerifier``
@@ -22,16 +22,15 @@ What an authenticated actor may then do is ``core.policy``'s decision, applied p
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from xds_server.core.policy import AccessContext, ActorKind, Policy, PolicyMode, RecordSettings
+from xds_server.core.policy import AccessContext
 from xds_server.identity.errors import IdentityError, WsseFault
 from xds_server.soap.faults import FaultCode, SoapFault, Subcode
 from xds_server.soap.namespaces import WSSE
+from xds_server.wiring.services import AccessControl
 
 if TYPE_CHECKING:
     from xds_server.soap.envelope import SoapRequest
@@ -47,51 +46,20 @@ _SUBCODES = {
 HeaderVerifier = Callable[[Sequence[etree._Element]], AccessContext]
 
 
-class RecordReader(Protocol):
-    """The patient record settings the rules read (``storage.records.SqlRecordStore`` in production)."""
-
-    def load(self, patient_id: str, today: date) -> RecordSettings | None: ...
-
-
-def policy_mode(profile_name: str) -> PolicyMode:
-    """Which rule book a domain profile uses: ``dmp`` and ``dmp-test`` the DMP rules, others IHE."""
-    return PolicyMode.DMP if profile_name.startswith("dmp") else PolicyMode.IHE
-
-
-def anonymous_actor(name: str) -> AccessContext:
-    """The actor unauthenticated requests run as in the ``ihe`` profile (``XDS_ANONYMOUS_ACTOR``)."""
-    return AccessContext(ActorKind.SYSTEM, name.strip(), issuer="XDS_ANONYMOUS_ACTOR")
-
-
-def _today() -> date:
-    return datetime.now(UTC).date()
-
-
-@dataclass(frozen=True, slots=True)
-class AccessControl:
-    """Identity and policy for the SOAP face; ``app.py`` builds one, ``Services.access`` carries it.
-
-    ``anonymous`` is honoured only when the policy runs in IHE mode. ``today`` dates the record settings
-    (a minor is one on that day)."""
-
-    policy: Policy
-    verify: HeaderVerifier
-    anonymous: AccessContext | None = None
-    today: Callable[[], date] = _today
-
-    @property
-    def enforces_dmp(self) -> bool:
-        return self.policy.mode is PolicyMode.DMP
-
-    def authenticate(self, request: SoapRequest) -> AccessContext:
-        """The request's actor; a ``SoapFault`` (env:Sender, wsse subcode) when there is none."""
-        blocks = request.header_blocks(WSSE, "Security")
-        if not blocks and self.anonymous is not None and not self.enforces_dmp:
-            return self.anonymous
-        try:
-            return self.verify(blocks)
-        except IdentityError as error:
-            raise identity_fault(error, request.message_id) from None
+def authenticate(access: AccessControl, request: SoapRequest) -> AccessContext:
+    """The request's actor; a ``SoapFault`` (env:Sender, wsse subcode) when there is none."""
+    blocks = request.header_blocks(WSSE, "Security")
+    if not blocks and access.anonymous_actor is not None:
+        return access.anonymous_actor
+    if access.verify_header is None:
+        raise identity_fault(
+            IdentityError(WsseFault.INVALID_SECURITY, "this server accepts no WS-Security credential"),
+            request.message_id,
+        )
+    try:
+        return access.verify_header(blocks)
+    except IdentityError as error:
+        raise identity_fault(error, request.message_id) from None
 
 
 def identity_fault(error: IdentityError, relates_to: str | None = None) -> SoapFault:
@@ -102,10 +70,7 @@ def identity_fault(error: IdentityError, relates_to: str | None = None) -> SoapF
 __all__ = [
     "FAILED_AUTHENTICATION",
     "INVALID_SECURITY",
-    "AccessControl",
     "HeaderVerifier",
-    "RecordReader",
-    "anonymous_actor",
+    "authenticate",
     "identity_fault",
-    "policy_mode",
 ]

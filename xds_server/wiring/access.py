@@ -1,7 +1,8 @@
-"""The DMP rules on every SOAP transaction: ``core.policy`` decisions applied by the handlers.
+"""The DMP rules on every transaction, SOAP or FHIR: ``core.policy`` decisions applied by the handlers.
 
-Theory of operation (issue 7; docs/errors.md lists the codes). The router has authenticated the caller
-(``soap.security``: ``request.actor``); each handler calls one function here inside its database transaction,
+Theory of operation (issue 7; docs/errors.md lists the codes). The protocol face has authenticated the caller
+(``soap.security`` for WS-Security, ``fhir_api.auth`` for bearer tokens) and passes the verified actor; each
+handler calls one function here inside its database transaction,
 before its use case runs (ITI-41 also calls ``precheck_submission`` earlier, before its documents are stored:
 the record-level gate alone, so that a refused upload leaves no blob). In the ``ihe`` profile every function
 returns "everything allowed" (PolicyMode.IHE: any authenticated actor has full access); in the ``dmp``
@@ -66,9 +67,7 @@ from xds_server.core.query import EVERYTHING, DocumentCriteria, QueryPort, Visib
 from xds_server.core.usecases.retrieve import Authorize, DocumentRequest, allow_all
 from xds_server.core.vocabulary import AssociationType
 from xds_server.ebxml.codec import decode_object_xml
-from xds_server.soap.envelope import SoapRequest
-from xds_server.soap.security import AccessControl
-from xds_server.soap.services import Services, UnitOfWork
+from xds_server.wiring.services import AccessControl, Services, UnitOfWork
 
 __all__ = [
     "PATIENT_PARAMETERS",
@@ -101,13 +100,12 @@ class _Stored:
     patient_id: str | None
 
 
-def _enforcing(services: Services, request: SoapRequest | None) -> tuple[AccessControl, AccessContext] | None:
+def _enforcing(services: Services, actor: AccessContext | None) -> tuple[AccessControl, AccessContext] | None:
     """The access control and actor when the DMP rules apply; None when they do not (the ``ihe`` profile,
-    or no access control at all: the router refuses every request then, so only direct calls get here)."""
+    or no access control at all: the faces refuse every request then, so only direct calls get here)."""
     access = services.access
     if access is None or not access.enforces_dmp:
         return None
-    actor = request.actor if request is not None else None
     if actor is None:  # the router authenticates before any handler: fail closed all the same
         raise XdsError.single(ErrorCode.REGISTRY_ERROR, "the request was not authenticated")
     return access, actor
@@ -198,12 +196,12 @@ def _writer_sees(
 # ---- ITI-42 / ITI-41 ------------------------------------------------------------------------------------
 
 
-def precheck_submission(services: Services, request: SoapRequest, submission: Submission) -> None:
+def precheck_submission(services: Services, actor: AccessContext | None, submission: Submission) -> None:
     """ITI-41, before the documents are made durable: the binding and the record-level write gate alone, in a
     short read-only transaction of its own, so that an upload the record refuses leaves no blob behind (gc
     would collect it, but only after its grace period). Raise XdsError if refused. ``check_submission``
     still runs every rule in the registry transaction: the record may change in between."""
-    enforcing = _enforcing(services, request)
+    enforcing = _enforcing(services, actor)
     if enforcing is None:
         return
     access, actor = enforcing
@@ -212,10 +210,10 @@ def precheck_submission(services: Services, request: SoapRequest, submission: Su
 
 
 def check_submission(
-    services: Services, request: SoapRequest, work: UnitOfWork, submission: Submission
+    services: Services, actor: AccessContext | None, work: UnitOfWork, submission: Submission
 ) -> None:
     """ITI-42 / ITI-41: may the actor feed this record with these documents? Raise XdsError if not."""
-    enforcing = _enforcing(services, request)
+    enforcing = _enforcing(services, actor)
     if enforcing is None:
         return
     access, actor = enforcing
@@ -282,10 +280,12 @@ def _only_masking(new: DocumentEntry, old: DocumentEntry) -> bool:
     return same_identity == old and new.confidentiality_codes != old.confidentiality_codes
 
 
-def check_update(services: Services, request: SoapRequest, work: UnitOfWork, submission: Submission) -> None:
+def check_update(
+    services: Services, actor: AccessContext | None, work: UnitOfWork, submission: Submission
+) -> None:
     """ITI-57: new versions (masking changes to the author, his structure and the administrator doctors,
     other changes to the author and his structure) and availability-status changes (author, structure)."""
-    enforcing = _enforcing(services, request)
+    enforcing = _enforcing(services, actor)
     if enforcing is None:
         return
     access, actor = enforcing
@@ -340,12 +340,12 @@ def _unknown_lid(doc: DocumentEntry) -> Issue:
 
 
 def check_removal(
-    services: Services, request: SoapRequest, work: UnitOfWork, entry_uuids: Iterable[str]
+    services: Services, actor: AccessContext | None, work: UnitOfWork, entry_uuids: Iterable[str]
 ) -> None:
     """ITI-62: removing a DocumentEntry is a deprecation in the rules' terms (author or author's structure),
     on an open record named by the assertion; an entry hidden from the actor, or any object of another
     record, is answered like an unknown object."""
-    enforcing = _enforcing(services, request)
+    enforcing = _enforcing(services, actor)
     if enforcing is None:
         return
     access, actor = enforcing
@@ -394,10 +394,10 @@ def _slot_patients(slots: Iterable[Slot]) -> list[str]:
 
 
 def query_scope(
-    services: Services, request: SoapRequest | None, work: UnitOfWork, slots: Sequence[Slot]
+    services: Services, actor: AccessContext | None, work: UnitOfWork, slots: Sequence[Slot]
 ) -> Visibility:
     """ITI-18 / ITI-51: the visibility scope of the query, or XdsError when the record is refused."""
-    enforcing = _enforcing(services, request)
+    enforcing = _enforcing(services, actor)
     if enforcing is None:
         return EVERYTHING
     access, actor = enforcing
@@ -415,11 +415,11 @@ def query_scope(
 
 
 def retrieve_authorizer(
-    services: Services, request: SoapRequest, work: UnitOfWork, requests: Sequence[DocumentRequest]
+    services: Services, actor: AccessContext | None, work: UnitOfWork, requests: Sequence[DocumentRequest]
 ) -> Authorize:
     """ITI-43: the per-document decision (a hidden or foreign document is an unknown uniqueId); XdsError
     when the actor may not consult the record named by his assertion at all."""
-    enforcing = _enforcing(services, request)
+    enforcing = _enforcing(services, actor)
     if enforcing is None:
         return allow_all
     access, actor = enforcing

@@ -1,0 +1,141 @@
+"""What transaction handlers receive, whatever the protocol face (SOAP or FHIR).
+
+Handlers never pick a database, a blob store or a clock: ``app.py`` builds one ``Services`` at start with the
+concrete adapters, and the SOAP router and the FHIR routes pass it to every handler. The unit of work is the
+request's transaction:
+
+    with services.transaction() as work:      # one database transaction
+        register(submission, store=work.registry, ...)
+    # the block committed here; an exception inside rolled everything back (and left as XdsError when it
+    # came from the database)
+
+Queries and retrieves read only: the router hands their handlers ``services.for_reading()``, whose
+``transaction()`` opens a read-only transaction (``read_transaction``: on SQLite a deferred BEGIN that neither
+waits for nor blocks the writer, on PostgreSQL a ``REPEATABLE READ READ ONLY`` snapshot), so they never queue
+behind a submission holding the SQLite write lock. Such a handler must not write: PostgreSQL refuses it, and
+SQLite would take the write lock halfway through (and fail with XDSRegistryBusy if a writer committed first).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from xds_server.config import Settings
+from xds_server.core.blobs import BlobStore, DocumentIndex
+from xds_server.core.policy import AccessContext, ActorKind, Policy, PolicyMode, RecordSettings
+from xds_server.core.ports import Clock, IdFactory, PatientDirectory, RegistryStore
+from xds_server.core.profile import DomainProfile
+from xds_server.core.query.port import QueryPort
+
+
+class RecordReader(Protocol):
+    """The patient record settings the rules read (``storage.records.SqlRecordStore`` in production)."""
+
+    def load(self, patient_id: str, today: date) -> RecordSettings | None: ...
+
+
+def policy_mode(profile_name: str) -> PolicyMode:
+    """Which rule book a domain profile uses: ``dmp`` and ``dmp-test`` the DMP rules, others IHE."""
+    return PolicyMode.DMP if profile_name.startswith("dmp") else PolicyMode.IHE
+
+
+def anonymous_actor(name: str) -> AccessContext:
+    """The actor unauthenticated requests run as in the ``ihe`` profile (``XDS_ANONYMOUS_ACTOR``)."""
+    return AccessContext(ActorKind.SYSTEM, name.strip(), issuer="XDS_ANONYMOUS_ACTOR")
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+@dataclass(frozen=True, slots=True)
+class AccessControl:
+    """Identity and policy, built once by ``app.py`` and carried by ``Services.access``: the rule book, the
+    credential verifiers of each face, and (``ihe`` profile only) the actor anonymous requests run as.
+
+    ``verify_header`` (SOAP: the wsse:Security blocks -> actor) and ``verify_token`` (FHIR: a bearer token ->
+    actor) raise ``identity.IdentityError``; a face whose verifier is None refuses every request.
+    ``anonymous`` is honoured only when the policy runs in IHE mode. ``today`` dates the record settings (a
+    minor is one on that day)."""
+
+    policy: Policy
+    verify_header: Callable[[Sequence[Any]], AccessContext] | None = None
+    verify_token: Callable[[str], AccessContext] | None = None
+    anonymous: AccessContext | None = None
+    today: Callable[[], date] = _today
+
+    @property
+    def enforces_dmp(self) -> bool:
+        return self.policy.mode is PolicyMode.DMP
+
+    @property
+    def anonymous_actor(self) -> AccessContext | None:
+        """The actor a request without credentials runs as, when the profile admits one (never in DMP)."""
+        return self.anonymous if not self.enforces_dmp else None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitOfWork:
+    """The ports bound to one open database transaction."""
+
+    registry: RegistryStore
+    patients: PatientDirectory
+    #: the repository's reads of the registry (ITI-43: which stored document a uniqueId names)
+    documents: DocumentIndex
+    #: the stored-query reads (ITI-18 / ITI-51); app.py always sets it (optional only for test doubles)
+    queries: QueryPort | None = None
+    #: the patient record settings the DMP rules read (wiring.access); app.py always sets it
+    records: RecordReader | None = None
+
+
+#: Opens a transaction; commits when the block ends normally, rolls back on any exception.
+TransactionFactory = Callable[[], AbstractContextManager[UnitOfWork]]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything a handler may use; built once by the composition root (app.py)."""
+
+    settings: Settings
+    #: the affinity-domain profile (``xds_server.terminology.load_profile(settings.profile)``)
+    profile: DomainProfile
+    transaction: TransactionFactory
+    clock: Clock
+    ids: IdFactory
+    #: the repository's document store (ITI-41/43); its ``staging_dir`` also receives MTOM parts
+    blobs: BlobStore | None = None
+    #: identity and policy: both faces refuse every request when it is missing
+    access: AccessControl | None = None
+    #: read-only transactions for the read-only routes (``for_reading``); None: ``transaction`` serves them
+    read_transaction: TransactionFactory | None = None
+
+    def for_reading(self) -> Services:
+        """These services with ``transaction`` opening a read-only transaction (when one is configured)."""
+        if self.read_transaction is None:
+            return self
+        return dataclasses.replace(self, transaction=self.read_transaction)
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where MTOM parts are spooled while a request is read (the blob store's staging folder, so that
+        storing a document is a rename)."""
+        if self.blobs is not None:
+            return self.blobs.staging_dir
+        return self.settings.data_dir / "spool"
+
+
+__all__ = [
+    "AccessControl",
+    "RecordReader",
+    "Services",
+    "TransactionFactory",
+    "UnitOfWork",
+    "anonymous_actor",
+    "policy_mode",
+]
