@@ -3,7 +3,9 @@
 * ``open_access()``: the ``AccessControl`` of an ``ihe``-profile server whose ``XDS_ANONYMOUS_ACTOR`` is set,
   for hand-built ``Services`` in tests about something else (envelopes, queries, the repository);
 * ``install_authority(data_dir)``: a dev authority in a server's data dir (made once per session, copied:
-  RSA key generation is slow), which the server then trusts;
+  RSA key generation is slow), which a server started after it with ``dev_authority="on"`` trusts;
+* ``trusting_app(settings, database)``: the authority installed, then the application built with
+  ``dev_authority="on"`` (the server pins the authority present when it starts);
 * ``sign(message, authority, identity)``: the SOAP message (plain or MTOM, as bytes) with a
   ``wsse:Security`` header holding a fresh signed VIHF assertion, inserted as text so the rest of the
   bytes stay as written;
@@ -20,12 +22,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from lxml import etree
 
+from xds_server.app import create_app
+from xds_server.config import Settings
 from xds_server.core.policy import AccessContext, PolicyMode
 from xds_server.identity import IdentityError, dev_authority, load_policy
 from xds_server.identity.dev_authority import DevAuthority, Identity
+from xds_server.storage.database import Database
 from xds_server.wiring import AccessControl, anonymous_actor
 
 ANONYMOUS = "tests-anonymous"
@@ -59,6 +65,20 @@ def install_authority(data_dir: Path) -> DevAuthority:
     for name in (dev_authority.KEY_FILE, dev_authority.CERT_FILE):
         shutil.copyfile(dev_authority.authority_dir(_template()) / name, target / name)
     return dev_authority.load(data_dir)
+
+
+def trusting_app(settings: Settings, database: Database | None = None) -> tuple[FastAPI, DevAuthority]:
+    """The authority installed in ``settings.data_dir``, then the app that trusts it (``--dev``)."""
+    authority = install_authority(settings.data_dir)
+    app = create_app(settings.model_copy(update={"dev_authority": "on"}), database=database)
+    return app, authority
+
+
+def signing_client(
+    settings: Settings, database: Database | None = None, identity: Identity | None = None
+) -> SigningClient:
+    """A ``SigningClient`` on a ``trusting_app``."""
+    return SigningClient(*trusting_app(settings, database), identity)
 
 
 def security_block(authority: DevAuthority, identity: Identity | None = None, **mint: Any) -> bytes:
@@ -107,4 +127,6 @@ __all__ = [
     "open_access",
     "security_block",
     "sign",
+    "signing_client",
+    "trusting_app",
 ]

@@ -319,13 +319,11 @@ def authority_init(
         fail(f"cannot create the dev authority in {settings.data_dir}: {error.strerror or error}", 1)
     verb = "kept" if existed and not force else "created"
     typer.echo(f"dev authority {verb}: {authority.folder / dev_authority.CERT_FILE}")
-    if settings.dev_authority == "off":
-        typer.echo("note: XDS_DEV_AUTHORITY=off: the server does not trust it", err=True)
-    else:
-        typer.echo(
-            "warning: a server on this data dir trusts it (TEST ONLY; XDS_DEV_AUTHORITY=off withdraws it)",
-            err=True,
-        )
+    typer.echo(
+        "note: TEST ONLY; a server trusts it only when started after this with --dev (or "
+        "XDS_DEV_AUTHORITY=on), never with the dmp profile",
+        err=True,
+    )
 
 
 Id = Annotated[str | None, typer.Option("--id", help="National id (IDNPS) [899700000001]")]
@@ -411,9 +409,11 @@ def build_identity(
 
 def _authority(settings: Settings) -> dev_authority.DevAuthority:
     if not dev_authority.exists(settings.data_dir):
-        fail(f"no dev authority in {settings.data_dir}: run `xds-server dev authority init`", 1)
-    if settings.dev_authority == "off":
-        typer.echo("note: XDS_DEV_AUTHORITY=off: a server with these settings will refuse it", err=True)
+        fail(
+            f"no dev authority in {settings.data_dir}: run `xds-server dev authority init` "
+            "(or start the server with --dev)",
+            1,
+        )
     return dev_authority.load(settings.data_dir)
 
 

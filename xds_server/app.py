@@ -52,8 +52,8 @@ from xds_server.wiring import (
 log = logging.getLogger(__name__)
 
 DEV_AUTHORITY_WARNING = (
-    "the dev authority of the data dir is trusted: anyone who can read it can mint any identity "
-    "(set XDS_DEV_AUTHORITY=off in production)"
+    "the dev authority of the data dir is trusted (--dev / XDS_DEV_AUTHORITY=on): anyone who can read it "
+    "can mint any identity; never in production"
 )
 
 
@@ -101,8 +101,21 @@ def unit_of_work_factory(database: Database, *, readonly: bool = False) -> Trans
     return transaction
 
 
-def trust_store(settings: Settings) -> TrustStore:
-    """Configured certificates (``XDS_TRUSTED_CERTS``) and the dev authority while it is trusted."""
+def refuse_dev_authority_in_production(settings: Settings, profile: DomainProfile) -> None:
+    """ValueError when the dev authority is asked for under a production profile (``dmp``)."""
+    if settings.dev_authority == "on" and profile.production:
+        raise ValueError(
+            f"the dev authority (--dev, XDS_DEV_AUTHORITY=on) is never trusted with the production profile "
+            f"{settings.profile!r}: use --profile dmp-test or ihe"
+        )
+
+
+def trust_store(settings: Settings, profile: DomainProfile | None = None) -> TrustStore:
+    """Configured certificates (``XDS_TRUSTED_CERTS``) and, when asked for, the dev authority present now
+    (ValueError under a production profile)."""
+    refuse_dev_authority_in_production(
+        settings, profile if profile is not None else load_profile(settings.profile)
+    )
     return TrustStore(
         settings.data_dir,
         dev_setting=settings.dev_authority,
@@ -141,7 +154,7 @@ def build_services(
     on); built from ``settings`` when omitted."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     profile = profile if profile is not None else load_profile(settings.profile)
-    trust = trust if trust is not None else trust_store(settings)
+    trust = trust if trust is not None else trust_store(settings, profile)
     return Services(
         settings=settings,
         profile=profile,
@@ -160,10 +173,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     ``database`` replaces the configured one (tests pass theirs; it is then left open at shutdown).
     """
     settings = settings if settings is not None else Settings()
+    profile = load_profile(settings.profile)
+    trust = trust_store(settings, profile)  # one store: the verifier's and the health check's
     owned = database is None
     database = open_database(settings) if database is None else database
-    trust = trust_store(settings)  # one store: the verifier's and the health check's (certificates read once)
-    services = build_services(settings, database, trust=trust)
+    services = build_services(settings, database, profile, trust=trust)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -178,6 +192,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.database = database
     app.state.services = services
+    app.state.trust = trust
     app.state.soap_router = Router(services)
     app.include_router(soap_api)
 
@@ -211,6 +226,7 @@ __all__ = [
     "create_app",
     "open_database",
     "record_reader",
+    "refuse_dev_authority_in_production",
     "trust_store",
     "unit_of_work_factory",
 ]

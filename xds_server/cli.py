@@ -104,19 +104,43 @@ def serve(
             "--tls-client-ca", help="Require client certificates from these CAs [$XDS_TLS_CLIENT_CA]"
         ),
     ] = None,
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev",
+            help="Trust the local test authority of the data dir, created if missing (TEST ONLY; "
+            "refused with the dmp profile) [$XDS_DEV_AUTHORITY=on]",
+        ),
+    ] = False,
 ) -> None:
     """Run the server (FastAPI under uvicorn) until interrupted."""
     import uvicorn
 
-    from xds_server.app import DEV_AUTHORITY_WARNING, create_app
-    from xds_server.identity.dev_authority import trusted
+    from xds_server.app import DEV_AUTHORITY_WARNING, create_app, refuse_dev_authority_in_production
+    from xds_server.identity import dev_authority
+    from xds_server.terminology import load_profile
     from xds_server.transport import tls_options
 
-    settings = _settings(data_dir, profile, tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca)
+    settings = _settings(
+        data_dir,
+        profile,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_client_ca=tls_client_ca,
+        dev_authority="on" if dev else None,
+    )
+    try:
+        refuse_dev_authority_in_production(settings, load_profile(settings.profile))
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+        if settings.dev_authority == "on" and not dev_authority.exists(settings.data_dir):
+            authority = dev_authority.init(settings.data_dir)  # pinned below, when the app is built
+            typer.echo(f"dev authority created: {authority.folder / dev_authority.CERT_FILE}")
         ssl_options = tls_options(settings)
         application = create_app(settings)
     except (ValueError, XdsError) as error:
@@ -128,7 +152,7 @@ def serve(
         f"xds-server on {scheme}://{host}:{port} (profile {settings.profile}, "
         f"database {settings.database_backend}, data {settings.data_dir.resolve()}{client_certificates})"
     )
-    if trusted(settings.data_dir, settings.dev_authority):
+    if application.state.trust.dev_authority_trusted():
         typer.echo(f"WARNING: {DEV_AUTHORITY_WARNING}", err=True)
     uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(), **ssl_options)
 

@@ -56,9 +56,10 @@ class Settings(BaseSettings):
     deleted_blob_retention_days: float = Field(default=30.0, ge=0)
 
     # -- identity and transport security (issue 7) ------------------------------------------------------
-    #: ``on`` trusts the local test authority (``xds-server dev authority init``) while it exists in
-    #: ``data_dir``; production sets ``off``.
-    dev_authority: str = "on"
+    #: ``on`` trusts the local test authority of ``data_dir`` (``xds-server dev authority init``), as
+    #: ``serve --dev`` does: the certificate found there at start, never one that appears later. Off by
+    #: default; refused by a production profile (``dmp``), whatever the setting.
+    dev_authority: str = "off"
     #: PEM files of the certificates VIHF assertions may be signed with (comma-separated in the environment).
     trusted_certs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     #: Tolerance on the assertion's NotBefore / NotOnOrAfter, in seconds.

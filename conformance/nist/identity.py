@@ -1,7 +1,7 @@
 """XUA for the NIST run: the server admits no request without an identity, so `--start` signs every request.
 
 `dev_security(data_dir, command, env)` runs `xds-server dev authority init` on the throw-away server's data
-dir (the server trusts a dev authority found there, without a restart) and returns the runner's
+dir (which keeps the authority `serve --dev` created and trusts from its start) and returns the runner's
 `SecurityHeader` hook: each call mints a fresh signed VIHF assertion (new ID, new validity window) in a
 `wsse:Security` block, so no request ever reuses one. The ihe profile does not bind the assertion to a
 patient, so the default dev identity (a médecin of a test structure) serves every test.

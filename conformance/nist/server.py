@@ -1,6 +1,6 @@
 """`--start`: a throw-away server for one run.
 
-`xds-server serve --profile ihe --port <free> --data-dir <tmp>` as a subprocess with
+`xds-server serve --profile ihe --port <free> --data-dir <tmp> --dev` as a subprocess with
 XDS_MULTI_PATIENT_QUERY=on (ITI-51 is off by default), its output to `<tmp>/server.log`; ready once the
 port answers HTTP; stopped (SIGTERM, then SIGKILL) when the run ends. Other XDS_* settings are inherited:
 with a PostgreSQL XDS_DATABASE_URL and no XDS_DATABASE_SCHEMA the server gets a fresh schema, dropped
@@ -67,8 +67,9 @@ class LocalServer:
             self.env["XDS_DATABASE_SCHEMA"] = self.schema
 
     def start(self) -> None:
+        # --dev: the runner signs every request with the test authority the server creates and trusts
         cmd = [*xds_server_command(), "serve", "--profile", self.profile, "--port", str(self.port),
-               "--data-dir", str(self.data_dir)]  # fmt: skip
+               "--data-dir", str(self.data_dir), "--dev"]  # fmt: skip
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,

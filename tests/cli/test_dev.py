@@ -27,12 +27,12 @@ def authority(cli: Cli) -> Cli:
 
 
 def saml_verifier(data_dir: Path, **settings: object) -> AssertionVerifier:
-    trust = TrustStore(data_dir)
+    trust = TrustStore(data_dir, dev_setting="on")  # a server started with --dev
     return AssertionVerifier(trust.certificates, SamlSettings(**settings))  # type: ignore[arg-type]
 
 
 def token_verifier(data_dir: Path, audience: str = AUDIENCE) -> TokenVerifier:
-    return TokenVerifier(TrustStore(data_dir).token_issuers, JwtSettings(audience=audience))
+    return TokenVerifier(TrustStore(data_dir, dev_setting="on").token_issuers, JwtSettings(audience=audience))
 
 
 def not_on_or_after(assertion: etree._Element) -> datetime:
@@ -48,7 +48,7 @@ class TestAuthorityInit:
         folder = cli.data_dir / FOLDER
         assert result.stdout == f"dev authority created: {folder / CERT_FILE}\n"
         assert (folder / KEY_FILE).stat().st_mode & 0o077 == 0  # the key is private
-        assert "warning" in result.stderr and "XDS_DEV_AUTHORITY=off" in result.stderr
+        assert "TEST ONLY" in result.stderr and "--dev" in result.stderr and "dmp profile" in result.stderr
 
     def test_keeps_an_existing_one_unless_forced(self, authority: Cli) -> None:
         certificate = (authority.data_dir / FOLDER / CERT_FILE).read_bytes()
@@ -56,11 +56,6 @@ class TestAuthorityInit:
         assert (authority.data_dir / FOLDER / CERT_FILE).read_bytes() == certificate
         assert authority.ok("dev", "authority", "init", "--force").startswith("dev authority created")
         assert (authority.data_dir / FOLDER / CERT_FILE).read_bytes() != certificate
-
-    def test_off_setting_is_reported(self, cli: Cli) -> None:
-        cli.env["XDS_DEV_AUTHORITY"] = "off"
-        result = cli("dev", "authority", "init")
-        assert result.code == 0 and "does not trust it" in result.stderr
 
     def test_unwritable_data_dir(self, cli: Cli, tmp_path: Path) -> None:
         blocker = tmp_path / "file"

@@ -328,29 +328,32 @@ class TestTlsOptions:
         assert options["ssl_certfile"] == str(pki.server.cert)
 
 
-class TestDevAuthorityWarning:
-    def test_serve_and_health_warn_while_the_authority_is_trusted(
+class TestDevAuthority:
+    def test_serve_dev_creates_trusts_and_warns(self, cli: Cli, serving: list[Running]) -> None:
+        running = start(cli, "--dev")
+        serving.append(running)
+        assert health(running.url).json()["warnings"]
+        assert "dev authority created" in running.output()
+        assert "WARNING: the dev authority" in running.output()
+        assert (cli.data_dir / "dev-authority" / "cert.pem").is_file()
+
+    def test_an_authority_in_the_data_dir_is_not_trusted_without_dev(
         self, cli: Cli, serving: list[Running]
     ) -> None:
-        running = start(cli)
-        serving.append(running)
-        assert "warnings" not in health(running.url).json()
-        assert "WARNING" not in running.output()
-        cli.ok("dev", "authority", "init")  # created while the server runs: picked up without restart
-        assert health(running.url).json()["warnings"]
-        stop(running)
-        again = start(cli)
-        serving.append(again)
-        assert health(again.url).json()["warnings"]
-        assert "WARNING: the dev authority" in again.output()
-
-    def test_no_warning_when_off(self, cli: Cli, serving: list[Running]) -> None:
         cli.ok("dev", "authority", "init")
-        cli.env["XDS_DEV_AUTHORITY"] = "off"
         running = start(cli)
         serving.append(running)
         assert "warnings" not in health(running.url).json()
         assert "WARNING" not in running.output()
+
+    @pytest.mark.parametrize("how", ["flag", "environment"])
+    def test_the_production_profile_refuses_to_start_with_it(self, cli: Cli, how: str) -> None:
+        if how == "environment":
+            cli.env["XDS_DEV_AUTHORITY"] = "on"
+        options = ("--dev",) if how == "flag" else ()
+        line = cli.error("serve", "--profile", "dmp", *options, code=2)
+        assert "never trusted with the production profile 'dmp'" in line
+        assert not (cli.data_dir / "dev-authority").exists()
 
 
 class TestSubprocess:

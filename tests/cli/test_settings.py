@@ -38,7 +38,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 class TestDefaults:
     def test_defaults(self) -> None:
         settings = Settings()
-        assert settings.dev_authority == "on"
+        assert settings.dev_authority == "off"  # the test authority is trusted only when asked for
         assert settings.trusted_certs == [] and settings.jwt_issuers == {}
         assert settings.saml_clock_skew == 60 and not settings.saml_strict_replay
         assert settings.saml_audience is None and settings.jwt_audience == "xds-server"
@@ -49,7 +49,7 @@ class TestDefaults:
 class TestEnvironment:
     def test_every_variable(self, monkeypatch: pytest.MonkeyPatch) -> None:
         values = {
-            "DEV_AUTHORITY": " OFF ",
+            "DEV_AUTHORITY": " ON ",
             "TRUSTED_CERTS": "/etc/xds/a.pem, /etc/xds/b.pem,",
             "SAML_CLOCK_SKEW": "5",
             "SAML_STRICT_REPLAY": "true",
@@ -66,7 +66,7 @@ class TestEnvironment:
         for name, value in values.items():
             monkeypatch.setenv(f"XDS_{name}", value)
         settings = Settings()
-        assert settings.dev_authority == "off"
+        assert settings.dev_authority == "on"
         assert settings.trusted_certs == [Path("/etc/xds/a.pem"), Path("/etc/xds/b.pem")]
         assert settings.saml_clock_skew == 5 and settings.saml_strict_replay
         assert (settings.saml_audience, settings.jwt_audience) == ("urn:xds", "fhir")

@@ -19,11 +19,10 @@ from fastapi.testclient import TestClient
 from lxml import etree
 
 from tests.core.builders import DMP_PATIENT, INS, TYPE, code, dmp_document, dmp_submission, folder, member
-from tests.identity_helpers import install_authority, security_block, sign
+from tests.identity_helpers import security_block, sign, trusting_app
 from tests.query.builders import adhoc
 from tests.repository.messages import mtom as multipart
 from tests.update.registry import next_version, status_update, update_request
-from xds_server.app import create_app
 from xds_server.config import Settings
 from xds_server.core.metadata import Association, Author, DocumentEntry, LocalizedText, Submission
 from xds_server.core.policy import PS_NATIONAL_ID_OID, AccessMode
@@ -247,8 +246,7 @@ def _answer(root: etree._Element, path: str) -> Answer:
 
 @pytest.fixture
 def dmp(database: Database, tmp_path: Path) -> Iterator[Dmp]:
-    app = create_app(Settings(data_dir=tmp_path, profile="dmp"), database=database)
-    authority = install_authority(tmp_path)
+    app, authority = trusting_app(Settings(data_dir=tmp_path, profile="dmp-test"), database)
     with TestClient(app) as client:
         yield Dmp(client, database, authority, app.state.services)
 
@@ -724,10 +722,10 @@ class TestCounts:
     def test_hidden_documents_never_count_toward_too_many_results(
         self, database: Database, tmp_path: Path
     ) -> None:
-        settings = Settings(data_dir=tmp_path, profile="dmp", query_result_limit=1)
-        app = create_app(settings, database=database)
+        settings = Settings(data_dir=tmp_path, profile="dmp-test", query_result_limit=1)
+        app, authority = trusting_app(settings, database)
         with TestClient(app) as client:
-            dmp = Dmp(client, database, install_authority(tmp_path), app.state.services)
+            dmp = Dmp(client, database, authority, app.state.services)
             dmp.record(authorised=[KINE, MEDECIN])
             seen, hidden = document(), document(type_code=ANAPATH)
             dmp.deposit(AUTHOR, seen, hidden)

@@ -95,7 +95,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, server_env: dict[str, str])
     port = free_port()
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
-        [*xds_server_command(), "serve", "--profile", "ihe", "--port", str(port)],
+        [*xds_server_command(), "serve", "--profile", "ihe", "--port", str(port), "--dev"],
         cwd=cwd,
         env=server_env,
         stdout=log,

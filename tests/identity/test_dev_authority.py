@@ -1,4 +1,5 @@
-"""The local test authority: created on demand, trusted only while present and not switched off."""
+"""The local test authority: created on demand; trusted only when switched on, and only the one present
+when the trust store is built (server start)."""
 
 from __future__ import annotations
 
@@ -49,29 +50,37 @@ class TestInit:
 
 class TestTrusted:
     def test_absent_is_not_trusted(self, data_dir: Path) -> None:
-        assert not dev_authority.trusted(data_dir, None)
+        assert not dev_authority.trusted(data_dir, "on")
 
-    def test_present_is_trusted_unless_off(self, data_dir: Path) -> None:
+    def test_present_is_trusted_only_when_on(self, data_dir: Path) -> None:
         dev_authority.init(data_dir)
-        assert dev_authority.trusted(data_dir, None)
         assert dev_authority.trusted(data_dir, "on")
+        assert dev_authority.trusted(data_dir, " ON ")
+        assert not dev_authority.trusted(data_dir, None)  # unset: off
         assert not dev_authority.trusted(data_dir, "off")
-        assert not dev_authority.trusted(data_dir, " OFF ")
+        assert not dev_authority.trusted(data_dir, "yes")
 
-    def test_trust_store_picks_it_up_without_restart(self, data_dir: Path) -> None:
-        store = TrustStore(data_dir)
-        assert store.certificates() == [] and store.token_issuers() == []
+    def test_trust_store_pins_the_one_present_at_start(self, data_dir: Path) -> None:
         authority = dev_authority.init(data_dir)
+        store = TrustStore(data_dir, dev_setting="on")
         assert store.certificates() == [authority.certificate]
         assert [i.issuer for i in store.token_issuers()] == [dev_authority.ISSUER]
-        replaced = dev_authority.init(data_dir, force=True)
-        assert store.certificates() == [replaced.certificate] != [authority.certificate]
+        dev_authority.init(data_dir, force=True)  # replaced while running: trusted by nobody
+        assert store.certificates() == [] and store.token_issuers() == []
+        assert not store.dev_authority_trusted()
         shutil.rmtree(data_dir / "dev-authority")
         assert store.certificates() == []
 
-    def test_off_setting_withdraws_it(self, data_dir: Path) -> None:
+    def test_one_appearing_after_start_is_ignored(self, data_dir: Path) -> None:
+        store = TrustStore(data_dir, dev_setting="on")
+        dev_authority.init(data_dir)
+        assert store.certificates() == [] and store.token_issuers() == []
+        assert not store.dev_authority_trusted()
+
+    def test_off_or_unset_ignores_it(self, data_dir: Path) -> None:
         dev_authority.init(data_dir)
         assert TrustStore(data_dir, dev_setting="off").certificates() == []
+        assert TrustStore(data_dir).certificates() == []
 
 
 class TestMintAssertion:
@@ -87,7 +96,7 @@ class TestMintAssertion:
 
     def test_minted_assertion_is_accepted_with_its_defaults(self, data_dir: Path) -> None:
         authority = dev_authority.init(data_dir)
-        verifier = AssertionVerifier(TrustStore(data_dir).certificates)
+        verifier = AssertionVerifier(TrustStore(data_dir, dev_setting="on").certificates)
         ctx = verifier.verify_security_header(
             [security_header(mint_assertion(authority, Identity(patient=PATIENT)))]
         )
@@ -102,7 +111,7 @@ class TestMintAssertion:
 class TestMintToken:
     def test_minted_token_is_accepted_through_the_trust_store(self, data_dir: Path) -> None:
         authority = dev_authority.init(data_dir)
-        verifier = TokenVerifier(TrustStore(data_dir).token_issuers)
+        verifier = TokenVerifier(TrustStore(data_dir, dev_setting="on").token_issuers)
         assert verifier.verify(mint_token(authority)).profession == "10"
         claims = token_claims(patient_self=PATIENT)
         assert claims["exp"] - claims["iat"] >= 600
@@ -113,6 +122,6 @@ class TestContextOf:
     def test_matches_what_the_verifier_reads(self, data_dir: Path) -> None:
         authority = dev_authority.init(data_dir)
         identity = Identity(patient=PATIENT, role="316", genre_activite="GENR02", reason="r")
-        verifier = AssertionVerifier(TrustStore(data_dir).certificates)
+        verifier = AssertionVerifier(TrustStore(data_dir, dev_setting="on").certificates)
         verified = verifier.verify_security_header([security_header(mint_assertion(authority, identity))])
         assert dev_authority.context_of(identity) == verified

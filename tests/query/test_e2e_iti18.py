@@ -13,8 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
 
-from tests.identity_helpers import SigningClient, install_authority
-from xds_server.app import create_app
+from tests.identity_helpers import signing_client
 from xds_server.config import Settings
 from xds_server.core.ports import PatientState
 from xds_server.core.query.queries import FindDocuments, GetSubmissionSetAndContents
@@ -46,7 +45,7 @@ def envelope(action: str, body: str) -> bytes:
 @pytest.fixture
 def client(database: Database, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path, profile="ihe")
-    with SigningClient(create_app(settings, database=database), install_authority(tmp_path)) as test_client:
+    with signing_client(settings, database) as test_client:
         yield test_client
 
 

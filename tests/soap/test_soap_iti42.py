@@ -17,8 +17,7 @@ from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import func, select
 
-from tests.identity_helpers import SigningClient, install_authority
-from xds_server.app import create_app
+from tests.identity_helpers import signing_client
 from xds_server.config import Settings
 from xds_server.core.errors import ErrorCode, Issue, XdsError
 from xds_server.core.ports import PatientState
@@ -83,7 +82,7 @@ def count_objects(database: Database) -> int:
 @pytest.fixture
 def client(database: Database, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path, profile="ihe")
-    with SigningClient(create_app(settings, database=database), install_authority(tmp_path)) as test_client:
+    with signing_client(settings, database) as test_client:
         yield test_client
 
 

@@ -16,8 +16,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from tests.identity_helpers import SigningClient, install_authority
-from xds_server.app import create_app
+from tests.identity_helpers import SigningClient, signing_client
 from xds_server.config import Settings
 from xds_server.core.ports import PatientState
 from xds_server.core.vocabulary import SoapAction
@@ -91,7 +90,7 @@ def object_count(database: Database) -> int:
 @pytest.fixture
 def client(database: Database, tmp_path: Path) -> Iterator[SigningClient]:
     settings = Settings(data_dir=tmp_path, profile="ihe")
-    with SigningClient(create_app(settings, database=database), install_authority(tmp_path)) as test_client:
+    with signing_client(settings, database) as test_client:
         yield test_client
 
 

@@ -21,8 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
 
-from tests.identity_helpers import SigningClient, install_authority
-from xds_server.app import create_app
+from tests.identity_helpers import SigningClient, signing_client
 from xds_server.config import Settings
 from xds_server.core.ports import PatientState
 from xds_server.core.query.queries import FindDocuments
@@ -120,7 +119,7 @@ def impatient(sqlite_database: Database) -> Iterator[Database]:
 @pytest.fixture
 def client(impatient: Database, tmp_path: Path) -> Iterator[SigningClient]:
     settings = Settings(data_dir=tmp_path, profile="ihe", multi_patient_query=True)
-    with SigningClient(create_app(settings, database=impatient), install_authority(tmp_path)) as test_client:
+    with signing_client(settings, impatient) as test_client:
         yield test_client
 
 

@@ -6,6 +6,7 @@ The DMP rules themselves are exercised end to end in tests/e2e/test_dmp_policy.p
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from xds_server.app import DEV_AUTHORITY_WARNING, create_app
 from xds_server.config import Settings
 from xds_server.core.policy import ActorKind, PolicyMode
 from xds_server.core.vocabulary import SoapAction
+from xds_server.identity import dev_authority
 from xds_server.soap.router import Router
 from xds_server.storage.database import Database
 from xds_server.wiring import anonymous_actor, policy_mode
@@ -85,22 +87,66 @@ class TestNoIdentity:
         assert (status, subcode(root)) == (400, "wsa:ActionNotSupported")
 
 
-class TestDevAuthority:
-    def test_authority_created_while_running_is_trusted_and_reported(
-        self, ihe: TestClient, tmp_path: Path
-    ) -> None:
-        assert "warnings" not in ihe.get("/health").json()
-        authority = install_authority(tmp_path)
-        status, root = post(ihe, sign(message(), authority))
-        assert status == 200 and answered(root)
-        assert ihe.get("/health").json()["warnings"] == [DEV_AUTHORITY_WARNING]
+def trusting(tmp_path: Path, **values: object) -> Settings:
+    return Settings(data_dir=tmp_path, profile="ihe", dev_authority="on", **values)  # type: ignore[arg-type]
 
-    def test_authority_off_is_not_trusted(self, database: Database, tmp_path: Path) -> None:
+
+class TestDevAuthority:
+    """The test authority is trusted only when asked for, and only the one present at start."""
+
+    def test_off_by_default_even_when_present_at_start(self, database: Database, tmp_path: Path) -> None:
+        authority = install_authority(tmp_path)
+        assert Settings().dev_authority == "off"
+        with TestClient(create_app(Settings(data_dir=tmp_path, profile="ihe"), database=database)) as client:
+            status, root = post(client, sign(message(), authority))
+            assert (status, subcode(root)) == (400, "wsse:FailedAuthentication")
+            assert "warnings" not in client.get("/health").json()
+
+    def test_asked_for_and_present_at_start_is_trusted_and_reported(
+        self, database: Database, tmp_path: Path
+    ) -> None:
+        authority = install_authority(tmp_path)
+        with TestClient(create_app(trusting(tmp_path), database=database)) as client:
+            status, root = post(client, sign(message(), authority))
+            assert status == 200 and answered(root)
+            assert client.get("/health").json()["warnings"] == [DEV_AUTHORITY_WARNING]
+
+    def test_folder_appearing_after_start_is_not_trusted(self, database: Database, tmp_path: Path) -> None:
+        with TestClient(create_app(trusting(tmp_path), database=database)) as client:
+            planted = install_authority(tmp_path)  # whoever can write the data dir, while it runs
+            status, root = post(client, sign(message(), planted))
+            assert (status, subcode(root)) == (400, "wsse:FailedAuthentication")
+            assert "warnings" not in client.get("/health").json()
+
+    def test_certificate_replaced_after_start_is_not_trusted(
+        self, database: Database, tmp_path: Path
+    ) -> None:
+        install_authority(tmp_path)
+        with TestClient(create_app(trusting(tmp_path), database=database)) as client:
+            swapped = dev_authority.init(tmp_path, force=True)  # a new key pair in the same folder
+            status, root = post(client, sign(message(), swapped))
+            assert (status, subcode(root)) == (400, "wsse:FailedAuthentication")
+
+    def test_deleting_the_folder_withdraws_it(self, database: Database, tmp_path: Path) -> None:
+        authority = install_authority(tmp_path)
+        with TestClient(create_app(trusting(tmp_path), database=database)) as client:
+            shutil.rmtree(dev_authority.authority_dir(tmp_path))
+            status, root = post(client, sign(message(), authority))
+            assert (status, subcode(root)) == (400, "wsse:FailedAuthentication")
+            assert "warnings" not in client.get("/health").json()
+
+    def test_off_is_not_trusted(self, database: Database, tmp_path: Path) -> None:
         authority = install_authority(tmp_path)
         settings = Settings(data_dir=tmp_path, profile="ihe", dev_authority="off")
         with TestClient(create_app(settings, database=database)) as client:
             status, root = post(client, sign(message(), authority))
         assert (status, subcode(root)) == (400, "wsse:FailedAuthentication")
+
+    def test_production_profile_refuses_to_start_with_it(self, database: Database, tmp_path: Path) -> None:
+        install_authority(tmp_path)
+        with pytest.raises(ValueError, match="never trusted with the production profile 'dmp'"):
+            create_app(Settings(data_dir=tmp_path, profile="dmp", dev_authority="on"), database=database)
+        create_app(Settings(data_dir=tmp_path, profile="dmp-test", dev_authority="on"), database=database)
 
 
 class TestTrustedCertificates:
@@ -145,7 +191,8 @@ class TestAnonymousActor:
 
     def test_dmp_requires_the_patient_in_the_assertion(self, database: Database, tmp_path: Path) -> None:
         authority = install_authority(tmp_path)
-        with TestClient(create_app(Settings(data_dir=tmp_path, profile="dmp"), database=database)) as client:
+        settings = Settings(data_dir=tmp_path, profile="dmp-test", dev_authority="on")
+        with TestClient(create_app(settings, database=database)) as client:
             # the default dev identity names no patient (resource-id)
             status, root = post(client, sign(message(), authority))
         assert (status, subcode(root)) == (400, "wsse:InvalidSecurity")
@@ -153,9 +200,9 @@ class TestAnonymousActor:
 
 class TestWithoutAccessControl:
     def test_router_refuses_everything(self, database: Database, tmp_path: Path) -> None:
-        app = create_app(Settings(data_dir=tmp_path, profile="ihe"), database=database)
-        services = app.state.services
         authority = install_authority(tmp_path)
+        app = create_app(trusting(tmp_path), database=database)
+        services = app.state.services
         router = Router(dataclasses.replace(services, access=None))
         answer = router.handle(sign(message(), authority))
         assert answer.status == 500

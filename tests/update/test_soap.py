@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
 
-from tests.identity_helpers import SigningClient, install_authority
+from tests.identity_helpers import signing_client
 from tests.soap.test_soap_iti42 import (
     FAILURE,
     NS,
@@ -26,7 +26,6 @@ from tests.soap.test_soap_iti42 import (
     new_oid,
     registry_response,
 )
-from xds_server.app import create_app
 from xds_server.config import Settings
 from xds_server.core.ports import PatientState
 from xds_server.soap import iti57, iti62
@@ -44,8 +43,7 @@ LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
 def client(database: Database, tmp_path: Path) -> Iterator[TestClient]:
     with database.transaction() as connection:
         SqlPatientDirectory(connection).add(PATIENT, PatientState.ACTIVATED)
-    app = create_app(Settings(data_dir=tmp_path, profile="ihe"), database=database)
-    with SigningClient(app, install_authority(tmp_path)) as test_client:
+    with signing_client(Settings(data_dir=tmp_path, profile="ihe"), database) as test_client:
         yield test_client
 
 

@@ -82,6 +82,12 @@ class DomainProfile:
     def binding(self, attribute: BoundAttribute) -> ValueSetBinding | None:
         return self._by_attribute.get(attribute)
 
+    @property
+    def production(self) -> bool:
+        """A production domain: it names test patient authorities only to refuse them (``dmp``). Such a
+        server never trusts the local test authority either."""
+        return bool(self.test_authorities) and not self.accept_test_authorities
+
     def accepts_authority(self, authority: str) -> bool:
         if authority in self.test_authorities:
             return self.accept_test_authorities

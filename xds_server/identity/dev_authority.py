@@ -1,10 +1,11 @@
 """The local test authority: keys and a self-signed certificate under ``<data_dir>/dev-authority/`` that mint
 signed VIHF assertions and JWTs for tests, demos and conformance runs.
 
-It is trusted only while it exists and the setting ``XDS_DEV_AUTHORITY`` is not ``off`` (``trusted``);
-``trust.TrustStore`` re-checks on every request, so one created while the server runs is picked up without
-a restart, and deleting the folder (or setting ``off`` in production) withdraws it. Whoever trusts it must
-say so loudly (``serve`` and ``/health``): anyone who can read the data dir can mint any identity.
+It is trusted only when asked for (``serve --dev`` or ``XDS_DEV_AUTHORITY=on``; off by default, refused by
+the production ``dmp`` profile), and then only the certificate present at start (``trust.TrustStore`` pins
+it: one that appears or changes while the server runs is ignored; deleting the folder withdraws it).
+Whoever trusts it must say so loudly (``serve`` and ``/health``): anyone who can read the data dir can mint
+any identity.
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ def exists(data_dir: Path | str) -> bool:
 
 
 def trusted(data_dir: Path | str, setting: str | None) -> bool:
-    """Whether the server trusts the dev authority now: it exists and ``XDS_DEV_AUTHORITY`` is not off."""
-    return exists(data_dir) and (setting or "").strip().lower() != "off"
+    """Whether a server starting now would trust the dev authority: it exists and ``XDS_DEV_AUTHORITY`` is
+    ``on`` (anything else, unset included, is off)."""
+    return exists(data_dir) and (setting or "").strip().lower() == "on"
 
 
 @dataclass(frozen=True, slots=True)

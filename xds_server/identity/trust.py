@@ -1,9 +1,15 @@
-"""What the server trusts right now: configured certificates and token issuers, plus the dev authority while
-``dev_authority.trusted`` says so (checked on every call, so creating, replacing or deleting the authority
-takes effect without a restart). Only the authority's certificate is read here, never its private key."""
+"""What the server trusts right now: configured certificates and token issuers, plus the dev authority when
+the server was asked to trust it (``serve --dev`` / ``XDS_DEV_AUTHORITY=on``).
+
+The dev authority is pinned when the store is built (server start): the certificate found in the data dir
+then is the only one trusted. A ``dev-authority`` folder that appears later, or a certificate replaced
+while the server runs, is never trusted (whoever can write the data dir must not gain the power to mint
+identities without a restart that says so); deleting the folder withdraws the pinned one. Only the
+authority's certificate is read here, never its private key."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,6 +20,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from xds_server.identity import dev_authority
 from xds_server.identity.jwt import TrustedIssuer
+
+log = logging.getLogger(__name__)
 
 
 def load_certificates(paths: Iterable[Path | str]) -> tuple[x509.Certificate, ...]:
@@ -26,29 +34,51 @@ def load_certificates(paths: Iterable[Path | str]) -> tuple[x509.Certificate, ..
 
 @dataclass
 class TrustStore:
-    """``dev_setting`` is the value of ``XDS_DEV_AUTHORITY`` (``off`` withdraws the dev authority)."""
+    """``dev_setting`` is the value of ``XDS_DEV_AUTHORITY`` (only ``on`` trusts the dev authority, and
+    only the one present when the store is built)."""
 
     data_dir: Path
     dev_setting: str | None = None
     certificates_configured: tuple[x509.Certificate, ...] = ()
     issuers_configured: tuple[TrustedIssuer, ...] = ()
-    _dev_cache: tuple[bytes, x509.Certificate] | None = field(default=None, init=False, repr=False)
+    _dev_pinned: tuple[bytes, x509.Certificate] | None = field(default=None, init=False, repr=False)
+    _warned: bool = field(default=False, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def dev_authority_trusted(self) -> bool:
-        return dev_authority.trusted(self.data_dir, self.dev_setting)
+    def __post_init__(self) -> None:
+        if (self.dev_setting or "").strip().lower() != "on" or not dev_authority.exists(self.data_dir):
+            return
+        pem = self._dev_pem()
+        if pem is not None:
+            self._dev_pinned = (pem, x509.load_pem_x509_certificate(pem))
 
-    def _dev_certificate(self) -> x509.Certificate | None:
-        if not self.dev_authority_trusted():
-            return None
+    def _dev_pem(self) -> bytes | None:
         try:
-            pem = (dev_authority.authority_dir(self.data_dir) / dev_authority.CERT_FILE).read_bytes()
+            return (dev_authority.authority_dir(self.data_dir) / dev_authority.CERT_FILE).read_bytes()
         except FileNotFoundError:
             return None
-        with self._lock:  # a 1 kB read per request; parse only when the file changed
-            if self._dev_cache is None or self._dev_cache[0] != pem:
-                self._dev_cache = (pem, x509.load_pem_x509_certificate(pem))
-            return self._dev_cache[1]
+
+    def dev_authority_trusted(self) -> bool:
+        return self._dev_certificate() is not None
+
+    def _dev_certificate(self) -> x509.Certificate | None:
+        if (self.dev_setting or "").strip().lower() != "on":
+            return None  # not asked for: the folder is not even read
+        pem = self._dev_pem()  # a 1 kB read per request: deleting the folder withdraws the trust at once
+        if pem is None:
+            return None
+        pinned = self._dev_pinned
+        if pinned is not None and pinned[0] == pem:
+            return pinned[1]
+        with self._lock:  # once per process: a folder appeared or changed after start, and is ignored
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "%s appeared or changed after start: not trusted (trusting it needs a restart with "
+                    "serve --dev or XDS_DEV_AUTHORITY=on)",
+                    dev_authority.authority_dir(self.data_dir),
+                )
+        return None
 
     def certificates(self) -> list[x509.Certificate]:
         """Certificates a VIHF assertion may be signed with (``AssertionVerifier`` trust callback)."""
