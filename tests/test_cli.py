@@ -25,6 +25,7 @@ IHE_PATIENT = "cli-1^^^&1.3.6.1.4.1.21367.13.20.1000&ISO"
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[dict[str, str | None]]:
     """The environment of one CLI test: a fresh data dir, and a fresh schema on PostgreSQL."""
+    (tmp_path / "data").mkdir()
     values: dict[str, str | None] = {"XDS_DATA_DIR": str(tmp_path / "data"), "XDS_PROFILE": None}
     with scratch_schema("xds_cli") as schema:
         values |= database_env(schema)
@@ -59,6 +60,7 @@ class TestPatientsAdd:
         assert run(env, "patients", "list") == (0, "")
 
     def test_data_dir_option(self, env: dict[str, str | None], tmp_path: Path) -> None:
+        (tmp_path / "other").mkdir()
         other = str(tmp_path / "other")
         assert run(env, "patients", "add", IHE_PATIENT, "--profile", "ihe", "--data-dir", other)[0] == 0
         if not os.environ.get("XDS_DATABASE_URL"):  # on SQLite the data dir holds the database

@@ -22,13 +22,14 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from lxml import etree
 from pydantic import ValidationError
 
-from xds_server.config import Settings, load_settings
+from xds_server.cli_errors import DataDirError, check_data_dir, database_problem, fail
+from xds_server.config import Settings, load_settings, profile_names
 from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.metadata import DocumentEntry
@@ -65,10 +66,22 @@ DataDir = Annotated[
         "--data-dir", help="Data directory (default: $XDS_DATA_DIR or ./xds-data)", show_default=False
     ),
 ]
+
+
+def _known_profile(value: str | None) -> str | None:
+    if value is not None and value not in profile_names():
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(profile_names())}")
+    return value
+
+
 Profile = Annotated[
     str | None,
     typer.Option(
-        "--profile", help="Affinity domain profile: dmp, dmp-test or ihe (default: $XDS_PROFILE or dmp)"
+        "--profile",
+        metavar="<" + "|".join(profile_names()) + ">",
+        callback=_known_profile,
+        help="Affinity domain profile (default: $XDS_PROFILE or dmp)",
+        show_default=False,
     ),
 ]
 PatientArg = Annotated[str, typer.Argument(help="The patient: INS (bare or CX) or CX id^^^&OID&ISO")]
@@ -88,20 +101,23 @@ _TTL_UNITS = {"s": 1, "m": 60, "": 60, "h": 3600}
 # -- shared plumbing ----------------------------------------------------------------------------------
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """One ``error:`` line on stderr, then exit (2: bad input; 1: the command could not be done)."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def settings_of(data_dir: Path | None = None, profile: str | None = None) -> Settings:
+def settings_of(
+    data_dir: Path | None = None, profile: str | None = None, *, create: bool = False, **overrides: object
+) -> Settings:
+    """The settings with the flags on top (exit 2 when refused); the data dir must exist unless
+    ``create`` (``serve``, ``db upgrade``, ``demo``), and be a directory."""
     try:
-        return load_settings(data_dir=data_dir, profile=profile)
+        settings = load_settings(data_dir=data_dir, profile=profile, **overrides)
     except ValidationError as error:
         problems = [f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()]
         fail("; ".join(problems))
     except ValueError as error:  # pydantic-settings: a value it could not parse (JSON ...)
         fail(str(error))
+    try:
+        check_data_dir(settings.data_dir, create=create)
+    except DataDirError as error:
+        fail(str(error))
+    return settings
 
 
 def patient_id(value: str, settings: Settings) -> str:
@@ -143,7 +159,7 @@ def open_database(settings: Settings) -> Iterator[Database]:
         upgrade(database)
         yield database
     except XdsError as error:
-        fail("; ".join(issue.message for issue in error.issues), 1)
+        fail(database_problem(error, database.url), 1)
     finally:
         database.dispose()
 
@@ -654,7 +670,10 @@ __all__ = [
     "build_identity",
     "describe",
     "dev_app",
+    "fail",
+    "open_database",
     "parse_birth_date",
     "policy_app",
     "register_patient_commands",
+    "settings_of",
 ]

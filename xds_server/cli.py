@@ -19,22 +19,27 @@ from xds_server.access_cli import (
     DataDir,
     Profile,
     dev_app,
+    open_database,
     parse_birth_date,
     policy_app,
     register_patient_commands,
+    settings_of,
 )
 from xds_server.access_cli import (
     patient_id as canonical_patient,
 )
-from xds_server.config import Settings, load_settings
+from xds_server.cli_errors import DEBUG_FLAG, ErrorReportingGroup
+from xds_server.config import Settings
 from xds_server.core.errors import XdsError
 from xds_server.core.ports import PatientState
 from xds_server.gc import gc_command
 from xds_server.storage.database import Database
-from xds_server.storage.migrate import current_revision, upgrade
+from xds_server.storage.migrate import current_revision
 from xds_server.storage.patients import SqlPatientDirectory
 
-app = typer.Typer(help="IHE XDS.b registry and repository (DMP rules).", no_args_is_help=True)
+app = typer.Typer(
+    help="IHE XDS.b registry and repository (DMP rules).", no_args_is_help=True, cls=ErrorReportingGroup
+)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 patients_app = typer.Typer(
     help="The patient directory (the registry's patient identity feed).", no_args_is_help=True
@@ -44,6 +49,15 @@ app.add_typer(patients_app, name="patients")
 app.command("gc")(gc_command)
 app.add_typer(dev_app, name="dev")
 app.add_typer(policy_app, name="policy")
+
+
+@app.callback()
+def main(
+    debug: Annotated[
+        bool, typer.Option(DEBUG_FLAG, help="Show the traceback of an error, and debug logs [$XDS_DEBUG]")
+    ] = False,
+) -> None:
+    """IHE XDS.b registry and repository (DMP rules). A failing command prints one `error:` line."""
 
 
 @app.command(
@@ -58,37 +72,24 @@ def conformance(ctx: typer.Context) -> None:
     conformance_app(ctx.args, prog_name="xds-server conformance")
 
 
-def _settings(data_dir: Path | None = None, profile: str | None = None, **overrides: object) -> Settings:
-    try:
-        return load_settings(data_dir=data_dir, profile=profile, **overrides)
-    except ValueError as error:  # pydantic ValidationError
-        raise typer.BadParameter(str(error)) from None
+def _settings(
+    data_dir: Path | None = None, profile: str | None = None, *, create: bool = False, **overrides: object
+) -> Settings:
+    """Settings with the flags on top; the data dir must exist unless ``create`` (exit 2 otherwise)."""
+    return settings_of(data_dir, profile, create=create, **overrides)
 
 
 @contextmanager
 def _database(settings: Settings) -> Iterator[Database]:
-    """The configured database, migrated to head; a database failure ends the command with a message."""
-    from xds_server.app import open_database
-
-    try:
-        database = open_database(settings)
-    except ValueError as error:  # unusable URL or schema name
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
-    try:
-        upgrade(database)
+    """The configured database, migrated to head; a database failure ends the command with one line."""
+    with open_database(settings) as database:  # access_cli's: exit 1 with one error: line
         yield database
-    except XdsError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        database.dispose()
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8080,
+    port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8080,
     data_dir: DataDir = None,
     profile: Profile = None,
     tls_cert: Annotated[
@@ -124,6 +125,7 @@ def serve(
     settings = _settings(
         data_dir,
         profile,
+        create=True,
         tls_cert=tls_cert,
         tls_key=tls_key,
         tls_client_ca=tls_client_ca,
@@ -160,7 +162,7 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None) -> None:
     """Bring the database schema to the newest revision."""
-    with _database(_settings(data_dir)) as database:
+    with _database(_settings(data_dir, create=True)) as database:
         typer.echo(f"database {database.url} at revision {current_revision(database)}")
 
 
@@ -171,7 +173,10 @@ def patients_add(
     ],
     state: Annotated[PatientState, typer.Option(help="Record state")] = PatientState.CREATED,
     birth_date: Annotated[
-        str | None, typer.Option("--birth-date", help="YYYY-MM-DD (a minor's record is derived from it)")
+        str | None,
+        typer.Option(
+            "--birth-date", metavar="YYYY-MM-DD", help="Birth date (a minor's record is derived from it)"
+        ),
     ] = None,
     data_dir: DataDir = None,
     profile: Profile = None,

@@ -15,10 +15,13 @@ from typing import Annotated
 
 import typer
 
+from xds_server.cli_errors import DataDirError, check_data_dir, database_problem, fail
 from xds_server.config import Settings, load_settings
+from xds_server.core.errors import XdsError
 from xds_server.storage.blobs import document_index_factory, open_blob_store
 from xds_server.storage.database import configured_database
 from xds_server.storage.gc import DEFAULT_GRACE, GcReport, collect_garbage
+from xds_server.storage.migrate import current_revision
 
 
 def run_gc(settings: Settings, *, grace: timedelta = DEFAULT_GRACE, dry_run: bool = False) -> GcReport:
@@ -55,8 +58,24 @@ def gc_command(
     ] = None,
 ) -> None:
     """Remove document blobs no DocumentEntry references (left by crashes, refusals, deletions)."""
-    settings = load_settings(data_dir=data_dir)
-    report = run_gc(settings, grace=timedelta(hours=grace_hours), dry_run=dry_run)
+    try:
+        settings = load_settings(data_dir=data_dir)
+        check_data_dir(settings.data_dir, create=False)
+    except (ValueError, DataDirError) as error:
+        fail(str(error))
+    database = configured_database(settings.database_url, settings.data_dir, settings.database_schema)
+    try:
+        revision = current_revision(database)
+    except XdsError as error:
+        fail(database_problem(error, database.url), 1)
+    finally:
+        database.dispose()
+    if revision is None:  # never collect against an empty schema: every blob would look unreferenced
+        fail(f"the database {database.url} has no registry schema: run `xds-server db upgrade` first", 1)
+    try:
+        report = run_gc(settings, grace=timedelta(hours=grace_hours), dry_run=dry_run)
+    except XdsError as error:
+        fail(database_problem(error), 1)
     typer.echo(report.summary())
 
 

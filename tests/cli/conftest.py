@@ -78,6 +78,7 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Cli]:
     data_dir = tmp_path / "data"
+    data_dir.mkdir()  # only serve, db upgrade and demo create a missing data dir
     env: dict[str, str | None] = {
         "XDS_DATA_DIR": str(data_dir),
         "XDS_PROFILE": "dmp-test",

@@ -60,7 +60,8 @@ class TestAuthorityInit:
     def test_unwritable_data_dir(self, cli: Cli, tmp_path: Path) -> None:
         blocker = tmp_path / "file"
         blocker.write_text("not a folder")
-        cli.error("dev", "authority", "init", "--data-dir", str(blocker / "data"), code=1)
+        assert "is a file" in cli.error("dev", "authority", "init", "--data-dir", str(blocker), code=2)
+        cli.error("dev", "authority", "init", "--data-dir", str(blocker / "data"), code=2)
 
 
 class TestAssertion:
