@@ -102,19 +102,26 @@ _TTL_UNITS = {"s": 1, "m": 60, "": 60, "h": 3600}
 
 
 def settings_of(
-    data_dir: Path | None = None, profile: str | None = None, *, create: bool = False, **overrides: object
+    data_dir: Path | None = None,
+    profile: str | None = None,
+    *,
+    create: bool = False,
+    check_dir: bool = True,
+    overrides: dict[str, object] | None = None,
 ) -> Settings:
     """The settings with the flags on top (exit 2 when refused); the data dir must exist unless
-    ``create`` (``serve``, ``db upgrade``, ``demo``), and be a directory."""
+    ``create`` (``serve``, ``db upgrade``, ``demo``), and be a directory (``check_dir=False``: a command
+    that does not use it)."""
     try:
-        settings = load_settings(data_dir=data_dir, profile=profile, **overrides)
+        settings = load_settings(data_dir=data_dir, profile=profile, **(overrides or {}))
     except ValidationError as error:
         problems = [f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()]
         fail("; ".join(problems))
     except ValueError as error:  # pydantic-settings: a value it could not parse (JSON ...)
         fail(str(error))
     try:
-        check_data_dir(settings.data_dir, create=create)
+        if check_dir:
+            check_data_dir(settings.data_dir, create=create)
     except DataDirError as error:
         fail(str(error))
     return settings
@@ -666,6 +673,8 @@ def policy_explain(
 
 
 __all__ = [
+    "DataDir",
+    "Profile",
     "authority_app",
     "build_identity",
     "describe",
@@ -673,6 +682,7 @@ __all__ = [
     "fail",
     "open_database",
     "parse_birth_date",
+    "patient_id",
     "policy_app",
     "register_patient_commands",
     "settings_of",

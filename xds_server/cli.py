@@ -29,6 +29,7 @@ from xds_server.access_cli import (
     patient_id as canonical_patient,
 )
 from xds_server.cli_errors import DEBUG_FLAG, ErrorReportingGroup
+from xds_server.client_cli import register_client_commands
 from xds_server.config import Settings
 from xds_server.core.errors import XdsError
 from xds_server.core.ports import PatientState
@@ -49,6 +50,7 @@ app.add_typer(patients_app, name="patients")
 app.command("gc")(gc_command)
 app.add_typer(dev_app, name="dev")
 app.add_typer(policy_app, name="policy")
+register_client_commands(app)  # send, find, get
 
 
 @app.callback()
@@ -76,7 +78,7 @@ def _settings(
     data_dir: Path | None = None, profile: str | None = None, *, create: bool = False, **overrides: object
 ) -> Settings:
     """Settings with the flags on top; the data dir must exist unless ``create`` (exit 2 otherwise)."""
-    return settings_of(data_dir, profile, create=create, **overrides)
+    return settings_of(data_dir, profile, create=create, overrides=overrides)
 
 
 @contextmanager

@@ -124,6 +124,24 @@ class TestDocumentEntryFields:
         entry = decode_submission(request(extrinsic(body))).documents[0]
         assert entry.other_classifications == (("urn:uuid:0000-unknown", Code("X", "1.2.3", "Display")),)
 
+    def test_misplaced_scheme_names_the_scheme_met_and_those_expected(self) -> None:
+        # a SubmissionSet contentTypeCode put on a DocumentEntry
+        body = code("Document01", CS.SS_CONTENT_TYPE_CODE, "X")
+        problem = only_problem(decode_submission(request(extrinsic(body))))
+        assert problem.location.startswith("Document01")
+        assert f"classificationScheme {CS.SS_CONTENT_TYPE_CODE.value} (SubmissionSet.contentTypeCode)" in (
+            problem.message
+        )
+        assert "does not belong on a DocumentEntry" in problem.message
+        assert f"{CS.DE_CLASS_CODE.value} (DocumentEntry.classCode)" in problem.message
+        assert f"{CS.DE_TYPE_CODE.value} (DocumentEntry.typeCode)" in problem.message
+
+    def test_document_entry_scheme_on_a_submission_set(self) -> None:
+        ss = submission_set(extra=code("SubmissionSet01", CS.DE_CLASS_CODE))
+        problem = only_problem(decode_submission(request(ss)))
+        assert "(DocumentEntry.classCode) does not belong on a SubmissionSet" in problem.message
+        assert f"{CS.SS_CONTENT_TYPE_CODE.value} (SubmissionSet.contentTypeCode)" in problem.message
+
     def test_top_level_classification_and_identifier_attach_to_their_object(self) -> None:
         top = code("Document01", CS.DE_TYPE_CODE, "T9") + external_identifier(
             "Document01", IS.DE_UNIQUE_ID, "9.9"

@@ -47,7 +47,16 @@ from xds_server.core.metadata import (
 )
 from xds_server.core.vocabulary import ClassificationNode, ClassificationScheme, SlotName
 from xds_server.ebxml.namespaces import XDSB, XML_LANG, lcm, rim, rs
-from xds_server.ebxml.tables import AUTHOR_SLOTS, DOCUMENT_ENTRY, FOLDER, SUBMISSION_SET, KindSpec
+from xds_server.ebxml.tables import (
+    AUTHOR_SLOTS,
+    DOCUMENT_ENTRY,
+    FOLDER,
+    SCHEME_NAMES,
+    SUBMISSION_SET,
+    KindSpec,
+    kind_name,
+    schemes_of,
+)
 
 T_REGISTRY_OBJECT_LIST = rim("RegistryObjectList")
 T_EXTRINSIC_OBJECT = rim("ExtrinsicObject")
@@ -320,6 +329,13 @@ def _entity_classifications(
         elif scheme in spec.multi_codes:
             multi[spec.multi_codes[scheme]].append(_code(classification, where, problems))
         else:
+            if scheme in SCHEME_NAMES and not SCHEME_NAMES[scheme].startswith(f"{kind_name(spec)}."):
+                # a known XDS scheme of another kind (a contentTypeCode on a DocumentEntry ...): say which
+                problems.add(
+                    where,
+                    f"classificationScheme {scheme} ({SCHEME_NAMES[scheme]}) does not belong on a "
+                    f"{kind_name(spec)}; expected one of: {', '.join(schemes_of(spec))}",
+                )
             other.append((scheme, _code(classification, where, problems)))
     for attr, codes in multi.items():
         fields[attr] = tuple(codes)

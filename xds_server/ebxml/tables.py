@@ -117,6 +117,40 @@ FOLDER: Final = KindSpec(
     ),
 )
 
+#: What each XDS classificationScheme codes (ITI TF-3 Table 4.2.5-1), to name it in error messages.
+SCHEME_NAMES: Final = _frozen(
+    {
+        CS.DE_AUTHOR: "DocumentEntry.author",
+        CS.DE_CLASS_CODE: "DocumentEntry.classCode",
+        CS.DE_CONFIDENTIALITY_CODE: "DocumentEntry.confidentialityCode",
+        CS.DE_EVENT_CODE: "DocumentEntry.eventCodeList",
+        CS.DE_FORMAT_CODE: "DocumentEntry.formatCode",
+        CS.DE_HEALTHCARE_FACILITY_TYPE_CODE: "DocumentEntry.healthcareFacilityTypeCode",
+        CS.DE_PRACTICE_SETTING_CODE: "DocumentEntry.practiceSettingCode",
+        CS.DE_TYPE_CODE: "DocumentEntry.typeCode",
+        CS.DE_LIMITED_METADATA: "DocumentEntry.limitedMetadata",
+        CS.SS_AUTHOR: "SubmissionSet.author",
+        CS.SS_CONTENT_TYPE_CODE: "SubmissionSet.contentTypeCode",
+        CS.SS_LIMITED_METADATA: "SubmissionSet.limitedMetadata",
+        CS.FOLDER_CODE_LIST: "Folder.codeList",
+        CS.FOLDER_LIMITED_METADATA: "Folder.limitedMetadata",
+        CS.ASSOCIATION_DOCUMENTATION: "Association.documentation",
+    }
+)
+
+
+def kind_name(spec: KindSpec) -> str:
+    return {id(DOCUMENT_ENTRY): "DocumentEntry", id(SUBMISSION_SET): "SubmissionSet"}.get(id(spec), "Folder")
+
+
+def schemes_of(spec: KindSpec) -> list[str]:
+    """The classificationSchemes an object of this kind may carry (limitedMetadata included: its own rule
+    refuses it later), as ``scheme (Kind.attribute)``."""
+    kind = kind_name(spec)
+    own = [s for s, name in SCHEME_NAMES.items() if name.startswith(f"{kind}.")]
+    return [f"{s} ({SCHEME_NAMES[s]})" for s in own]
+
+
 #: Author slots (ITI TF-3 4.2.3.1.4), in output order; authorPerson is the only single-valued one.
 AUTHOR_SLOTS: Final = _frozen(
     {
@@ -128,4 +162,13 @@ AUTHOR_SLOTS: Final = _frozen(
     }
 )
 
-__all__ = ["AUTHOR_SLOTS", "DOCUMENT_ENTRY", "FOLDER", "SUBMISSION_SET", "KindSpec"]
+__all__ = [
+    "AUTHOR_SLOTS",
+    "DOCUMENT_ENTRY",
+    "FOLDER",
+    "SCHEME_NAMES",
+    "SUBMISSION_SET",
+    "KindSpec",
+    "kind_name",
+    "schemes_of",
+]
