@@ -12,7 +12,9 @@ parser (no DTD, no entity expansion, no network).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Final
 
 from lxml import etree
@@ -69,17 +71,21 @@ def _code(element: etree._Element | None) -> CdaCode | None:
     return CdaCode(element.get("code", ""), element.get("codeSystem", ""), element.get("displayName", ""))
 
 
+_TS = re.compile(r"(\d{4,14})(?:\.\d+)?(?:([+-])(\d{2})(\d{2}))?")
+
+
 def _time(value: str | None) -> str | None:
-    """A CDA TS as an XDS DTM: the digits before any fraction or time zone (UTC conversion is the
-    author's business; a CDA header should state UTC or local time consistently)."""
-    if not value:
+    """A CDA TS as an XDS DTM: converted to UTC when it states an offset and a time of day (XDS times are
+    UTC), the fraction of a second dropped; a bare date stays as it is."""
+    match = _TS.fullmatch((value or "").strip())
+    if match is None:
         return None
-    digits = ""
-    for character in value:
-        if not character.isdigit():
-            break
-        digits += character
-    return digits or None
+    digits, sign, hours, minutes = match.groups()
+    if sign is None or len(digits) < 12:
+        return digits
+    local = datetime.strptime(digits.ljust(14, "0"), "%Y%m%d%H%M%S")
+    offset = timedelta(hours=int(hours), minutes=int(minutes)) * (1 if sign == "+" else -1)
+    return (local - offset).strftime("%Y%m%d%H%M%S")[: len(digits)]
 
 
 def _attribute(parent: etree._Element | None, path: str, name: str) -> str | None:

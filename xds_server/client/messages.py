@@ -32,7 +32,12 @@ def message_id() -> str:
 
 
 def envelope(
-    action: str, body: etree._Element, security: bytes | None = None, to: str | None = None
+    action: str,
+    body: etree._Element,
+    security: bytes | None = None,
+    to: str | None = None,
+    *,
+    message: str | None = None,
 ) -> bytes:
     """A SOAP 1.2 envelope: wsa:Action (mustUnderstand), wsa:MessageID, wsa:To, ReplyTo anonymous, then the
     ``wsse:Security`` block holding ``security`` (a serialised saml2:Assertion) when given."""
@@ -41,7 +46,7 @@ def envelope(
     action_element = etree.SubElement(header, f"{{{WSA}}}Action")
     action_element.set(f"{{{SOAP12}}}mustUnderstand", "true")
     action_element.text = str(action)
-    etree.SubElement(header, f"{{{WSA}}}MessageID").text = message_id()
+    etree.SubElement(header, f"{{{WSA}}}MessageID").text = message or message_id()
     if to:
         etree.SubElement(header, f"{{{WSA}}}To").text = to
     reply = etree.SubElement(header, f"{{{WSA}}}ReplyTo")

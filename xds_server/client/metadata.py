@@ -204,10 +204,18 @@ class ProvideAndRegister:
     content: bytes
 
 
-def submission_for(facts: DocumentFacts, content: bytes, *, repository_unique_id: str) -> ProvideAndRegister:
-    """The ITI-41 metadata of one document (symbolic ids: the registry assigns the entryUUIDs)."""
+def submission_for(
+    facts: DocumentFacts,
+    content: bytes,
+    *,
+    repository_unique_id: str,
+    submission_unique_id: str | None = None,
+    submission_time: str | None = None,
+) -> ProvideAndRegister:
+    """The ITI-41 metadata of one document (symbolic ids: the registry assigns the entryUUIDs). The
+    SubmissionSet gets a fresh uniqueId and the current time unless given (``examples/`` fixes them)."""
     unique_id = facts.unique_id or new_oid()
-    now = now_dtm()
+    now = submission_time or now_dtm()
     author = facts.author.author()
     klass = facts.resolved_class()
     confidentiality = (
@@ -240,7 +248,7 @@ def submission_for(facts: DocumentFacts, content: bytes, *, repository_unique_id
         entry_uuid="SubmissionSet01",
         title=LocalizedText(facts.title),
         patient_id=facts.patient_id,
-        unique_id=new_oid(),
+        unique_id=submission_unique_id or new_oid(),
         source_id=SOURCE_ID,
         submission_time=now,
         authors=(author,),
