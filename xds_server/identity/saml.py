@@ -155,7 +155,8 @@ class AssertionVerifier:
         """The AccessContext of the request whose ``wsse:Security`` header blocks are ``blocks``."""
         if not blocks:
             raise IdentityError.invalid(
-                "a wsse:Security header with a signed VIHF SAML assertion is required"
+                "a wsse:Security header with a signed VIHF SAML assertion is required (a bearer token "
+                "is for the FHIR API only; for tests: xds-server dev assertion --header)"
             )
         if len(blocks) > 1:
             raise IdentityError.invalid("the request carries more than one wsse:Security header")
