@@ -19,7 +19,7 @@ from typing import Final
 
 from lxml import etree
 
-from xds_server.ebxml.xmlparse import XmlRejected, parse_xml
+from xds_server.xmlparse import XmlRejected, parse_xml
 
 HL7: Final = "urn:hl7-org:v3"
 NS: Final = {"cda": HL7}

@@ -15,7 +15,7 @@ from lxml import etree
 from xds_server.core.metadata import AnyObject, DocumentEntry
 from xds_server.ebxml.codec import decode_object
 from xds_server.ebxml.namespaces import QUERY, RIM, RS, SOAP12, XDSB, XOP
-from xds_server.ebxml.xmlparse import XmlRejected, parse_xml
+from xds_server.xmlparse import XmlRejected, parse_xml
 
 NS: Final = {"env": SOAP12, "rs": RS, "rim": RIM, "query": QUERY, "xdsb": XDSB, "xop": XOP}
 SUCCESS: Final = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
