@@ -10,7 +10,6 @@ message to a server on the ``dmp-test`` and on the ``ihe`` profile.
 
 from __future__ import annotations
 
-import base64
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +21,6 @@ from xds_server.client.cda import read_header
 from xds_server.client.metadata import DocumentFacts, facts_from_cda, submission_for
 from xds_server.config import Settings
 from xds_server.core.vocabulary import SoapAction
-from xds_server.ebxml.namespaces import XDSB
 
 HERE = Path(__file__).resolve().parent
 CDA = HERE / "cda-compte-rendu-consultation.xml"
@@ -64,11 +62,7 @@ def provide_and_register() -> bytes:
     request = submission_for(
         facts, content, repository_unique_id=REPOSITORY, submission_unique_id=_uid(101), submission_time=TIME
     )
-    body = etree.Element(f"{{{XDSB}}}ProvideAndRegisterDocumentSetRequest", nsmap={"xdsb": XDSB})
-    body.append(messages.register_request(request.submission))
-    etree.SubElement(body, f"{{{XDSB}}}Document", id=request.document_id).text = base64.b64encode(
-        content
-    ).decode("ascii")
+    body = messages.provide_and_register_inline(request.submission, {request.document_id: content})
     return messages.envelope(SoapAction.PROVIDE_AND_REGISTER, body, message=_message(41))
 
 

@@ -33,6 +33,7 @@ from xds_server.client_cli import register_client_commands
 from xds_server.config import Settings
 from xds_server.core.errors import XdsError
 from xds_server.core.ports import PatientState
+from xds_server.demo import demo_command
 from xds_server.gc import gc_command
 from xds_server.storage.database import Database
 from xds_server.storage.migrate import current_revision
@@ -51,6 +52,7 @@ app.command("gc")(gc_command)
 app.add_typer(dev_app, name="dev")
 app.add_typer(policy_app, name="policy")
 register_client_commands(app)  # send, find, get
+app.command("demo")(demo_command)
 
 
 @app.callback()

@@ -8,6 +8,7 @@ Everything here returns bytes or lxml elements and does no I/O: tests, benchmark
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -122,6 +123,17 @@ def provide_and_register_request(submission: Submission, documents: Mapping[str,
     return request
 
 
+def provide_and_register_inline(submission: Submission, documents: Mapping[str, bytes]) -> etree._Element:
+    """ITI-41 with each document inline (base64 in ``xdsb:Document``): a plain ``application/soap+xml``
+    request, for small documents (``examples/``, ``xds-server demo``)."""
+    request = etree.Element(f"{{{XDSB}}}ProvideAndRegisterDocumentSetRequest", nsmap={"xdsb": XDSB})
+    request.append(encode_submission(submission))
+    for document_id, content in documents.items():
+        document = etree.SubElement(request, f"{{{XDSB}}}Document", id=document_id)
+        document.text = base64.b64encode(content).decode("ascii")
+    return request
+
+
 def provide_and_register(
     submission: Submission, documents: Mapping[str, tuple[str, bytes]], security: bytes | None = None
 ) -> Package:
@@ -203,6 +215,7 @@ __all__ = [
     "mtom",
     "plain",
     "provide_and_register",
+    "provide_and_register_inline",
     "provide_and_register_request",
     "quoted",
     "register_request",
