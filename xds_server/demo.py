@@ -25,6 +25,7 @@ professional. Running it twice on one data dir is refused (the documents would b
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -250,10 +251,14 @@ def _emergency(router: Router, authority: DevAuthority, pid: str) -> int:
 def demo_command(
     data_dir: DataDir = None,
     profile: Annotated[
-        str, typer.Option("--profile", metavar="<dmp-test|ihe>", help="Affinity domain profile")
-    ] = "dmp-test",
+        str | None,
+        typer.Option(
+            "--profile", metavar="<dmp-test|ihe>", help="Affinity domain profile [$XDS_PROFILE or dmp-test]"
+        ),
+    ] = None,
 ) -> None:
     """Seed a data dir with a demo record set (test identities) and print what to try next."""
+    profile = profile or os.environ.get("XDS_PROFILE", "").strip() or "dmp-test"
     if profile not in ("dmp-test", "ihe"):
         fail(f"the demo runs on dmp-test or ihe (test identities), not {profile!r}")
     settings = settings_of(data_dir, profile, create=True, overrides={"dev_authority": "on"})
