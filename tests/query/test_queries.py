@@ -628,7 +628,8 @@ def test_empty_result_is_success(registry: Registry, world: World, return_type: 
 
 def test_malformed_patient_id_is_an_error_not_an_empty_answer(registry: Registry, world: World) -> None:
     """A value that is no patient id at all is reported (it could only ever match nothing)."""
-    assert registry.error(FD, fd(**{"$XDSDocumentEntryPatientId": s("nobody")})) == {"XDSRegistryMetadataError"}
+    malformed = fd(**{"$XDSDocumentEntryPatientId": s("nobody")})
+    assert registry.error(FD, malformed) == {"XDSRegistryMetadataError"}
 
 
 class TestLargeIdSets:
