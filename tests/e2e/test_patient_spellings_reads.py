@@ -34,8 +34,7 @@ from tests.e2e.spellings import (
     query,
 )
 from tests.e2e.test_dmp_policy import AUTHOR, FAILURE, MEDECIN, SUCCESS, Dmp
-from tests.identity_helpers import install_authority
-from xds_server.app import create_app
+from tests.identity_helpers import trusting_app
 from xds_server.config import Settings
 from xds_server.core.query.queries import (
     FindDocuments,
@@ -109,8 +108,7 @@ def _module_database(
 def world(_module_database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data_dir: Path = tmp_path_factory.mktemp("spellings")
     settings = Settings(data_dir=data_dir, profile="dmp-test", multi_patient_query=True)
-    app = create_app(settings, database=_module_database)
-    authority = install_authority(data_dir)
+    app, authority = trusting_app(settings, _module_database)
     with TestClient(app) as client:
         dmp = Dmp(client, _module_database, authority, app.state.services)
         fed: dict[str, list[Fed]] = {}

@@ -14,9 +14,8 @@ from fastapi.testclient import TestClient
 
 from tests.e2e.spellings import CANONICAL, CASE_IDS, CASES, FORMS, Fed, feed, other_form, query
 from tests.e2e.test_dmp_policy import AUTHOR, FAILURE, MEDECIN, NS, SUCCESS, Answer, Dmp, _answer, envelope
-from tests.identity_helpers import install_authority
+from tests.identity_helpers import trusting_app
 from tests.update.registry import next_version, status_update, update_request
-from xds_server.app import create_app
 from xds_server.config import Settings
 from xds_server.core.metadata import DocumentEntry, LocalizedText
 from xds_server.core.query.queries import FindDocuments
@@ -35,8 +34,7 @@ def as_patient(identity: Identity, spelled: str) -> Identity:
 
 @pytest.fixture
 def dmp(database: Database, tmp_path: Path) -> Iterator[Dmp]:
-    app = create_app(Settings(data_dir=tmp_path, profile="dmp-test"), database=database)
-    authority = install_authority(tmp_path)
+    app, authority = trusting_app(Settings(data_dir=tmp_path, profile="dmp-test"), database)
     with TestClient(app) as client:
         dmp = Dmp(client, database, authority, app.state.services)
         for canonical in CANONICAL.values():
