@@ -141,9 +141,14 @@ def send(
         str | None, typer.Option("--type", help="typeCode, LOINC by default: CODE or CODE^SYSTEM [11488-4]")
     ] = None,
     class_code: Annotated[
-        str | None, typer.Option("--class", help="classCode (TRE_A03) [from the type, by the matrix]")
+        str | None,
+        typer.Option(
+            "--class", help="classCode (TRE_A03); default: the class the habilitation matrix gives the type"
+        ),
     ] = None,
-    format_code: Annotated[str | None, typer.Option("--format", help="formatCode [from the file]")] = None,
+    format_code: Annotated[
+        str | None, typer.Option("--format", help="formatCode; default: from the file (PDF, text, CDA)")
+    ] = None,
     facility: Annotated[
         str | None, typer.Option("--facility", help="healthcareFacilityTypeCode (TRE_R02) [SA07]")
     ] = None,
@@ -157,11 +162,18 @@ def send(
         list[str] | None,
         typer.Option("--mask", help="DMP masking code, repeatable: MASQUE_PS, INVISIBLE_PATIENT ..."),
     ] = None,
-    title: Annotated[str | None, typer.Option("--title", help="Title [the file name]")] = None,
-    author: Annotated[
-        str | None, typer.Option("--author", help="Author's IDNPS [the signing professional]")
+    title: Annotated[
+        str | None, typer.Option("--title", help="Title; default: from the CDA header, else the file name")
     ] = None,
-    mime_type: Annotated[str | None, typer.Option("--mime-type", help="[from the file name]")] = None,
+    author: Annotated[
+        str | None,
+        typer.Option(
+            "--author", help="Author's IDNPS; default: from the CDA header, else the signing professional"
+        ),
+    ] = None,
+    mime_type: Annotated[
+        str | None, typer.Option("--mime-type", help="MIME type; default: from the file name")
+    ] = None,
     url: Url = None,
     dev: Dev = False,
     assertion: AssertionFile = None,
@@ -288,7 +300,7 @@ def find(
     profile: Profile = None,
 ) -> None:
     """Find a patient's documents (ITI-18 FindDocuments); one line per document:
-    uniqueId, creationTime, typeCode, status, MIME type, title [masks]."""
+    uniqueId, creationTime, typeCode, status, MIME type, title, then the masking codes if any."""
     settings = settings_of(data_dir, profile, check_dir=dev)  # the data dir serves --dev only
     pid = patient_id(patient, settings)
     statuses = _STATUSES.get(status.strip().lower())
