@@ -7,10 +7,12 @@ structural fault as a ``DecodeProblem``; ``encode_object``/``encode_object_xml``
 
 from __future__ import annotations
 
+import dataclasses
+
 from lxml import etree
 
 from xds_server.core.errors import ErrorCode, Issue, XdsError
-from xds_server.core.metadata import AnyObject
+from xds_server.core.metadata import AnyObject, DocumentEntry, Folder, SubmissionSet
 from xds_server.ebxml.decoding import decode_objects, decode_submission
 from xds_server.ebxml.encoding import encode_object, encode_object_xml, encode_submission
 from xds_server.ebxml.xmlparse import XmlRejected, parse_xml
@@ -38,6 +40,15 @@ def decode_object_xml(text: str) -> AnyObject:
     return decode_object(element)
 
 
+def with_patient_id(text: str, patient_id: str) -> str:
+    """Stored XML of a DocumentEntry, SubmissionSet or Folder moved to another patient (patient merge):
+    decoded, given ``patient_id``, encoded again, so its patientId ExternalIdentifier is the only change."""
+    obj = decode_object_xml(text)
+    if not isinstance(obj, DocumentEntry | SubmissionSet | Folder):
+        raise XdsError([Issue(ErrorCode.REGISTRY_ERROR, f"{obj.entry_uuid}: an association has no patient")])
+    return encode_object_xml(dataclasses.replace(obj, patient_id=patient_id))
+
+
 __all__ = [
     "decode_object",
     "decode_object_xml",
@@ -45,4 +56,5 @@ __all__ = [
     "encode_object",
     "encode_object_xml",
     "encode_submission",
+    "with_patient_id",
 ]

@@ -30,7 +30,7 @@ class SystemClock:
 
 
 _c = patient.c
-_GET = select(_c.state, _c.birth_date).where(_c.patient_id == bindparam("pid"))
+_GET = select(_c.state, _c.birth_date).where(_c.patient_id == bindparam("pid"), _c.merged_into.is_(None))
 _LIST = select(_c.patient_id, _c.state).order_by(_c.patient_id)
 _SET_STATE = (
     update(patient)
