@@ -104,6 +104,14 @@ def serve(
             "--tls-client-ca", help="Require client certificates from these CAs [$XDS_TLS_CLIENT_CA]"
         ),
     ] = None,
+    mllp_port: Annotated[
+        int | None,
+        typer.Option(
+            "--mllp-port",
+            help="Patient identity feed (ITI-8, HL7 v2 over MLLP) on this port, same host; TLS with the "
+            "--tls-* options [$XDS_MLLP_PORT]",
+        ),
+    ] = None,
 ) -> None:
     """Run the server (FastAPI under uvicorn) until interrupted."""
     import uvicorn
@@ -112,7 +120,15 @@ def serve(
     from xds_server.identity.dev_authority import trusted
     from xds_server.transport import tls_options
 
-    settings = _settings(data_dir, profile, tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca)
+    settings = _settings(
+        data_dir,
+        profile,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_client_ca=tls_client_ca,
+        mllp_port=mllp_port,
+        mllp_host=host if mllp_port is not None else None,
+    )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -128,6 +144,10 @@ def serve(
         f"xds-server on {scheme}://{host}:{port} (profile {settings.profile}, "
         f"database {settings.database_backend}, data {settings.data_dir.resolve()}{client_certificates})"
     )
+    if settings.mllp_port is not None:
+        typer.echo(
+            f"patient identity feed (ITI-8) on mllp{'s' if ssl_options else ''}://{host}:{settings.mllp_port}"
+        )
     if trusted(settings.data_dir, settings.dev_authority):
         typer.echo(f"WARNING: {DEV_AUTHORITY_WARNING}", err=True)
     uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(), **ssl_options)

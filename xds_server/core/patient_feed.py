@@ -112,6 +112,15 @@ class FeedOutcome(StrEnum):
     MERGED = "merged"
 
 
+@dataclass(frozen=True, slots=True)
+class FeedResult:
+    """What a feed message did: to which patient, and (merge) how many registry objects moved to it."""
+
+    outcome: FeedOutcome
+    patient_id: str
+    moved: int = 0
+
+
 class PatientFeedStore(Protocol):
     """What the feed use cases need, bound to one open transaction (storage.feed.SqlPatientFeed)."""
 
@@ -151,7 +160,17 @@ def choose_patient_id(
     identifiers: Sequence[str], profile: DomainProfile, location: str = "PID-3"
 ) -> FedPatient:
     """The domain's patient id among ``identifiers`` (CX strings, in message order), the others kept as
-    cross-references.
+    cross-references (see ``pick_patient_id``)."""
+    position, patient_id = pick_patient_id(identifiers, profile, location)
+    others = tuple(v for i, v in enumerate(identifiers) if i != position and v)
+    return FedPatient(patient_id, tuple(dict.fromkeys(others)))
+
+
+def pick_patient_id(
+    identifiers: Sequence[str], profile: DomainProfile, location: str = "PID-3"
+) -> tuple[int, str]:
+    """Which of ``identifiers`` (CX strings, in message order) is the domain's patient id, and its canonical
+    form.
 
     Raises FeedRefused(NO_DOMAIN_ID) when no identifier has an authority of the domain, and
     FeedRefused(INVALID_ID) when the preferred one is not a valid patient id of the domain (a wrong INS key is
@@ -166,7 +185,7 @@ def choose_patient_id(
         if rank is not None:
             candidates.append((rank, position, value))
     if not candidates:
-        shown = ", ".join(identifiers) or "none"
+        shown = ", ".join(v for v in identifiers if v) or "none"
         raise FeedRefused(
             FeedProblem.NO_DOMAIN_ID,
             f"no patient identifier of the {profile.name} affinity domain in {location} (got: {shown})",
@@ -174,11 +193,9 @@ def choose_patient_id(
         )
     _, position, chosen = min(candidates)
     try:
-        patient_id = canonical_patient_id(chosen, profile)
+        return position, canonical_patient_id(chosen, profile)
     except IdentifierError as error:
         raise FeedRefused(FeedProblem.INVALID_ID, str(error), location) from None
-    others = tuple(v for i, v in enumerate(identifiers) if i != position and v)
-    return FedPatient(patient_id, tuple(dict.fromkeys(others)))
 
 
 def _authority(value: str) -> str | None:
@@ -202,7 +219,7 @@ def _preference(authority: str, profile: DomainProfile) -> int | None:
 # --------------------------------------------------------------------------------------- use cases
 
 
-def register_patient(store: PatientFeedStore, patient: FedPatient) -> FeedOutcome:
+def register_patient(store: PatientFeedStore, patient: FedPatient) -> FeedResult:
     """Create or update a patient (ITI-8 A01/A04/A05/A08, ITI-104 update)."""
     store.lock([patient.patient_id])
     known = store.get(patient.patient_id)
@@ -214,10 +231,10 @@ def register_patient(store: PatientFeedStore, patient: FedPatient) -> FeedOutcom
             "PID-3",
         )
     store.save(patient, state=PatientState.CREATED if known is None else None)
-    return FeedOutcome.CREATED if known is None else FeedOutcome.UPDATED
+    return FeedResult(FeedOutcome.CREATED if known is None else FeedOutcome.UPDATED, patient.patient_id)
 
 
-def merge_patients(store: PatientFeedStore, survivor: FedPatient, subsumed_id: str) -> FeedOutcome:
+def merge_patients(store: PatientFeedStore, survivor: FedPatient, subsumed_id: str) -> FeedResult:
     """Merge ``subsumed_id`` into ``survivor`` (ITI-8 A40, ITI-104 replaced-by); see the module docstring.
 
     An unknown surviving id is created from the message; an unknown subsumed id is recorded as merged (the
@@ -239,13 +256,14 @@ def merge_patients(store: PatientFeedStore, survivor: FedPatient, subsumed_id: s
     source = store.get(subsumed_id)
     if source is not None and source.merged_into is not None:
         if source.merged_into == surviving_id:
-            return FeedOutcome.MERGED  # the same merge again: already done
+            return FeedResult(FeedOutcome.MERGED, surviving_id)  # the same merge again: already done
         raise FeedRefused(
             FeedProblem.MERGED_ID,
             f"patient id {subsumed_id} was already merged into {source.merged_into}",
             "MRG-1",
         )
     store.save(survivor, state=PatientState.CREATED if target is None else None)
+    moved = 0
     if source is None:
         store.save(FedPatient(subsumed_id), state=PatientState.CREATED)
     else:
@@ -253,9 +271,9 @@ def merge_patients(store: PatientFeedStore, survivor: FedPatient, subsumed_id: s
         gone = store.settings(subsumed_id)
         if kept is not None and gone is not None:
             store.replace_settings(combine_settings(kept, gone))
-        store.move_registry_objects(subsumed_id, surviving_id)
+        moved = store.move_registry_objects(subsumed_id, surviving_id)
     store.mark_merged(subsumed_id, surviving_id)
-    return FeedOutcome.MERGED
+    return FeedResult(FeedOutcome.MERGED, surviving_id, moved)
 
 
 # --------------------------------------------------------------------------------------- combining settings
@@ -297,11 +315,13 @@ __all__ = [
     "FeedOutcome",
     "FeedProblem",
     "FeedRefused",
+    "FeedResult",
     "PatientFeedStore",
     "Sex",
     "StoredPatient",
     "choose_patient_id",
     "combine_settings",
     "merge_patients",
+    "pick_patient_id",
     "register_patient",
 ]
