@@ -7,7 +7,7 @@ each complete message and each framing error:
 * bytes outside a frame (other than CR/LF between frames) -> one error when the next start block arrives, or
   when they end with ``0x1C 0x0D`` (a frame without its start block);
 * a start block inside a frame (the previous message never ended) -> an error for the unfinished one;
-* ``0x1C`` not followed by ``0x0D`` -> an error; the bytes up to it are dropped;
+* ``0x1C`` not followed by ``0x0D`` -> an error; the message and the byte after ``0x1C`` are dropped;
 * a message longer than ``max_bytes`` -> one error, and everything up to its end block is dropped (the first
   bytes are kept so the answer can still name the message's control id).
 
@@ -121,7 +121,8 @@ class MllpFramer:
             return False  # the byte after 0x1C has not arrived yet
         content = bytes(buffer[:end])
         well_ended = buffer[end + 1] == CARRIAGE_RETURN
-        del buffer[: end + (2 if well_ended else 1)]
+        # a broken end block takes the byte after it along, unless that byte starts the next frame
+        del buffer[: end + (1 if buffer[end + 1] == START_BLOCK else 2)]
         self._in_frame = False
         if self._oversized is not None or len(content) > self.max_bytes:
             events.append(
