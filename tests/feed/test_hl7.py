@@ -7,8 +7,7 @@ from datetime import date
 import pytest
 from hl7apy.parser import parse_message
 
-from tests.core.builders import dmp_profile
-from tests.feed.messages import DMP_NIA, DMP_NIR, IHE_AUTHORITY, INS, NIA, NIA_OID, NIR_OID, adt, ihe_pid
+from tests.feed.messages import DMP_NIA, DMP_NIR, INS, NIA, NIA_OID, NIR_OID, adt, ihe_pid
 from xds_server.core.patient_feed import Sex
 from xds_server.core.profile import IHE_DEFAULT
 from xds_server.feed.hl7 import Header, Hl7Problem, ack, escape, parse_feed, unescape
@@ -41,8 +40,9 @@ class TestEvents:
     def test_the_nist_testkit_a01(self) -> None:
         raw = (
             "MSH|^~\\&|EPICADT|DH|LABADT|DH|201301011226||ADT^A01|HL7MSG00001|P|2.3.1|\r"
-            f"PID|||{ihe_pid('X1')}||APPLESEED^JOHN^A^III||19710101|M||C|1^CATALYZE STREET^^MADISON^WI^53005-1020"
-            "|GL|(414)379-1212|(414)271-3434||S||MRN12345001^2^M10|123456789|987654^NC|\r"
+            f"PID|||{ihe_pid('X1')}||APPLESEED^JOHN^A^III||19710101|M||C|"
+            "1^CATALYZE STREET^^MADISON^WI^53005-1020|GL|(414)379-1212|(414)271-3434||S|"
+            "|MRN12345001^2^M10|123456789|987654^NC|\r"
         ).encode()
         request = parse_feed(raw, IHE_DEFAULT)
         assert request.patient.patient_id == ihe_pid("X1")

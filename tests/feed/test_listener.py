@@ -202,13 +202,17 @@ class TestTls:
         }
         with running(database, tmp_path, **options) as bound:
             context = client_context(pki, pki.client)
-            with socket.create_connection(("127.0.0.1", bound), timeout=20) as raw:
-                with context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
-                    answer = Connection(sock).exchange(adt("A01", ihe_pid("TLS1"), control_id="TLS1"))
-                    assert msa(answer)[1:3] == ["AA", "TLS1"]
+            with (
+                socket.create_connection(("127.0.0.1", bound), timeout=20) as raw,
+                context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+            ):
+                answer = Connection(sock).exchange(adt("A01", ihe_pid("TLS1"), control_id="TLS1"))
+                assert msa(answer)[1:3] == ["AA", "TLS1"]
             # a client without a certificate of the client CA gets no answer
-            with socket.create_connection(("127.0.0.1", bound), timeout=20) as raw:
-                with pytest.raises((ssl.SSLError, ConnectionError, AssertionError)):
-                    with client_context(pki).wrap_socket(raw, server_hostname="127.0.0.1") as sock:
-                        Connection(sock).exchange(adt("A01", ihe_pid("TLS2")))
+            with (
+                socket.create_connection(("127.0.0.1", bound), timeout=20) as raw,
+                pytest.raises((ssl.SSLError, ConnectionError, AssertionError)),
+                client_context(pki).wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+            ):
+                Connection(sock).exchange(adt("A01", ihe_pid("TLS2")))
         assert stored(database, ihe_pid("TLS2")) is None
