@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from tests.core.builders import document, filed, folder, submission, submission_set
 from tests.fakes import FixedClock
-from tests.feed.messages import adt, ihe_pid, msa
+from tests.feed.messages import DMP_NIA, DMP_NIR, INS, NIA, NIA_OID, NIR_OID, adt, ihe_pid, msa
 from xds_server.app import RandomIds, feed_service
 from xds_server.core.errors import ErrorCode, XdsError
 from xds_server.core.metadata import Submission
@@ -30,6 +30,7 @@ from xds_server.storage.feed import SqlPatientFeed
 from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.records import SqlRecordStore
 from xds_server.storage.registry import SqlRegistryStore
+from xds_server.terminology import load_profile
 
 OLD, NEW = ihe_pid("OLD"), ihe_pid("NEW")
 TODAY = date(2026, 12, 7)
@@ -283,3 +284,18 @@ class TestMergeRacingASubmission:
         assert isinstance(submitted, XdsError)
         assert [i.code for i in submitted.issues] == [ErrorCode.UNKNOWN_PATIENT_ID]
         assert rows(database) == []
+
+
+class TestDmpTemporaryInsMergedIntoTheNir:
+    def test_nia_record_merged_into_the_nir(self, database: Database) -> None:
+        service = feed_service(database, load_profile("dmp"))
+        nia, nir = f"{NIA}^^^&{NIA_OID}&ISO^INS", f"{INS}^^^&{NIR_OID}&ISO^INS"
+        assert msa(service.handle(adt("A01", f"{nia}~IPP7^^^HOSP^PI")))[1] == "AA"
+        register(database, record_of(DMP_NIA))
+        answer = service.handle(adt("A40", f"{nir}~{nia}~IPP7^^^HOSP^PI", mrg=nia))
+        assert msa(answer)[1] == "AA", answer
+        assert {p for _, _, p, _ in rows(database)} == {DMP_NIR}
+        with database.transaction(readonly=True) as connection:
+            store = SqlPatientFeed(connection, with_patient_id)
+            assert store.get(DMP_NIA).merged_into == DMP_NIR  # type: ignore[union-attr]
+            assert "IPP7^^^HOSP^PI" in store.get(DMP_NIR).cross_references  # type: ignore[union-attr]
