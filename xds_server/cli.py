@@ -29,6 +29,7 @@ from xds_server.access_cli import (
 from xds_server.config import Settings, load_settings
 from xds_server.core.errors import XdsError
 from xds_server.core.ports import PatientState
+from xds_server.feed_cli import feed_app
 from xds_server.gc import gc_command
 from xds_server.storage.database import Database
 from xds_server.storage.migrate import current_revision, upgrade
@@ -44,6 +45,7 @@ app.add_typer(patients_app, name="patients")
 app.command("gc")(gc_command)
 app.add_typer(dev_app, name="dev")
 app.add_typer(policy_app, name="policy")
+app.add_typer(feed_app, name="feed")
 
 
 @app.command(
