@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -114,15 +114,20 @@ def unit_of_work_factory(database: Database, *, readonly: bool = False) -> Trans
     return transaction
 
 
-def feed_service(database: Database, profile: DomainProfile) -> FeedService:
-    """ITI-8: each message applied in its own transaction on the feed store (patients and the merge)."""
+def feed_transaction_factory(database: Database) -> Callable[[], AbstractContextManager[SqlPatientFeed]]:
+    """The patient identity feed's transaction (ITI-8 and ITI-104): the feed store on one connection."""
 
     @contextmanager
     def transaction() -> Iterator[SqlPatientFeed]:
         with database.transaction() as connection:
             yield SqlPatientFeed(connection, with_patient_id)
 
-    return FeedService(transaction, profile)
+    return transaction
+
+
+def feed_service(database: Database, profile: DomainProfile) -> FeedService:
+    """ITI-8: each message applied in its own transaction on the feed store (patients and the merge)."""
+    return FeedService(feed_transaction_factory(database), profile)
 
 
 def mllp_listener(settings: Settings, feed: FeedService) -> MllpServer:
@@ -198,6 +203,7 @@ def build_services(
         blobs=open_blob_store(settings.blob_store, default_dir=settings.blob_dir),
         access=build_access(settings, profile, trust),
         read_transaction=unit_of_work_factory(database, readonly=True),
+        feed_transaction=feed_transaction_factory(database),
     )
 
 
@@ -274,6 +280,7 @@ __all__ = [
     "build_services",
     "create_app",
     "feed_service",
+    "feed_transaction_factory",
     "mllp_listener",
     "open_database",
     "record_reader",

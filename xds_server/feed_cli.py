@@ -1,5 +1,10 @@
 """``xds-server feed``: send patient identity feed messages to a running server (operators, tests).
 
+``feed fhir PATIENT.json --base-url URL [--identifier SYSTEM|VALUE] [--token T]`` sends a FHIR Patient as an
+ITI-104 conditional update (``PUT {URL}/fhir/Patient?identifier=...``; the identifier defaults to the
+Patient's first) and prints the HTTP status and the answer (the Patient's id, or the OperationOutcome's
+issues); exit 0 on 200/201, 1 on a refusal, 2 when the server could not be reached.
+
 ``feed hl7 FILE --port P`` sends every HL7 v2 message of FILE (each starts with an MSH segment; CR, LF or CRLF
 between segments) over MLLP, one after the other on one connection, and prints one line per acknowledgement:
 ``AA <control id>``, or ``AE|AR <control id> <error code> <reason>``. The exit status is 0 when every message
@@ -8,11 +13,13 @@ was accepted (AA), 1 when one was not, 2 when the server could not be reached or
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import httpx
 import typer
 
 from xds_server.feed.mllp import Frame, MllpFramer, frame
@@ -105,4 +112,62 @@ def send_hl7(
         raise typer.Exit(1)
 
 
-__all__ = ["ack_line", "feed_app", "split_messages"]
+@feed_app.command("fhir")
+def send_fhir(
+    file: Annotated[Path, typer.Argument(help="A FHIR Patient (JSON)", exists=True, dir_okay=False)],
+    base_url: Annotated[str, typer.Option("--base-url", help="The server, e.g. http://127.0.0.1:8080")],
+    identifier: Annotated[
+        str | None, typer.Option("--identifier", help="SYSTEM|VALUE of the conditional update")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", envvar="XDS_FEED_TOKEN", help="Bearer token [$XDS_FEED_TOKEN]")
+    ] = None,
+    ca: Annotated[
+        Path | None, typer.Option("--ca", help="CA of the server certificate (PEM), for https")
+    ] = None,
+) -> None:
+    """PUT a Patient (ITI-104) and print the answer."""
+    try:
+        resource = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        typer.echo(f"error: {file}: not JSON: {error}", err=True)
+        raise typer.Exit(2) from None
+    if identifier is None:
+        first: dict[str, Any] = (
+            next(iter(resource.get("identifier") or []), {}) if isinstance(resource, dict) else {}
+        )
+        if not first.get("system") or not first.get("value"):
+            typer.echo("error: give --identifier SYSTEM|VALUE (the Patient has no identifier)", err=True)
+            raise typer.Exit(2)
+        identifier = f"{first['system']}|{first['value']}"
+    headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    url = base_url.rstrip("/") + "/fhir/Patient"
+    try:
+        response = httpx.put(
+            url,
+            params={"identifier": identifier},
+            content=json.dumps(resource).encode("utf-8"),
+            headers=headers,
+            timeout=TIMEOUT,
+            verify=str(ca) if ca else True,
+        )
+    except httpx.HTTPError as error:
+        typer.echo(f"error: {url}: {error}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {}
+    if response.status_code in (200, 201):
+        typer.echo(f"{response.status_code} Patient/{answer.get('id', '?')}")
+        return
+    issues = [f"{i.get('code')}: {i.get('diagnostics', '')}" for i in answer.get("issue", [])] or [
+        response.text[:200]
+    ]
+    typer.echo(f"{response.status_code} " + "; ".join(issues))
+    raise typer.Exit(1)
+
+
+__all__ = ["ack_line", "feed_app", "send_fhir", "send_hl7", "split_messages"]

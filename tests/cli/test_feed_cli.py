@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,3 +63,46 @@ def test_split_messages_any_line_end() -> None:
     one, two = adt("A01", ihe_pid("S1")), adt("A08", ihe_pid("S1"))
     assert split_messages((one + two).decode()) == [one, two]
     assert split_messages((one + two).decode().replace("\r", "\r\n")) == [one, two]
+
+
+class TestFeedFhir:
+    """``feed fhir`` against the real application; httpx.put is routed to the in-process TestClient."""
+
+    @pytest.fixture
+    def routed(self, database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+        import httpx
+
+        from tests.identity_helpers import install_authority
+        from xds_server.identity import dev_authority
+
+        data_dir = tmp_path / "fhir"
+        authority = install_authority(data_dir)
+        app = create_app(Settings(data_dir=data_dir, profile="ihe", dev_authority="on"), database=database)
+        with TestClient(app, base_url="http://feed.test") as client:
+
+            def put(url: str, **kwargs: object) -> httpx.Response:
+                kwargs.pop("timeout", None)
+                kwargs.pop("verify", None)
+                return client.put(url, **kwargs)  # type: ignore[arg-type]
+
+            monkeypatch.setattr("xds_server.feed_cli.httpx.put", put)
+            yield dev_authority.mint_token(authority, dev_authority.token_claims())
+
+    def test_create_then_refused(self, routed: str, tmp_path: Path) -> None:
+        oid = "1.3.6.1.4.1.21367.13.20.1000"
+        path = tmp_path / "patient.json"
+        path.write_text(
+            json.dumps(
+                {"resourceType": "Patient", "identifier": [{"system": f"urn:oid:{oid}", "value": "CLI1"}]}
+            )
+        )
+        args = ["feed", "fhir", str(path), "--base-url", "http://feed.test", "--token", routed]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        assert result.output.strip() == f"201 Patient/{oid}-CLI1"
+        path.write_text(
+            json.dumps({"resourceType": "Patient", "identifier": [{"system": "urn:x", "value": "1"}]})
+        )
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1
+        assert result.output.startswith("400 invalid: no patient identifier of the ihe affinity domain")

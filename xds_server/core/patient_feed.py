@@ -93,6 +93,9 @@ class FedPatient:
     patient_id: str
     cross_references: tuple[str, ...] = ()
     demographics: Demographics = field(default_factory=Demographics)
+    #: True: the message states the whole patient (FHIR update), so a field it leaves out is cleared; False
+    #: (HL7 v2): a field left empty is not given and the stored value stays
+    complete: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +136,7 @@ class PatientFeedStore(Protocol):
     def save(self, patient: FedPatient, *, state: PatientState | None = None) -> None:
         """Create the patient (in ``state``) or update it (``state`` None keeps the record's state): the
         demographics the message gives replace the stored ones (None: not given, kept, as an empty HL7
-        field), its cross-references are added to the known ones."""
+        field; all of them when ``patient.complete``), its cross-references are added to the known ones."""
         ...
 
     def settings(self, patient_id: str) -> RecordSettings | None: ...

@@ -121,7 +121,7 @@ class SqlPatientFeed:
 
     def save(self, fed: FedPatient, *, state: PatientState | None = None) -> None:
         now = self._clock.now()
-        given = _demographic_columns(fed.demographics)
+        given = _demographic_columns(fed.demographics, every=fed.complete)
         row = {
             "patient_id": fed.patient_id,
             "state": (state or PatientState.CREATED).value,
@@ -230,8 +230,16 @@ class SqlPatientFeed:
         return self._clock.now().date()
 
 
-def _demographic_columns(demographics: Demographics) -> dict[str, Any]:
-    """The patient columns a message gives (a field it leaves empty is not given: the stored value stays)."""
+def _demographic_columns(demographics: Demographics, *, every: bool = False) -> dict[str, Any]:
+    """The patient columns a message gives (a field it leaves empty is not given: the stored value stays);
+    ``every``: all of them, None clearing what the message leaves out."""
+    if every:
+        return {
+            "family_name": demographics.family or None,
+            "given_names": _GIVEN_SEPARATOR.join(demographics.given) or None,
+            "birth_date": demographics.birth_date,
+            "sex": demographics.sex.value if demographics.sex else None,
+        }
     columns: dict[str, Any] = {}
     if demographics.family:
         columns["family_name"] = demographics.family
