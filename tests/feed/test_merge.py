@@ -299,3 +299,21 @@ class TestDmpTemporaryInsMergedIntoTheNir:
             store = SqlPatientFeed(connection, with_patient_id)
             assert store.get(DMP_NIA).merged_into == DMP_NIR  # type: ignore[union-attr]
             assert "IPP7^^^HOSP^PI" in store.get(DMP_NIR).cross_references  # type: ignore[union-attr]
+
+
+class TestStoredXmlRewrite:
+    def test_equal_to_encoding_the_object_with_the_new_id(self) -> None:
+        for obj in (
+            document(patient_id=OLD, entry_uuid="urn:uuid:7ed4d57b-1e2f-4b89-814c-343c1027c4d1"),
+            submission_set(patient_id=OLD, entry_uuid="urn:uuid:7ed4d57b-1e2f-4b89-814c-343c1027c4d2"),
+            folder(patient_id=OLD, entry_uuid="urn:uuid:7ed4d57b-1e2f-4b89-814c-343c1027c4d3"),
+        ):
+            expected = encode_object_xml(dataclasses.replace(obj, patient_id=NEW))
+            assert with_patient_id(encode_object_xml(obj), NEW) == expected
+
+    def test_source_patient_id_stays(self) -> None:
+        doc = document(
+            patient_id=OLD, source_patient_id=OLD, entry_uuid="urn:uuid:7ed4d57b-1e2f-4b89-814c-343c1027c4d4"
+        )
+        moved = decode_object_xml(with_patient_id(encode_object_xml(doc), NEW))
+        assert (moved.patient_id, moved.source_patient_id) == (NEW, OLD)  # type: ignore[union-attr]

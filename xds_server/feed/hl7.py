@@ -181,6 +181,8 @@ def _field(fields: list[str], n: int) -> str:
     return fields[n] if len(fields) > n else ""
 
 
+_SEGMENT_RE: Final = re.compile(r"^[A-Z][A-Z0-9]{2}(\|.*)?$", re.DOTALL)
+_READ_SEGMENTS: Final = frozenset({"MSH", "EVN", "PID", "MRG"})
 _ESCAPES: Final = {"F": "|", "S": "^", "T": "&", "R": "~", "E": "\\"}
 _ESCAPE_RE: Final = re.compile(r"\\([FSTRE])\\")
 
@@ -227,8 +229,15 @@ def parse_feed(raw: bytes, profile: DomainProfile) -> FeedRequest:
             "MSH^1^12",
             header,
         )
+    segments = text.split("\r")
+    for number, segment in enumerate(segments, start=1):
+        if not _SEGMENT_RE.match(segment):
+            raise Hl7Problem("AR", 100, f"segment {number} is not an HL7 segment: {segment[:20]!r}", "", header)
+    # hl7apy parses only the segments the feed reads: the others (PV1, NTE, Z segments ...) may be large and
+    # cost parsing time for nothing
+    read = "\r".join(s for s in segments if s[:3] in _READ_SEGMENTS)
     try:
-        message = parse_message(text, find_groups=False)
+        message = parse_message(read, find_groups=False)
     except (hl7_errors.HL7apyException, ValueError, KeyError, IndexError) as error:
         raise Hl7Problem("AR", 100, f"the message does not parse as HL7 v2: {error}", "", header) from None
     kind = _component(_first(message, "MSH"), 9, 1)
