@@ -232,7 +232,8 @@ def parse_feed(raw: bytes, profile: DomainProfile) -> FeedRequest:
     segments = text.split("\r")
     for number, segment in enumerate(segments, start=1):
         if not _SEGMENT_RE.match(segment):
-            raise Hl7Problem("AR", 100, f"segment {number} is not an HL7 segment: {segment[:20]!r}", "", header)
+            reason = f"segment {number} is not an HL7 segment: {segment[:20]!r}"
+            raise Hl7Problem("AR", 100, reason, "", header)
     # hl7apy parses only the segments the feed reads: the others (PV1, NTE, Z segments ...) may be large and
     # cost parsing time for nothing
     read = "\r".join(s for s in segments if s[:3] in _READ_SEGMENTS)
