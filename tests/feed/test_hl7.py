@@ -133,6 +133,13 @@ class TestErrors:
         assert (problem.ack, problem.code, problem.location) == ("AE", 102, "PID-3")
         assert "key" in problem.message
 
+    def test_two_merges_in_one_message_are_refused_not_half_done(self) -> None:
+        raw = adt(
+            "A40", ihe_pid("N1"), mrg=ihe_pid("O1"), extra=f"PID|||{ihe_pid('N2')}\rMRG|{ihe_pid('O2')}"
+        )
+        problem = refused(raw)
+        assert (problem.ack, problem.code) == ("AE", 100)
+
     def test_missing_pid_segment(self) -> None:
         raw = b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5\rEVN|A01|20260101\r"
         assert (refused(raw).ack, refused(raw).code) == ("AE", 100)

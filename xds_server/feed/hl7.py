@@ -256,6 +256,10 @@ def parse_feed(raw: bytes, profile: DomainProfile) -> FeedRequest:
             "MSH^1^9",
             header,
         )
+    counts = {name: sum(1 for c in message.children if c.name == name) for name in ("PID", "MRG")}
+    if counts["PID"] > 1 or counts["MRG"] > 1:
+        # ADT_A39 may repeat its patient group; one merge per message keeps each ACK about one change
+        raise Hl7Problem("AE", 100, "one PID (and one MRG) per message: send each merge alone", "PID", header)
     pid = _first(message, "PID")
     if pid is None:
         raise Hl7Problem("AE", 100, "no PID segment", "PID", header)
