@@ -34,6 +34,7 @@ from xds_server.config import Settings
 from xds_server.core.errors import XdsError
 from xds_server.core.ports import PatientState
 from xds_server.demo import demo_command
+from xds_server.feed_cli import feed_app
 from xds_server.gc import gc_command
 from xds_server.storage.database import Database
 from xds_server.storage.migrate import current_revision
@@ -51,6 +52,7 @@ app.add_typer(patients_app, name="patients")
 app.command("gc")(gc_command)
 app.add_typer(dev_app, name="dev")
 app.add_typer(policy_app, name="policy")
+app.add_typer(feed_app, name="feed")
 register_client_commands(app)  # send, find, get
 app.command("demo")(demo_command)
 
@@ -109,6 +111,14 @@ def serve(
             "--tls-client-ca", help="Require client certificates from these CAs [$XDS_TLS_CLIENT_CA]"
         ),
     ] = None,
+    mllp_port: Annotated[
+        int | None,
+        typer.Option(
+            "--mllp-port",
+            help="Patient identity feed (ITI-8, HL7 v2 over MLLP) on this port, same host; TLS with the "
+            "--tls-* options [$XDS_MLLP_PORT]",
+        ),
+    ] = None,
     dev: Annotated[
         bool,
         typer.Option(
@@ -134,6 +144,8 @@ def serve(
         tls_key=tls_key,
         tls_client_ca=tls_client_ca,
         dev_authority="on" if dev else None,
+        mllp_port=mllp_port,
+        mllp_host=host if mllp_port is not None else None,
     )
     try:
         refuse_dev_authority_in_production(settings, load_profile(settings.profile))
@@ -158,6 +170,10 @@ def serve(
         f"xds-server on {scheme}://{host}:{port} (profile {settings.profile}, "
         f"database {settings.database_backend}, data {settings.data_dir.resolve()}{client_certificates})"
     )
+    if settings.mllp_port is not None:
+        typer.echo(
+            f"patient identity feed (ITI-8) on mllp{'s' if ssl_options else ''}://{host}:{settings.mllp_port}"
+        )
     if application.state.trust.dev_authority_trusted():
         typer.echo(f"WARNING: {DEV_AUTHORITY_WARNING}", err=True)
     uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(), **ssl_options)
