@@ -14,10 +14,9 @@ from fastapi.testclient import TestClient
 from lxml import etree
 
 from tests.feed.messages import adt, ihe_pid, msa
-from tests.identity_helpers import SigningClient, install_authority
+from tests.identity_helpers import SigningClient, trusting_app
 from tests.query.builders import NS, adhoc
 from tests.query.test_e2e_iti18 import SINGLE_DOC, SUCCESS, new_oid, post
-from xds_server.app import create_app
 from xds_server.config import Settings
 from xds_server.core.query.queries import FindDocuments, FindSubmissionSets, GetSubmissionSetAndContents
 from xds_server.core.vocabulary import SoapAction
@@ -30,8 +29,8 @@ FAILURE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
 @pytest.fixture
 def served(database: Database, tmp_path: Path) -> Iterator[tuple[TestClient, int]]:
     settings = Settings(data_dir=tmp_path, profile="ihe", mllp_port=0)
-    app = create_app(settings, database=database)
-    with SigningClient(app, install_authority(tmp_path)) as client:
+    app, authority = trusting_app(settings, database)
+    with SigningClient(app, authority) as client:
         yield client, app.state.mllp_port
 
 
