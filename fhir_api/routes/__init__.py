@@ -3,8 +3,8 @@ transaction is one module and one line in ``ROUTERS`` (the CapabilityStatement f
 
 from fastapi import APIRouter
 
-from fhir_api.routes import patient
+from fhir_api.routes import binary, document_reference, lists, patient
 
-ROUTERS: list[APIRouter] = [patient.router]
+ROUTERS: list[APIRouter] = [patient.router, document_reference.router, lists.router, binary.router]
 
 __all__ = ["ROUTERS"]
