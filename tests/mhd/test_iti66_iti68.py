@@ -216,3 +216,35 @@ class TestRetrieveDocument:
     def test_no_token_is_401(self, ihe_server: FhirServer) -> None:
         url, _, _ = self._document(ihe_server)
         assert ihe_server.client.get(url).status_code == 401
+
+
+class TestCapabilityStatement:
+    def test_lists_the_responder(self, ihe_server: FhirServer) -> None:
+        statement = ihe_server.client.get("/fhir/metadata").json()
+        assert (
+            "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentResponder"
+            in statement["instantiates"]
+        )
+        resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
+        for name, interactions in (
+            ("DocumentReference", ["read", "search-type"]),
+            ("List", ["read", "search-type"]),
+            ("Binary", ["read"]),
+        ):
+            assert [i["code"] for i in resources[name]["interaction"]] == interactions, name
+        document_params = {p["name"] for p in resources["DocumentReference"]["searchParam"]}
+        assert document_params >= {
+            "patient", "patient.identifier", "status", "creation", "date", "author.given", "author.family",
+            "category", "type", "setting", "facility", "event", "security-label", "format", "period",
+            "related", "identifier", "_id", "_lastUpdated", "isArchived", "period-start", "period-end",
+        }  # fmt: skip
+        list_params = {p["name"] for p in resources["List"]["searchParam"]}
+        assert list_params >= {
+            "code", "patient", "patient.identifier", "status", "date", "source.given", "source.family",
+            "designationType", "sourceId", "identifier", "_id",
+        }  # fmt: skip
+        creation = next(p for p in resources["DocumentReference"]["searchParam"] if p["name"] == "creation")
+        assert (
+            creation["definition"]
+            == "https://profiles.ihe.net/ITI/MHD/SearchParameter/DocumentReference-Creation"
+        )
