@@ -217,6 +217,7 @@ class TestDates:
             ([("date", "2004-12-25")], {"d1", "d2", "d3"}),
             ([("date", "ge2010")], {"d4"}),
             ([("_lastUpdated", "lt2005")], {"d1", "d2", "d3"}),
+            ([("_lastupdated", "ge2005")], {"d4"}),  # the MHD CapabilityStatement's spelling
         ],
     )
     def test_date_prefixes(self, seeded: Seeded, params: list[tuple[str, str]], expected: set[str]) -> None:
