@@ -56,7 +56,6 @@ from xds_server.core.profile import DomainProfile
 from xds_server.core.query import (
     AssociationCriteria,
     DocumentCriteria,
-    ObjectRow,
     SubmissionSetCriteria,
     TimeRange,
     Visibility,
@@ -258,9 +257,9 @@ def _narrowed(fetch: Fetcher, plan: DocumentSearch) -> DocumentCriteria | None:
     return plan.criteria if selected is None else replace(plan.criteria, entry_uuids=selected)
 
 
-def _registration_times(fetch: Fetcher, members: list[ObjectRow]) -> dict[str, str]:
-    """entryUUID -> the submissionTime of the SubmissionSet that registered it (``members``: HasMember
-    Associations reaching the entries; those from Folders find no SubmissionSet and are ignored)."""
+def _registration_times(fetch: Fetcher, entry_uuids: frozenset[str]) -> dict[str, str]:
+    """entryUUID -> the submissionTime of the SubmissionSet that registered it."""
+    members = fetch.associations(AssociationCriteria(targets=entry_uuids, types=HAS_MEMBER))
     sources = frozenset(r.source for r in members if r.source)
     if not sources:
         return {}
@@ -286,17 +285,11 @@ def load_resources(
         DocumentCriteria(entry_uuids=wanted), scope=fetch.scope, limit=len(wanted) + 1, with_xml=True
     )
     entries = {row.entry_uuid: decoded(row) for row in rows}
-    # one read for both: the entries' relationships (relatesTo) and their HasMember (registration time)
-    links = fetch.associations(AssociationCriteria(touching=wanted, types=RELATIONSHIPS | HAS_MEMBER))
     relations: dict[str, list[Relation]] = {}
-    members = []
-    for row in links:
-        if row.association_type == AssociationType.HAS_MEMBER.value:
-            if row.target in wanted:
-                members.append(row)
-        elif row.source in wanted and row.target and row.association_type:
+    for row in fetch.associations(AssociationCriteria(sources=wanted, types=RELATIONSHIPS)):
+        if row.source and row.target and row.association_type:
             relations.setdefault(row.source, []).append(Relation(row.association_type, row.target))
-    registered = _registration_times(fetch, members)
+    registered = _registration_times(fetch, wanted)
     resources = []
     for entry_uuid in entry_uuids:
         entry = entries.get(entry_uuid)
