@@ -285,6 +285,8 @@ def load_resources(
         DocumentCriteria(entry_uuids=wanted), scope=fetch.scope, limit=len(wanted) + 1, with_xml=True
     )
     entries = {row.entry_uuid: decoded(row) for row in rows}
+    # two reads, by one end each: a "touching" read ORs both ends, and PostgreSQL then tends to walk the
+    # seq index under the LIMIT (bench/mhd_query.py showed p90 x10)
     relations: dict[str, list[Relation]] = {}
     for row in fetch.associations(AssociationCriteria(sources=wanted, types=RELATIONSHIPS)):
         if row.source and row.target and row.association_type:
