@@ -217,6 +217,12 @@ class SqlDocumentIndex:
             for row in rows
         ]
 
+    def removed(self, entry_uuid: str) -> bool:
+        found = self.connection.execute(
+            select(deleted_document.c.entry_uuid).where(deleted_document.c.entry_uuid == entry_uuid).limit(1)
+        ).first()
+        return found is not None
+
     def referenced_hashes(self) -> set[str]:
         """Every hash any DocumentEntry carries (whatever its repository or status): never collect those."""
         result = self.connection.execution_options(yield_per=10_000).execute(
