@@ -63,6 +63,24 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (uvicorn workers) so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for child in _children(pid):
+        with suppress(FileNotFoundError, ProcessLookupError):
+            total += cpu_seconds(child)
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
 def tree_rss(pid: int) -> int:
     """RSS of a process and its children (uvicorn workers)."""
     total = rss_bytes(pid)
@@ -231,6 +249,12 @@ class LoadResult:
     latencies_ms: list[float]
     failures: int
     first_failure: str = ""
+    server_cpu_seconds: float = 0.0
+
+    @property
+    def cpu_ms_each(self) -> float:
+        """Server CPU (all its processes) per request: what the machine pays, whatever the contention."""
+        return 1000 * self.server_cpu_seconds / self.count if self.count else 0.0
 
     @property
     def per_second(self) -> float:
@@ -250,6 +274,7 @@ class LoadResult:
             "p99_ms": round(self.percentile(99), 2),
             "max_ms": round(max(self.latencies_ms, default=0.0), 2),
             "failures": self.failures,
+            "server_cpu_ms_each": round(self.cpu_ms_each, 2),
         }
 
 
@@ -268,6 +293,7 @@ async def drive(
     requests: Sequence[bytes],
     clients: int,
     ok: Any,
+    pid: int | None = None,
 ) -> LoadResult:
     """Send ``requests`` over ``clients`` keep-alive connections, each taking the next unsent request;
     ``ok(status, body) -> str | None`` says what went wrong with an answer (None: success)."""
@@ -285,12 +311,15 @@ async def drive(
             if problem:
                 failures.append(problem)
 
+    cpu = cpu_seconds(pid) if pid else 0.0
     started = time.perf_counter()
     await asyncio.gather(*(worker(c) for c in connections))
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds(pid) - cpu if pid else 0.0
     for connection in connections:
         await connection.close()
-    return LoadResult(label, clients, len(requests), seconds, latencies, len(failures), (failures or [""])[0])
+    first = (failures or [""])[0]
+    return LoadResult(label, clients, len(requests), seconds, latencies, len(failures), first, cpu)
 
 
 def soap_success(status: int, body: bytes) -> str | None:

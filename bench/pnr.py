@@ -82,15 +82,17 @@ def drop_schema(database_url: str, schema: str) -> None:
     database.dispose()
 
 
-async def run(args: argparse.Namespace, host: str, port: int) -> list[tuple[LoadResult, LoadResult]]:
+async def run(
+    args: argparse.Namespace, host: str, port: int, pid: int
+) -> list[tuple[LoadResult, LoadResult]]:
     results = []
     warm = [http_request(PATH, body, ctype) for body, ctype in messages(20)]
     await drive("warm-up", host, port, warm, 2, soap_success)
     for clients in args.clients:
         requests = [http_request(PATH, body, ctype) for body, ctype in messages(args.count)]
-        iti41 = await drive("ITI-41", host, port, requests, clients, soap_success)
+        iti41 = await drive("ITI-41", host, port, requests, clients, soap_success, pid)
         floor = [r.replace(f"POST {PATH} ".encode(), b"POST /bench/floor ", 1) for r in requests]
-        trivial = await drive("floor", host, port, floor, clients, soap_success)
+        trivial = await drive("floor", host, port, floor, clients, soap_success, pid)
         results.append((iti41, trivial))
     return results
 
@@ -114,7 +116,7 @@ def main() -> None:
         cli(env, "db", "upgrade")
         cli(env, "patients", "add", NIST_PATIENT, "--state", "activated")
         with server(env, workers=args.workers) as srv:
-            results = asyncio.run(run(args, srv.host, srv.port))
+            results = asyncio.run(run(args, srv.host, srv.port, srv.pid))
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if args.database_url and schema:
@@ -134,6 +136,8 @@ def main() -> None:
                 f"{floor.per_second:.0f}",
                 f"{floor.percentile(99):.1f}",
                 f"{iti41.per_second / floor.per_second:.2f}",
+                f"{iti41.cpu_ms_each:.2f}",
+                f"{floor.cpu_ms_each:.2f}",
                 f"{iti41.per_second / target:.2f}",
                 iti41.failures,
             ]
@@ -148,6 +152,8 @@ def main() -> None:
             "floor/s",
             "floor p99",
             "÷ floor",
+            "cpu ms",
+            "floor cpu",
             f"÷ {target}/s",
             "failed",
         ],

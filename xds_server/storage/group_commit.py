@@ -78,6 +78,18 @@ class GroupCommit:
         self.batches = 0
         self.members = 0
 
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for the batch connection (they will join the current batch)."""
+        with self._state:
+            return self._waiting
+
+    @property
+    def busy(self) -> bool:
+        """A request or a commit is using the batch connection."""
+        with self._state:
+            return self._busy
+
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One write transaction for the caller: a savepoint in the current batch, durable when the block
@@ -106,7 +118,8 @@ class GroupCommit:
             self._finish(batch)
             raise
         try:
-            yield batch.connection
+            with translate_db_errors():
+                yield batch.connection
         except BaseException:
             self._rollback_savepoint(batch, savepoint)
             self._finish(batch)
@@ -151,6 +164,17 @@ class GroupCommit:
             self._batch = _Batch(connection, transaction)
         return self._batch
 
+    @staticmethod
+    def _abandon(batch: _Batch) -> None:
+        """After a failed COMMIT: roll back what is left, or drop the connection if even that fails."""
+        try:
+            if batch.transaction.is_active:
+                batch.transaction.rollback()
+            else:
+                batch.connection.exec_driver_sql("ROLLBACK")
+        except Exception:
+            batch.connection.invalidate()
+
     def _rollback_savepoint(self, batch: _Batch, savepoint: object) -> None:
         try:
             with translate_db_errors():
@@ -181,11 +205,14 @@ class GroupCommit:
                     batch.transaction.rollback()
                 else:
                     batch.transaction.commit()
-        except XdsError as error:
-            batch.error = error
-        except Exception:
-            log.exception("group commit failed")
-            batch.error = XdsError.single(ErrorCode.REGISTRY_ERROR, "the registry could not commit")
+        except Exception as error:
+            log.exception("group commit failed: %d request(s) of the batch fail", batch.members)
+            batch.error = (
+                error
+                if isinstance(error, XdsError)
+                else XdsError.single(ErrorCode.REGISTRY_ERROR, "the registry could not commit")
+            )
+            self._abandon(batch)
         finally:
             if batch.broken and batch.members and batch.error is None:
                 batch.error = XdsError.single(
