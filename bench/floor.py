@@ -18,7 +18,8 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# XDS_BENCH_SERVER_ROOT: serve another checkout's code (e.g. main, for a before/after comparison)
+sys.path.insert(0, os.environ.get("XDS_BENCH_SERVER_ROOT") or str(Path(__file__).resolve().parents[1]))
 
 from xds_server.app import create_app
 
@@ -56,6 +57,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     log_level = os.environ.get("XDS_LOG_LEVEL", "warning").lower()
+    if args.workers > 1:  # as serve --workers: migrate once before the workers start
+        from xds_server.app import open_database
+        from xds_server.config import Settings
+        from xds_server.storage.migrate import upgrade
+
+        database = open_database(Settings())
+        upgrade(database)
+        database.dispose()
     uvicorn.run(
         "floor:create",
         factory=True,

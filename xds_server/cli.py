@@ -104,6 +104,9 @@ def serve(
             "--tls-client-ca", help="Require client certificates from these CAs [$XDS_TLS_CLIENT_CA]"
         ),
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes sharing the port (one per core; plain HTTP only)")
+    ] = 1,
 ) -> None:
     """Run the server (FastAPI under uvicorn) until interrupted."""
     import uvicorn
@@ -130,6 +133,11 @@ def serve(
     )
     if trusted(settings.data_dir, settings.dev_authority):
         typer.echo(f"WARNING: {DEV_AUTHORITY_WARNING}", err=True)
+    if workers > 1:
+        from xds_server.serve_workers import run_workers
+
+        run_workers(settings, host=host, port=port, workers=workers, tls=bool(ssl_options))
+        return
     uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(), **ssl_options)
 
 
