@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from lxml import etree
 
+from tests.ebxml.strategies import any_object
 from xds_server.core.metadata import (
     AnyObject,
     Association,
@@ -28,7 +29,6 @@ from xds_server.core.vocabulary import (
 )
 from xds_server.ebxml import encode_object, encode_object_xml, encode_submission, parse_xml
 from xds_server.ebxml.namespaces import RIM, rim
-from tests.ebxml.strategies import any_object
 
 CODE = Code("C", "1.2.3", "Display")
 ENTRY = DocumentEntry(

@@ -141,9 +141,8 @@ class TestBatches:
 
     def test_a_nested_write_transaction_is_refused(self, database: Database) -> None:
         group = GroupCommit(database)
-        with pytest.raises(RuntimeError, match="already open"), group.transaction():
-            with group.transaction():
-                pass
+        with pytest.raises(RuntimeError, match="already open"), group.transaction(), group.transaction():
+            pass
         with group.transaction() as connection:  # the group is usable again
             _add(connection, "A^^^&1.2.3&ISO")
         assert _known(database) == {"A^^^&1.2.3&ISO"}
