@@ -1,10 +1,10 @@
 """``xds-server serve --workers N``: N server processes on one port (uvicorn's process manager).
 
 Each worker is a whole server built by ``app.create_app`` from the same settings, handed down through the
-environment (``XDS_*``), since uvicorn starts workers by importing the application. Nothing a request
-needs lives only in one worker's memory: the registry, the patient records and the documents are in the
-database and the blob store; each worker has its own connection pool and its own group commit
-(storage/group_commit.py), and SQLite serialises the writers of all workers (``BEGIN IMMEDIATE`` with a busy timeout). What is per
+environment (``XDS_*``), since uvicorn starts workers by importing the application. Nothing a request needs
+lives only in one worker's memory: the registry, the patient records and the documents are in the database and
+the blob store; each worker has its own connection pool and its own group commit (storage/group_commit.py),
+and SQLite serialises the writers of all workers (``BEGIN IMMEDIATE`` with a busy timeout). What is per
 worker: the caches of read-only data (profile, terminologies, trusted certificates) and, until it moves into
 the database, the SAML replay cache: with ``XDS_SAML_STRICT_REPLAY`` an assertion replayed to another worker
 is not seen as a replay, so a server that needs strict replay protection runs one worker (or a shared cache).
