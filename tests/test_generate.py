@@ -67,7 +67,9 @@ class TestSameAsTheRegisterPath:
         records = _records()
         for record in records:
             with database.transaction() as connection:
-                SqlPatientDirectory(connection).add(record.patient_id, PatientState.ACTIVATED, record.birth_date)
+                SqlPatientDirectory(connection).add(
+                    record.patient_id, PatientState.ACTIVATED, record.birth_date
+                )
             ids = record_ids(record, SEED)
             for submission in record.submissions:
                 with database.transaction() as connection:
@@ -103,7 +105,8 @@ class TestSameAsTheRegisterPath:
         assert len(documents) == 6 * 9
         assert any(isinstance(o, Folder) for o in objects)
         assert any(
-            isinstance(o, Association) and o.association_type == AssociationType.REPLACE.value for o in objects
+            isinstance(o, Association) and o.association_type == AssociationType.REPLACE.value
+            for o in objects
         )
         assert any(d.status == Status.DEPRECATED.value for d in documents)
         masks = {c.code for d in documents for c in d.confidentiality_codes}

@@ -298,7 +298,8 @@ def _cda(unique_id: str, patient: str, title: str, moment: datetime, rng: random
         '<typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>'
         f'<id root="{unique_id}"/><title>{title}</title><effectiveTime value="{_dtm(moment)}"/>'
         '<confidentialityCode code="N" codeSystem="2.16.840.1.113883.5.25"/><languageCode code="fr-FR"/>'
-        f'<recordTarget><patientRole><id root="{INS_NIR_OID}" extension="{ins}"/></patientRole></recordTarget>'
+        f'<recordTarget><patientRole><id root="{INS_NIR_OID}" extension="{ins}"/></patientRole>'
+        "</recordTarget>"
         f"<component><nonXMLBody><text>Observation {rng.getrandbits(64):016x}: examen clinique sans "
         "particularité, poursuite du traitement, revoir dans trois mois.</text></nonXMLBody></component>"
         "</ClinicalDocument>\n"
