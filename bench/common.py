@@ -130,14 +130,14 @@ class Server:
 
 
 def server_env(data_dir: Path, database_url: str | None, **settings: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "XDS_DATA_DIR": str(data_dir),
-        "XDS_LOG_LEVEL": "WARNING",
-        **{f"XDS_{name.upper()}": value for name, value in settings.items()},
-    }
-    env.pop("XDS_DATABASE_URL", None)
-    env.pop("XDS_DATABASE_SCHEMA", None)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("XDS_")}
+    env.update(
+        {
+            "XDS_DATA_DIR": str(data_dir),
+            "XDS_LOG_LEVEL": "WARNING",
+            **{f"XDS_{name.upper()}": value for name, value in settings.items()},
+        }
+    )
     if database_url:
         env["XDS_DATABASE_URL"] = database_url
     return env

@@ -61,14 +61,9 @@ def messages(count: int) -> list[tuple[bytes, str]]:
     return [pnr_message([Doc(cda(i), "text/xml")]) for i in range(count)]
 
 
-def schema_url(database_url: str | None) -> tuple[str | None, str | None]:
-    """A throw-away PostgreSQL schema for this run (dropped at the end)."""
-    if not database_url:
-        return None, None
-    from xds_server.storage.database import url_with_schema
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    return url_with_schema(database_url, schema), schema
+def scratch_schema(database_url: str | None) -> str | None:
+    """A throw-away PostgreSQL schema for this run (created by the migrations, dropped at the end)."""
+    return f"bench_{uuid.uuid4().hex[:10]}" if database_url else None
 
 
 def drop_schema(database_url: str, schema: str) -> None:
@@ -108,10 +103,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the figures to this file")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="xds-bench-pnr-"))
-    url, schema = schema_url(args.database_url)
+    schema = scratch_schema(args.database_url)
     try:
         env = server_env(
-            work / "data", url, profile="ihe", anonymous_actor="bench", repository_unique_id=REPOSITORY_ID
+            work / "data",
+            args.database_url,
+            profile="ihe",
+            anonymous_actor="bench",
+            repository_unique_id=REPOSITORY_ID,
+            **({"database_schema": schema} if schema else {}),
         )
         cli(env, "db", "upgrade")
         cli(env, "patients", "add", NIST_PATIENT, "--state", "activated")
