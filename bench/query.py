@@ -78,6 +78,14 @@ def generate(data: Path, first: int, patients: int, per_patient: int) -> float:
     return time.perf_counter() - started
 
 
+def existing_records(data: Path) -> int:
+    """Records already generated in a kept data dir (``--keep``): the next ones are added after them."""
+    if not (data / "registry.sqlite3").exists():
+        return 0
+    with sqlite3.connect(data / "registry.sqlite3") as db:
+        return int(db.execute("SELECT count(*) FROM patient").fetchone()[0])
+
+
 def pool_and_codes(data: Path, rng: random.Random) -> tuple[list[str], dict[str, list[str]]]:
     """A pool of patients, and the codes present in the registry per filterable column."""
     with sqlite3.connect(data / "registry.sqlite3") as db:
@@ -167,7 +175,7 @@ def main() -> None:
     data = work / "data"
     rng = random.Random(18)
     results: list[dict[str, Any]] = []
-    made = 0
+    made = existing_records(data)
     try:
         env0 = server_env(data, None, profile="dmp")
         cli(env0, "dev", "authority", "init", "--force")
