@@ -7,7 +7,11 @@ An ITI-41 request is ``multipart/related; type="application/xop+xml"; start="<ro
 envelope; every other part is a document referenced from the XML by ``<xop:Include href="cid:..."/>``.
 
 Reading (``read_multipart``) consumes the request body as an async stream of byte chunks and never holds
-more than one chunk plus a delimiter's length in memory, whatever the document size:
+more than about a MiB plus a chunk in memory, whatever the document size:
+
+* the event loop parses the first MiB itself; past it, it only collects chunks and a worker thread parses,
+  hashes and writes them a MiB at a time, so one large upload never stalls the other requests (a small
+  request, the common case, never pays a thread hop);
 
 * the root part (the part whose Content-ID is the ``start`` parameter, or the first part) is kept in memory
   up to ``limits.max_root_bytes``;
@@ -316,10 +320,21 @@ async def read_multipart(
     spool_dir.mkdir(parents=True, exist_ok=True)
     reader = _Reader(boundary.encode("latin-1"), start_id, limits, spool_dir)
     try:
+        # The first MiB is parsed on the event loop (a small request never leaves it); past that the loop
+        # only collects chunks, and a worker thread parses, hashes and writes them a MiB at a time.
+        queued: list[bytes] = []
+        size = 0
         async for chunk in chunks:
-            reader.feed(chunk)
-            if reader.backlog >= OFFLOAD_BYTES:
-                await anyio.to_thread.run_sync(reader.flush)
+            if not queued and reader.total + len(chunk) <= OFFLOAD_BYTES:
+                reader.feed(chunk)
+                continue
+            queued.append(chunk)
+            size += len(chunk)
+            if size >= OFFLOAD_BYTES:
+                batch, queued, size = queued, [], 0
+                await anyio.to_thread.run_sync(reader.feed_all, batch)
+        if queued:
+            await anyio.to_thread.run_sync(reader.feed_all, queued)
         if reader.backlog >= INLINE_BYTES:
             await anyio.to_thread.run_sync(reader.flush)
         reader.flush()
@@ -360,6 +375,12 @@ class _Reader:
             return
         self.buf += chunk
         self._run()
+
+    def feed_all(self, chunks: list[bytes]) -> None:
+        """Feed ``chunks`` and write what they completed (in a worker thread: read_multipart)."""
+        for chunk in chunks:
+            self.feed(chunk)
+        self.flush()
 
     def _run(self) -> None:
         while True:
