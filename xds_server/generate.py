@@ -378,6 +378,9 @@ class _RecordReader:
         ]
         return list(self.summaries(touching).values())
 
+    def lock_patient(self, patient_id: str) -> None:
+        return None  # one generator, no concurrent merge
+
     def lock(self, entry_uuids: Collection[str], unique_ids: Collection[str]) -> None:
         return None
 

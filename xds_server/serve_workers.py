@@ -10,7 +10,8 @@ the database, the SAML replay cache: with ``XDS_SAML_STRICT_REPLAY`` an assertio
 is not seen as a replay, so a server that needs strict replay protection runs one worker (or a shared cache).
 
 TLS is served by a single process only (``serve --tls-cert`` with one worker): the per-connection TLS scope
-protocol cannot be handed to spawned workers; behind a TLS-terminating proxy, use workers freely.
+protocol cannot be handed to spawned workers; behind a TLS-terminating proxy, use workers freely. The ITI-8
+MLLP listener (``--mllp-port``) is one port too: it runs in a single-worker server.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ def run_workers(settings: Settings, *, host: str, port: int, workers: int, tls: 
 
     if tls:
         typer.echo("error: --workers needs plain HTTP (terminate TLS in front, or run one worker)", err=True)
+        raise typer.Exit(2)
+    if settings.mllp_port is not None:
+        # every worker would bind the same MLLP port: the feed runs in a single-worker server of its own
+        typer.echo(
+            "error: --workers cannot serve the MLLP feed (--mllp-port): run it with one worker", err=True
+        )
         raise typer.Exit(2)
     # The flags given on the command line reach the workers as the variables they override.
     os.environ["XDS_DATA_DIR"] = str(settings.data_dir.resolve())
