@@ -21,7 +21,9 @@ a plain transaction. Under load, batches grow by themselves while a commit flush
 behind it and share the next one. Within one process no two writers ever contend for a lock.
 
 PostgreSQL: the same, at READ COMMITTED. The row and advisory locks a member takes (storage/registry.py
-``lock``) are held until the batch commits, and are released early if its savepoint rolls back. Two
+``lock_patient`` and ``lock``) are held until the batch commits, and are released early if its savepoint
+rolls back; so a patient merge (feed) waits for the batches that wrote that patient, as it waits for any
+writer. Two
 processes (or app nodes) each run their own batches; a deadlock between two batches (possible only when
 both touch the same objects in opposite orders) is detected by PostgreSQL, which fails one member with
 XDSRegistryBusy, and the client retries.
