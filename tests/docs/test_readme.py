@@ -31,13 +31,14 @@ def section(text: str, title: str) -> str:
 
 def quickstart_script() -> str:
     blocks = _BLOCK.findall(section((ROOT / "README.md").read_text(encoding="utf-8"), SECTION))
-    assert len(blocks) >= 4, "the quick start lost its command blocks"
+    assert len(blocks) >= 5, "the quick start lost its command blocks"
     return "\n".join(blocks)
 
 
 def test_every_step_has_its_commands() -> None:
     script = quickstart_script()
-    for needed in ("serve --dev", "patients add", "patients authorize", "send ", "find ", "get ", "ihe"):
+    needed_commands = ("serve --dev", "patients add", "patients authorize", "send ", "find ", "get ", "ihe")
+    for needed in (*needed_commands, "dev token", "/fhir/DocumentReference"):
         assert needed in script, needed
 
 
@@ -60,7 +61,7 @@ def test_the_quick_start_runs(tmp_path: Path) -> None:
         ["bash", "-c", wrapped], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
     )
     assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
-    assert done.stdout.count("the same document") == 2, done.stdout
+    assert done.stdout.count("the same document") == 3, done.stdout  # SOAP, FHIR, then SOAP on ihe
     assert "Success: 1.2.250.1.999.1.3.1.20261207.1" in done.stdout
     assert (tmp_path / "retrieved.xml").read_bytes() == (
         ROOT / "examples/cda-compte-rendu-consultation.xml"
