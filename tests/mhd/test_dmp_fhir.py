@@ -26,9 +26,8 @@ from tests.e2e.test_dmp_policy import (
     document,
     new_uuid,
 )
-from tests.identity_helpers import install_authority
+from tests.identity_helpers import trusting_app
 from tests.mhd.seed import entries, ids
-from xds_server.app import create_app
 from xds_server.config import Settings
 from xds_server.core.metadata import DocumentEntry
 from xds_server.core.policy import AccessMode
@@ -43,8 +42,7 @@ OTHER_ID = f"urn:oid:{NIR_OID}|{OTHER_INS}"
 
 @pytest.fixture
 def dmp(database: Database, tmp_path: Path) -> Iterator[Dmp]:
-    app = create_app(Settings(data_dir=tmp_path, profile="dmp-test"), database=database)
-    authority = install_authority(tmp_path)
+    app, authority = trusting_app(Settings(data_dir=tmp_path, profile="dmp-test"), database)
     with TestClient(app) as client:
         yield Dmp(client, database, authority, app.state.services)
 
