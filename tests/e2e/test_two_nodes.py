@@ -81,6 +81,8 @@ def _nodes(tmp_path: Path, schema_env: dict[str, str], count: int) -> Iterator[l
     tmp_path.mkdir(parents=True, exist_ok=True)
     blobs = tmp_path / "shared-blobs"
     envs = [_env(schema_env, tmp_path / f"node-{i}", blobs) for i in range(count)]
+    for env in envs:  # `patients add` refuses a data dir that does not exist (serve would create it)
+        Path(env["XDS_DATA_DIR"]).mkdir()
     subprocess.run(
         [*xds_server_command(), "patients", "add", PATIENT, "--state", "activated"],
         env=envs[0],
