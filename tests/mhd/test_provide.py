@@ -1,0 +1,320 @@
+"""ITI-65 Provide Document Bundle on POST /fhir: the IHE MHD examples of the manifest with their outcome,
+atomicity, JSON and XML, and the cross-protocol path ITI-65 -> ITI-18 -> ITI-43 (SOAP)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
+from sqlalchemy import func, select
+
+from fhir_api.formats import Format, serialise
+from tests.identity_helpers import sign
+from tests.mhd.conftest import IHE_PATIENT, FhirServer
+from tests.query.builders import NS, adhoc
+from tests.repository.messages import RETRIEVE, envelope, retrieve_request
+from xds_server.storage import tables
+
+DATA = Path(__file__).parent.parent / "data" / "mhd" / "provide"
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
+STORED_QUERY = "urn:ihe:iti:2007:RegistryStoredQuery"
+
+
+def load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DATA / f"{name}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def post(server: FhirServer, bundle: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> Any:
+    body = bundle if isinstance(bundle, bytes) else json.dumps(bundle).encode()
+    return server.client.post("/fhir", content=body, headers={**server.auth(), **(headers or FHIR_JSON)})
+
+
+def codes(response: Any) -> list[str]:
+    return [i.get("details", {}).get("text", "") for i in response.json().get("issue", ())]
+
+
+def seed(server: FhirServer, folder_unique_id: str | None = None) -> str:
+    """An existing document (and Folder) for the examples that name one; its DocumentReference id."""
+    bundle = load("ex-comprehensiveProvideDocumentBundleSimple")
+    doc = bundle["entry"][1]["resource"]
+    doc["masterIdentifier"]["value"] = "urn:oid:1.2.840.113556.1.8000.2554.53432.348.12973.17740.1"
+    bundle["entry"][0]["resource"]["identifier"][0]["value"] = "urn:oid:1.2.840.113556.1.8000.2554.1"
+    if folder_unique_id:
+        folder = copy.deepcopy(load("ex-comprehensiveProvideDocumentBundleComplete")["entry"][1])
+        folder["resource"]["identifier"][0]["value"] = folder_unique_id
+        folder["resource"]["entry"] = [{"item": {"reference": bundle["entry"][1]["fullUrl"]}}]
+        bundle["entry"].append(folder)
+    answer = post(server, bundle)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["entry"][1]["response"]["location"]).split("/", 1)[1]
+
+
+def _retarget(bundle: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    return json.loads(json.dumps(bundle).replace(old, new))
+
+
+def existing_target(server: FhirServer, bundle: dict[str, Any]) -> dict[str, Any]:
+    target = seed(server)
+    bundle = _retarget(
+        bundle, "DocumentReference/ex-DocumentReferenceComprehensive", f"DocumentReference/{target}"
+    )
+    return _retarget(bundle, "DocumentReference/ex-documentreference", f"DocumentReference/{target}")
+
+
+def existing_folder(server: FhirServer, bundle: dict[str, Any]) -> dict[str, Any]:
+    target = seed(server, "urn:oid:1.2.840.113556.1.8000.2554.58783.21864.3474.19410.46353")
+    return _retarget(
+        bundle, "DocumentReference/ex-DocumentReferenceComprehensive", f"DocumentReference/{target}"
+    )
+
+
+def as_is(_server: FhirServer, bundle: dict[str, Any]) -> dict[str, Any]:
+    return bundle
+
+
+Setup = Callable[[FhirServer, dict[str, Any]], dict[str, Any]]
+
+#: (fixture, setup, expected HTTP status, expected code in the OperationOutcome or None)
+EXAMPLES: list[tuple[str, Setup, int, str | None]] = [
+    ("ex-minimalProvideDocumentBundleSimple", as_is, 400, "XDSRegistryMetadataError"),
+    ("ex-minimalProvideDocumentBundleSimpleContained", as_is, 400, "XDSRegistryMetadataError"),
+    ("as-published-ex-comprehensiveProvideDocumentBundleSimple", as_is, 400, "XDSRegistryMetadataError"),
+    ("ex-comprehensiveProvideDocumentBundleSimple", as_is, 200, None),
+    ("ex-comprehensiveProvideDocumentBundleReplace", existing_target, 422, "XDSNonIdenticalSize"),
+    ("fixed-size-ex-comprehensiveProvideDocumentBundleReplace", existing_target, 200, None),
+    ("fixed-size-ex-comprehensiveProvideDocumentBundleReplace", as_is, 400, "XDSRegistryMetadataError"),
+    ("ex-comprehensiveProvideDocumentBundleMultiple", as_is, 200, None),
+    ("ex-comprehensiveProvideDocumentBundleComplete", existing_target, 200, None),
+    ("ex-comprehensiveProvideDocumentBundleComplete", as_is, 400, "XDSRegistryMetadataError"),
+    ("ex-unContainedComprehensiveProvideDocumentBundleComplete", existing_target, 200, None),
+    ("ex-ProvideDocumentBundle-addToFolder", existing_folder, 200, None),
+    ("ex-ProvideDocumentBundle-addToFolder", as_is, 422, "UnresolvedReferenceException"),
+    ("ex-dummyBundleDocAndBinary", as_is, 422, "XDSRegistryMetadataError"),
+    ("ex-comprehensiveProvideDocumentBundleDocument", as_is, 422, "FHIRDocumentNotSupported"),
+    ("ex-DocumentReferenceMinimal", as_is, 400, None),
+    ("ex-b-binary", as_is, 400, None),
+    ("ex-minimalSubmissionSet", as_is, 400, None),
+    ("ex-patient", as_is, 400, None),
+]
+
+
+class TestManifestExamples:
+    @pytest.mark.parametrize(
+        ("name", "setup", "status", "code"),
+        EXAMPLES,
+        ids=[f"{n}-{s.__name__}" for n, s, _, _ in EXAMPLES],
+    )
+    def test_example(
+        self, ihe_server: FhirServer, name: str, setup: Setup, status: int, code: str | None
+    ) -> None:
+        ihe_server.add_patient(IHE_PATIENT)
+        bundle = setup(ihe_server, load(name))
+        response = post(ihe_server, bundle)
+        assert response.status_code == status, response.text
+        if status == 200:
+            answer = response.json()
+            assert answer["resourceType"] == "Bundle" and answer["type"] == "transaction-response"
+            assert len(answer["entry"]) == len(bundle["entry"])
+            for request, result in zip(bundle["entry"], answer["entry"], strict=True):
+                kind = request["resource"]["resourceType"]
+                expected = "DocumentReference" if kind == "Parameters" else kind
+                assert result["response"]["location"].startswith(f"{expected}/"), result
+                created = request["request"]["method"] == "POST" and kind != "Patient"
+                assert result["response"]["status"] == ("201 Created" if created else "200 OK")
+        else:
+            assert response.json()["resourceType"] == "OperationOutcome"
+            if code is not None:
+                assert code in codes(response), response.text
+
+
+class TestReplace:
+    def test_the_replaced_document_is_deprecated(self, ihe_server: FhirServer) -> None:
+        ihe_server.add_patient(IHE_PATIENT)
+        bundle = existing_target(ihe_server, load("fixed-size-ex-comprehensiveProvideDocumentBundleReplace"))
+        target = bundle["entry"][1]["request"]["url"].split("/", 1)[1]
+        response = post(ihe_server, bundle)
+        assert response.status_code == 200, response.text
+        assert response.json()["entry"][1]["response"]["location"] == f"DocumentReference/{target}"
+        status = registry_status(ihe_server, f"urn:uuid:{target}")
+        assert status.endswith("Deprecated")
+
+    def test_a_patch_without_its_replacement_is_refused(self, ihe_server: FhirServer) -> None:
+        ihe_server.add_patient(IHE_PATIENT)
+        bundle = existing_target(ihe_server, load("fixed-size-ex-comprehensiveProvideDocumentBundleReplace"))
+        del bundle["entry"][2]["resource"]["relatesTo"]
+        response = post(ihe_server, bundle)
+        assert response.status_code == 422
+        assert "PartialReplaceContentNotProcessed" in codes(response)
+
+
+def registry_status(server: FhirServer, entry_uuid: str) -> str:
+    o = tables.registry_object.c
+    with server.database.transaction(readonly=True) as connection:
+        return str(connection.execute(select(o.status).where(o.entry_uuid == entry_uuid)).scalar_one())
+
+
+def object_count(server: FhirServer) -> int:
+    with server.database.transaction(readonly=True) as connection:
+        return int(connection.execute(select(func.count()).select_from(tables.registry_object)).scalar_one())
+
+
+def blob_state(server: FhirServer) -> tuple[list[str], list[str]]:
+    blobs = server.client.app.state.services.blobs  # type: ignore[attr-defined]
+    return sorted(i.key for i in blobs.list()), sorted(p.name for p in blobs.staging_dir.iterdir())
+
+
+class TestAtomicity:
+    """A bundle failing on its last entry leaves nothing behind: no registry row, no blob, no staged file."""
+
+    @pytest.mark.parametrize("defect", ["hash", "size", "unknown-patient", "binary"])
+    def test_failure_on_the_last_entry(self, ihe_server: FhirServer, defect: str) -> None:
+        ihe_server.add_patient(IHE_PATIENT)
+        bundle = load("ex-comprehensiveProvideDocumentBundleMultiple")
+        last_doc = bundle["entry"][3]["resource"]
+        if defect == "hash":
+            last_doc["content"][0]["attachment"]["hash"] = "Ck1VqNd45QIvq3AZd8XYQLvEhtA="
+        elif defect == "size":
+            last_doc["content"][0]["attachment"]["size"] = 1
+        elif defect == "unknown-patient":
+            for entry in bundle["entry"][:4:3]:
+                entry["resource"]["subject"] = {
+                    "reference": "Patient?identifier=urn:oid:1.3.6.1.4.1.21367.13.20.1000|NOBODY"
+                }
+            bundle["entry"][0]["resource"]["subject"] = {
+                "reference": "Patient?identifier=urn:oid:1.3.6.1.4.1.21367.13.20.1000|NOBODY"
+            }
+        else:
+            bundle["entry"][4]["resource"]["data"] = "not base64!"
+        response = post(ihe_server, bundle)
+        assert 400 <= response.status_code < 500, response.text
+        expected = {
+            "hash": "XDSNonIdenticalHash",
+            "size": "XDSNonIdenticalSize",
+            "unknown-patient": "XDSUnknownPatientId",
+            "binary": "",  # FHIR core (Binary.data base64) refuses it first, without an XDS code
+        }[defect]
+        if defect == "unknown-patient":
+            expected = (
+                "XDSPatientIdDoesNotMatch" if "XDSPatientIdDoesNotMatch" in codes(response) else expected
+            )
+        assert expected in codes(response), response.text
+        assert object_count(ihe_server) == 0
+        assert blob_state(ihe_server) == ([], [])
+
+    def test_registry_failure_rolls_every_row_back(self, ihe_server: FhirServer) -> None:
+        ihe_server.add_patient(IHE_PATIENT)
+        assert post(ihe_server, load("ex-comprehensiveProvideDocumentBundleSimple")).status_code == 200
+        before = object_count(ihe_server)
+        again = load("ex-comprehensiveProvideDocumentBundleMultiple")  # its first document: same uniqueId
+        again["entry"][1]["resource"]["content"][0]["attachment"]["title"] = "changed"
+        again["entry"][3]["resource"]["masterIdentifier"] = load(
+            "ex-comprehensiveProvideDocumentBundleSimple"
+        )["entry"][1]["resource"]["masterIdentifier"]
+        response = post(ihe_server, again)
+        assert response.status_code >= 400, response.text
+        assert object_count(ihe_server) == before
+        assert blob_state(ihe_server)[1] == []
+
+
+class TestFormats:
+    def test_xml_request_and_answer(self, ihe_server: FhirServer) -> None:
+        ihe_server.add_patient(IHE_PATIENT)
+        xml = serialise(load("ex-comprehensiveProvideDocumentBundleSimple"), Format.XML)
+        response = post(
+            ihe_server, xml, {"Content-Type": "application/fhir+xml", "Accept": "application/fhir+xml"}
+        )
+        assert response.status_code == 200, response.text
+        root = etree.fromstring(response.content)
+        fhir = "{http://hl7.org/fhir}"
+        assert root.tag == f"{fhir}Bundle"
+        assert root.find(f"{fhir}type").get("value") == "transaction-response"  # type: ignore[union-attr]
+        assert len(root.findall(f"{fhir}entry")) == 3
+
+    def test_no_bundle_no_json(self, ihe_server: FhirServer) -> None:
+        assert post(ihe_server, b"{not json").status_code == 400
+        batch = load("ex-comprehensiveProvideDocumentBundleSimple") | {"type": "batch"}
+        assert post(ihe_server, batch).status_code == 400
+
+    def test_without_token_401(self, ihe_server: FhirServer) -> None:
+        response = ihe_server.client.post("/fhir", content=b"{}", headers=FHIR_JSON)
+        assert response.status_code == 401
+
+
+class TestCrossProtocol:
+    """ITI-65 (FHIR) -> ITI-18 -> ITI-43 (SOAP): the same document, bytes, codes and codingSchemes."""
+
+    def test_provided_by_fhir_found_and_retrieved_by_soap(self, ihe_server: FhirServer) -> None:
+        ihe_server.add_patient(IHE_PATIENT)
+        response = post(ihe_server, load("ex-comprehensiveProvideDocumentBundleSimple"))
+        assert response.status_code == 200
+        doc_id = response.json()["entry"][1]["response"]["location"].split("/", 1)[1]
+        query = adhoc(
+            FIND_DOCUMENTS,
+            {
+                "$XDSDocumentEntryPatientId": f"'{IHE_PATIENT}'",
+                "$XDSDocumentEntryStatus": "('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')",
+            },
+            return_type="LeafClass",
+        )
+        message = envelope_text(STORED_QUERY, query)
+        answer = ihe_server.client.post(
+            "/xds/registry",
+            content=sign(message, ihe_server.authority, None),  # type: ignore[arg-type]
+            headers={"Content-Type": "application/soap+xml"},
+        )
+        assert answer.status_code == 200, answer.text
+        root = etree.fromstring(answer.content)
+        entries = root.findall(".//rim:ExtrinsicObject", NS)
+        assert [e.get("id") for e in entries] == [f"urn:uuid:{doc_id}"]
+        entry = entries[0]
+        assert entry.get("mimeType") == "text/plain"
+        schemes = {
+            c.get("nodeRepresentation"): c.find("rim:Slot/rim:ValueList/rim:Value", NS).text  # type: ignore[union-attr]
+            for c in entry.findall("rim:Classification", NS)
+            if c.get("nodeRepresentation")
+        }
+        assert schemes["60591-5"] == "2.16.840.1.113883.6.1"  # LOINC typeCode
+        assert schemes["11369-6"] == "2.16.840.1.113883.6.1"  # LOINC classCode
+        assert schemes["R"] == "2.16.840.1.113883.5.25"
+        assert schemes["82242000"] == "2.16.840.1.113883.6.96"  # SNOMED CT
+        assert schemes["urn:ihe:iti:xds-sd:text:2008"] == "1.3.6.1.4.1.19376.1.2.3"
+        slots = {
+            s.get("name"): s.find("rim:ValueList/rim:Value", NS).text for s in entry.findall("rim:Slot", NS)
+        }  # type: ignore[union-attr]
+        assert slots["hash"] == "0a4d55a8d778e5022fab701977c5d840bbc486d0"
+        assert slots["size"] == "11"
+        assert slots["creationTime"] == "20200202045050"
+        unique_id = next(
+            x.get("value")
+            for x in entry.findall("rim:ExternalIdentifier", NS)
+            if x.get("identificationScheme") == "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
+        )
+        repository = ihe_server.settings.repository_unique_id
+        retrieve = envelope(RETRIEVE, retrieve_request(repository, str(unique_id)))
+        got = ihe_server.client.post(
+            "/xds/repository",
+            content=sign(retrieve, ihe_server.authority, None),  # type: ignore[arg-type]
+            headers={"Content-Type": "application/soap+xml"},
+        )
+        assert got.status_code == 200
+        assert b"Hello World" in got.content
+        assert b"Success" in got.content
+
+
+def envelope_text(action: str, body: str) -> bytes:
+    import uuid
+
+    return (
+        f'<env:Envelope xmlns:env="{NS["env"]}" xmlns:wsa="{NS["wsa"]}"><env:Header>'
+        f'<wsa:Action env:mustUnderstand="true">{action}</wsa:Action>'
+        f"<wsa:MessageID>urn:uuid:{uuid.uuid4()}</wsa:MessageID>"
+        "<wsa:To>http://localhost/xds/registry</wsa:To></env:Header>"
+        f"<env:Body>{body}</env:Body></env:Envelope>"
+    ).encode()
