@@ -3,8 +3,14 @@ transaction is one module and one line in ``ROUTERS`` (the CapabilityStatement f
 
 from fastapi import APIRouter
 
-from fhir_api.routes import patient, provide
+from fhir_api.routes import binary, document_reference, lists, patient, provide
 
-ROUTERS: list[APIRouter] = [patient.router, provide.router]
+ROUTERS: list[APIRouter] = [
+    patient.router,
+    document_reference.router,
+    lists.router,
+    binary.router,
+    provide.router,
+]
 
 __all__ = ["ROUTERS"]

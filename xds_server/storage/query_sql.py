@@ -35,6 +35,7 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, o
 from xds_server.core.metadata import ObjectKind
 from xds_server.core.policy.record import PS_NATIONAL_ID_OID
 from xds_server.core.query.criteria import (
+    ANY_SCHEME,
     AssociationCriteria,
     DocumentCriteria,
     FolderCriteria,
@@ -95,6 +96,19 @@ def _in(column: Any, values: frozenset[str] | None) -> list[ColumnElement[bool]]
     if len(values) == 1:
         return [column == next(iter(values))]
     return [column.in_(sorted(values))]
+
+
+def _codes(column: Any, values: frozenset[str] | None, dialect: _Dialect) -> list[ColumnElement[bool]]:
+    """Code keys ``code^^scheme``; a key ``code^^*`` (``criteria.ANY_SCHEME``) matches the code in any
+    scheme (a FHIR token without a system)."""
+    if values is None:
+        return []
+    wild = sorted(v.removesuffix(ANY_SCHEME) for v in values if v.endswith(ANY_SCHEME))
+    if not wild:
+        return _in(column, values)
+    exact = frozenset(v for v in values if not v.endswith(ANY_SCHEME))
+    alternatives = [dialect.matches(column, (prefix, _ANY)) for prefix in wild]
+    return [or_(*_in(column, exact), *alternatives)] if exact else [or_(*alternatives)]
 
 
 def _range(column: Any, bounds: TimeRange) -> list[ColumnElement[bool]]:
@@ -299,11 +313,11 @@ class SqlQueryPort:
             *_in(_de.entry_uuid, c.entry_uuids),
             *_in(_de.unique_id, c.unique_ids),
             *_in(_de.logical_id, c.logical_ids),
-            *_in(_de.class_code, c.class_codes),
-            *_in(_de.type_code, c.type_codes),
-            *_in(_de.practice_setting_code, c.practice_setting_codes),
-            *_in(_de.healthcare_facility_type_code, c.healthcare_facility_type_codes),
-            *_in(_de.format_code, c.format_codes),
+            *_codes(_de.class_code, c.class_codes, self._dialect),
+            *_codes(_de.type_code, c.type_codes, self._dialect),
+            *_codes(_de.practice_setting_code, c.practice_setting_codes, self._dialect),
+            *_codes(_de.healthcare_facility_type_code, c.healthcare_facility_type_codes, self._dialect),
+            *_codes(_de.format_code, c.format_codes, self._dialect),
             *_range(_de.creation_time, c.creation_time),
             *_range(_de.service_start_time, c.service_start_time),
             *_range(_de.service_stop_time, c.service_stop_time),
@@ -318,7 +332,7 @@ class SqlQueryPort:
                     exists().where(
                         _dc.entry_uuid == _de.entry_uuid,
                         _dc.attribute == attribute,
-                        *_in(_dc.code_key, group),
+                        *_codes(_dc.code_key, group, self._dialect),
                     )
                 )
         for group in c.reference_ids:
@@ -348,7 +362,7 @@ class SqlQueryPort:
             *_in(_ss.entry_uuid, c.entry_uuids),
             *_in(_ss.unique_id, c.unique_ids),
             *_in(_ss.source_id, c.source_ids),
-            *_in(_ss.content_type_code, c.content_type_codes),
+            *_codes(_ss.content_type_code, c.content_type_codes, self._dialect),
             *_range(_ss.submission_time, c.submission_time),
         ]
         if c.author_persons is not None:
@@ -381,7 +395,8 @@ class SqlQueryPort:
         for group in c.codes:
             where.append(
                 exists().where(
-                    folder_code.c.entry_uuid == _fd.entry_uuid, *_in(folder_code.c.code_key, group)
+                    folder_code.c.entry_uuid == _fd.entry_uuid,
+                    *_codes(folder_code.c.code_key, group, self._dialect),
                 )
             )
         columns: list[Any] = [_fd.entry_uuid, _fd.status, _fd.patient_id, _fd.last_update_time, _ro.seq]
