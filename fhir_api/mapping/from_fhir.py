@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from fhir_api.mapping.codes import OID_RE, URI_SYSTEM, coding_scheme, from_oid_uri, hash_hex
+from fhir_api.mapping.document_reference import ARCHIVED_SLOT, IS_ARCHIVED_EXTENSION
 from fhir_api.mapping.patient import cx_of_identifier, cx_of_logical_id
 from xds_server.core.identifiers import IdentifierError
 from xds_server.core.metadata import Author, Code, DocumentEntry, Folder, LocalizedText, Slot, SubmissionSet
@@ -41,11 +42,6 @@ SOURCE_ID_EXTENSION: Final = EXT + "ihe-sourceId"
 DESIGNATION_TYPE_EXTENSION: Final = EXT + "ihe-designationType"
 INTENDED_RECIPIENT_EXTENSION: Final = EXT + "ihe-intendedRecipient"
 AUTHOR_ORG_EXTENSION: Final = EXT + "ihe-authorOrg"
-IS_ARCHIVED_EXTENSION: Final = (
-    "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-ext-is-archived"
-)
-#: The registry slot of PDSm's isArchived (the output mapping reads the same name).
-ARCHIVED_SLOT: Final = "urn:ihe:iti:pdsm:isArchived"
 UNIQUE_ID_TYPE: Final = "uniqueId"
 ENTRY_UUID_TYPE: Final = "entryUUID"
 

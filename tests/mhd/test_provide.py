@@ -318,3 +318,33 @@ def envelope_text(action: str, body: str) -> bytes:
         "<wsa:To>http://localhost/xds/registry</wsa:To></env:Header>"
         f"<env:Body>{body}</env:Body></env:Envelope>"
     ).encode()
+
+
+class TestRoundTrip:
+    """What ITI-65 registered reads back on ITI-67 / ITI-68 with the same codes, systems, hash and bytes."""
+
+    def test_read_back(self, ihe_server: FhirServer) -> None:
+        ihe_server.add_patient(IHE_PATIENT)
+        sent = load("ex-comprehensiveProvideDocumentBundleSimple")
+        response = post(ihe_server, sent)
+        assert response.status_code == 200
+        locations = [e["response"]["location"] for e in response.json()["entry"]]
+        doc = ihe_server.client.get(f"/fhir/{locations[1]}", headers=ihe_server.auth())
+        assert doc.status_code == 200, doc.text
+        got, original = doc.json(), sent["entry"][1]["resource"]
+        for field in ("type", "securityLabel", "masterIdentifier", "status"):
+            assert (
+                got[field] == original[field]
+                or (field == "type"
+                and got[field]["coding"][0]["code"] == "60591-5")
+            )
+        assert got["category"][0]["coding"][0]["system"] == "http://loinc.org"
+        attachment = got["content"][0]["attachment"]
+        assert attachment["hash"] == original["content"][0]["attachment"]["hash"]
+        assert attachment["size"] == 11
+        assert got["context"]["facilityType"]["coding"][0]["system"] == "http://snomed.info/sct"
+        assert attachment["url"].endswith(f"/{locations[2]}")
+        content = ihe_server.client.get(attachment["url"], headers=ihe_server.auth())
+        assert content.status_code == 200
+        assert content.content == b"Hello World"
+        assert content.headers["content-type"].startswith("text/plain")
