@@ -15,9 +15,11 @@ from sqlalchemy import func, select
 
 from fhir_api.formats import Format, serialise
 from tests.identity_helpers import sign
-from tests.mhd.conftest import IHE_PATIENT, FhirServer
+from tests.mhd.conftest import IHE_PATIENT, INS, INS_TEST_AUTHORITY, OTHER_INS, FhirServer
 from tests.query.builders import NS, adhoc
 from tests.repository.messages import RETRIEVE, envelope, retrieve_request
+from xds_server.core.ports import PatientState
+from xds_server.identity.dev_authority import Identity
 from xds_server.storage import tables
 
 DATA = Path(__file__).parent.parent / "data" / "mhd" / "provide"
@@ -333,10 +335,8 @@ class TestRoundTrip:
         assert doc.status_code == 200, doc.text
         got, original = doc.json(), sent["entry"][1]["resource"]
         for field in ("type", "securityLabel", "masterIdentifier", "status"):
-            assert (
-                got[field] == original[field]
-                or (field == "type"
-                and got[field]["coding"][0]["code"] == "60591-5")
+            assert got[field] == original[field] or (
+                field == "type" and got[field]["coding"][0]["code"] == "60591-5"
             )
         assert got["category"][0]["coding"][0]["system"] == "http://loinc.org"
         attachment = got["content"][0]["attachment"]
@@ -348,3 +348,66 @@ class TestRoundTrip:
         assert content.status_code == 200
         assert content.content == b"Hello World"
         assert content.headers["content-type"].startswith("text/plain")
+
+
+PDSM_DATA = Path(__file__).parent.parent / "data" / "pdsm" / "provide"
+TEST_CX = f"{INS}^^^&{INS_TEST_AUTHORITY}&ISO^NH"
+OTHER_CX = f"{OTHER_INS}^^^&{INS_TEST_AUTHORITY}&ISO^NH"
+
+
+class TestPdsmExamples:
+    @pytest.mark.parametrize(
+        "name", ["Bundle-example-td2-iti65-lot-soumission", "Bundle-example-td2-1-remplacement"]
+    )
+    def test_strict_pdsm_refuses_the_draft_examples(self, dmp_server: FhirServer, name: str) -> None:
+        bundle = json.loads((PDSM_DATA / f"{name}.json").read_text(encoding="utf-8"))
+        response = post(dmp_server, bundle)
+        assert response.status_code == 422, response.text
+        text = response.text
+        assert "custodian" in text and "identifier (uniqueId)" in text
+        assert set(codes(response)) == {"XDSRegistryMetadataError"}
+        assert object_count(dmp_server) == 0
+
+
+def dmp_bundle() -> dict[str, Any]:
+    """The IHE Comprehensive example, about the dmp-test patient."""
+    bundle = load("ex-comprehensiveProvideDocumentBundleSimple")
+    subject = {"reference": f"Patient?identifier=urn:oid:{INS_TEST_AUTHORITY}|{INS}"}
+    bundle["entry"][0]["resource"]["subject"] = subject
+    bundle["entry"][1]["resource"]["subject"] = subject
+    return bundle
+
+
+class TestDmpPolicy:
+    """The DMP write rules through FHIR, from the attacker's side: nothing stored, no blob left."""
+
+    def test_closed_record_refused_like_an_absent_one(self, dmp_server: FhirServer) -> None:
+        dmp_server.add_patient(TEST_CX, PatientState.CLOSED)
+        auth = dmp_server.auth(Identity(patient=TEST_CX))
+        closed = dmp_server.client.post(
+            "/fhir", content=json.dumps(dmp_bundle()).encode(), headers={**auth, **FHIR_JSON}
+        )
+        dmp_server.add_patient(OTHER_CX)
+        absent_bundle = json.loads(json.dumps(dmp_bundle()).replace(INS, "299999999999945"))
+        absent_cx = TEST_CX.replace(INS, "299999999999945")
+        absent = dmp_server.client.post(
+            "/fhir",
+            content=json.dumps(absent_bundle).encode(),
+            headers={**dmp_server.auth(Identity(patient=absent_cx)), **FHIR_JSON},
+        )
+        assert closed.status_code == absent.status_code == 404, (closed.text, absent.text)
+        assert codes(closed) == codes(absent) == ["XDSUnknownPatientId"]
+        assert object_count(dmp_server) == 0
+        assert blob_state(dmp_server) == ([], [])
+
+    def test_professional_bound_to_another_patient_is_refused(self, dmp_server: FhirServer) -> None:
+        dmp_server.add_patient(TEST_CX)
+        dmp_server.add_patient(OTHER_CX)
+        auth = dmp_server.auth(Identity(patient=OTHER_CX))
+        response = dmp_server.client.post(
+            "/fhir", content=json.dumps(dmp_bundle()).encode(), headers={**auth, **FHIR_JSON}
+        )
+        assert response.status_code == 403, response.text
+        assert codes(response) == ["DMPAccessDenied"]
+        assert object_count(dmp_server) == 0
+        assert blob_state(dmp_server) == ([], [])
