@@ -3,7 +3,7 @@ transaction is one module and one line in ``ROUTERS`` (the CapabilityStatement f
 
 from fastapi import APIRouter
 
-from fhir_api.routes import binary, document_reference, lists, patient, provide
+from fhir_api.routes import binary, document_reference, lists, metadata_update, patient, provide
 
 ROUTERS: list[APIRouter] = [
     patient.router,
@@ -11,6 +11,7 @@ ROUTERS: list[APIRouter] = [
     lists.router,
     binary.router,
     provide.router,
+    metadata_update.router,
 ]
 
 __all__ = ["ROUTERS"]

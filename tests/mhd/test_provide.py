@@ -411,3 +411,319 @@ class TestDmpPolicy:
         assert codes(response) == ["DMPAccessDenied"]
         assert object_count(dmp_server) == 0
         assert blob_state(dmp_server) == ([], [])
+
+
+# ---- PDSm metadata update (PATCH) ---------------------------------------------------------------------------
+
+PATCH_JSON = {"Content-Type": "application/json-patch+json"}
+MASKING_SYSTEM_TYPO = (
+    "https://mos.esante.gouv.fr/NOS/TRE_A07-StatusVisibiliteDocument/FHIR/TRE-A07-StatusVisibiliteDocument"
+)
+ARCHIVED = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-ext-is-archived"
+
+
+def patch(server: FhirServer, identifier: str, operations: Any, headers: dict[str, str] | None = None) -> Any:
+    return server.client.patch(
+        "/fhir/DocumentReference",
+        params={"identifier": identifier},
+        content=json.dumps(operations).encode(),
+        headers={**(headers or server.auth()), **PATCH_JSON},
+    )
+
+
+def provided_unique_id(server: FhirServer, bundle: dict[str, Any] | None = None) -> tuple[str, str]:
+    bundle = bundle or load("ex-comprehensiveProvideDocumentBundleSimple")
+    response = post(server, bundle)
+    assert response.status_code == 200, response.text
+    doc_id = response.json()["entry"][1]["response"]["location"].split("/", 1)[1]
+    return doc_id, "urn:ietf:rfc:3986|" + bundle["entry"][1]["resource"]["masterIdentifier"]["value"]
+
+
+class TestMetadataUpdate:
+    def test_status_superseded_then_current(self, ihe_server: FhirServer) -> None:
+        ihe_server.add_patient(IHE_PATIENT)
+        doc_id, identifier = provided_unique_id(ihe_server)
+        response = patch(
+            ihe_server, identifier, [{"op": "replace", "path": "/status", "value": "superseded"}]
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "superseded"
+        assert registry_status(ihe_server, f"urn:uuid:{doc_id}").endswith("Deprecated")
+        back = patch(ihe_server, identifier, [{"op": "replace", "path": "/status", "value": "current"}])
+        assert back.status_code == 200, back.text
+        assert registry_status(ihe_server, f"urn:uuid:{doc_id}").endswith("Approved")
+
+    def test_security_label_and_archive_make_a_new_version(self, ihe_server: FhirServer) -> None:
+        ihe_server.add_patient(IHE_PATIENT)
+        doc_id, identifier = provided_unique_id(ihe_server)
+        label = {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "N"}]
+        }
+        operations = [
+            {"op": "replace", "path": "/securityLabel/0", "value": label},
+            {"op": "add", "path": "/extension", "value": [{"url": ARCHIVED, "valueBoolean": True}]},
+        ]
+        response = patch(ihe_server, identifier, operations)
+        assert response.status_code == 200, response.text
+        updated = response.json()
+        assert updated["id"] != doc_id  # a new metadata version, a new entryUUID
+        assert updated["securityLabel"][0]["coding"][0]["code"] == "N"
+        assert {"url": ARCHIVED, "valueBoolean": True} in updated["extension"]
+        assert registry_status(ihe_server, f"urn:uuid:{doc_id}").endswith("Deprecated")
+        read = ihe_server.client.get(f"/fhir/DocumentReference/{updated['id']}", headers=ihe_server.auth())
+        assert read.json()["securityLabel"] == updated["securityLabel"]
+
+    def test_anything_else_is_405(self, ihe_server: FhirServer) -> None:
+        ihe_server.add_patient(IHE_PATIENT)
+        _doc_id, identifier = provided_unique_id(ihe_server)
+        before = object_count(ihe_server)
+        for operation in (
+            {"op": "replace", "path": "/content/0/attachment/title", "value": "another"},
+            {"op": "remove", "path": "/type"},
+            {"op": "add", "path": "/description", "value": "x"},
+        ):
+            response = patch(ihe_server, identifier, [operation])
+            assert response.status_code == 405, (operation, response.text)
+        assert object_count(ihe_server) == before
+
+    @pytest.mark.parametrize(
+        "operations",
+        [
+            {"op": "replace"},
+            [{"op": "jump", "path": "/status"}],
+            [{"op": "replace", "path": "/nothing/here", "value": 1}],
+            [{"op": "test", "path": "/status", "value": "superseded"}],
+            [{"op": "replace", "path": "/status", "value": "entered-in-error"}],
+            [{"op": "replace", "path": "/status", "value": 12}],
+        ],
+    )
+    def test_malformed_patch_is_422(self, ihe_server: FhirServer, operations: Any) -> None:
+        ihe_server.add_patient(IHE_PATIENT)
+        _doc_id, identifier = provided_unique_id(ihe_server)
+        before = object_count(ihe_server)
+        response = patch(ihe_server, identifier, operations)
+        assert response.status_code == 422, response.text
+        assert object_count(ihe_server) == before
+
+    def test_other_patch_formats_are_415(self, ihe_server: FhirServer) -> None:
+        ihe_server.add_patient(IHE_PATIENT)
+        _doc_id, identifier = provided_unique_id(ihe_server)
+        response = ihe_server.client.patch(
+            "/fhir/DocumentReference",
+            params={"identifier": identifier},
+            content=b"{}",
+            headers={**ihe_server.auth(), "Content-Type": "application/fhir+json"},
+        )
+        assert response.status_code == 415
+
+    def test_no_match_404_several_412(self, ihe_server: FhirServer) -> None:
+        ihe_server.add_patient(IHE_PATIENT)
+        _doc_id, identifier = provided_unique_id(ihe_server)
+        superseded = [{"op": "replace", "path": "/status", "value": "superseded"}]
+        assert patch(ihe_server, "urn:ietf:rfc:3986|urn:oid:1.2.3.4.5", superseded).status_code == 404
+        again = load(
+            "ex-comprehensiveProvideDocumentBundleSimple"
+        )  # the same document once more (NIST 12004)
+        again["entry"][0]["resource"]["identifier"][0]["value"] = "urn:oid:1.2.840.113556.1.8000.2554.99"
+        assert post(ihe_server, again).status_code == 200
+        assert patch(ihe_server, identifier, superseded).status_code == 412
+
+
+# ---- the DMP rules on ITI-65 and on the metadata update -------------------------------------------------------
+
+
+def dmp_professional(national_id: str, structure: str = "S-OTHER") -> Identity:
+    return Identity(
+        national_id=national_id, profession="10", savoir_faire="SM26", structure=structure, patient=TEST_CX
+    )
+
+
+AUTHOR = dmp_professional("810000000001", "S-AUTHOR")
+MEDECIN = dmp_professional("810000000002")
+ADMINISTRATOR = dmp_professional("810000000004")
+
+
+def dmp_valid_bundle(author: Identity = AUTHOR, unique: str = "1") -> dict[str, Any]:
+    """The IHE Comprehensive example with the DMP's patient, author and value sets (dmp-test profile)."""
+    bundle = dmp_bundle()
+    ss, doc = bundle["entry"][0]["resource"], bundle["entry"][1]["resource"]
+    ss["identifier"][0]["value"] = f"urn:oid:1.2.250.1.999.1.{unique}"
+    doc["masterIdentifier"]["value"] = f"urn:oid:1.2.250.1.999.2.{unique}"
+    doc["contained"] = [
+        {
+            "resourceType": "Patient",
+            "id": "p1",
+            "identifier": [{"system": f"urn:oid:{INS_TEST_AUTHORITY}", "value": INS}],
+        },
+        {
+            "resourceType": "Practitioner",
+            "id": "author",
+            "identifier": [{"system": "urn:oid:1.2.250.1.71.4.2.1", "value": author.national_id}],
+            "name": [{"family": "DOC", "given": ["Test"]}],
+        },
+        {
+            "resourceType": "Organization",
+            "id": "structure",
+            "identifier": [{"system": "urn:oid:1.2.250.1.71.4.2.2", "value": author.structure}],
+            "name": "Structure",
+        },
+        {
+            "resourceType": "PractitionerRole",
+            "id": "role",
+            "practitioner": {"reference": "#author"},
+            "organization": {"reference": "#structure"},
+        },
+    ]
+    doc["author"] = [{"reference": "#role"}]
+    doc["type"] = {"coding": [{"system": "http://loinc.org", "code": "11488-4"}]}
+    doc["category"] = [{"coding": [{"system": "urn:oid:1.2.250.1.213.1.1.4.1", "code": "10"}]}]
+    doc["securityLabel"] = [
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "N"}]}
+    ]
+    doc["content"][0]["format"] = {
+        "system": "urn:oid:1.3.6.1.4.1.19376.1.2.3",
+        "code": "urn:ihe:iti:xds-sd:pdf:2008",
+    }
+    doc["context"]["facilityType"] = {"coding": [{"system": "urn:oid:1.2.250.1.71.4.2.4", "code": "SA01"}]}
+    doc["context"]["practiceSetting"] = {
+        "coding": [{"system": "urn:oid:1.2.250.1.213.1.1.4.9", "code": "AMBULATOIRE"}]
+    }
+    return bundle
+
+
+def dmp_record(server: FhirServer, **settings: Any) -> None:
+    from xds_server.storage.records import SqlRecordStore
+
+    server.add_patient(TEST_CX)
+    with server.database.transaction() as connection:
+        records = SqlRecordStore(connection)
+        for who in settings.get("authorised", ()):
+            records.authorize(TEST_CX, who.national_id)
+        for who in settings.get("blocked", ()):
+            records.block(TEST_CX, who.national_id)
+        for who in settings.get("administrators", ()):
+            records.set_settings(TEST_CX, administrator=who.national_id)
+
+
+def masked_with(system: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "op": "add",
+            "path": "/securityLabel/-",
+            "value": {"coding": [{"system": system, "code": "MASQUE_PS"}]},
+        }
+    ]
+
+
+MASKING_SYSTEM = (
+    "https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument"
+)
+
+
+class TestDmpWrites:
+    def test_author_deposits_with_dmp_value_sets(self, dmp_server: FhirServer) -> None:
+        dmp_record(dmp_server)
+        response = post_as(dmp_server, AUTHOR, dmp_valid_bundle())
+        assert response.status_code == 200, response.text
+
+    def test_blocked_professional_is_refused(self, dmp_server: FhirServer) -> None:
+        dmp_record(dmp_server, blocked=[AUTHOR])
+        response = post_as(dmp_server, AUTHOR, dmp_valid_bundle())
+        assert response.status_code == 403, response.text
+        assert object_count(dmp_server) == 0
+        assert blob_state(dmp_server) == ([], [])
+
+    def test_value_set_binding_applies(self, dmp_server: FhirServer) -> None:
+        dmp_record(dmp_server)
+        bundle = dmp_valid_bundle()
+        bundle["entry"][1]["resource"]["type"] = {
+            "coding": [{"system": "http://loinc.org", "code": "99999-9"}]
+        }
+        response = post_as(dmp_server, AUTHOR, bundle)
+        assert response.status_code == 400, response.text
+        assert "XDSRegistryMetadataError" in codes(response)
+        assert object_count(dmp_server) == 0
+
+
+def post_as(server: FhirServer, who: Identity, bundle: dict[str, Any]) -> Any:
+    return server.client.post(
+        "/fhir", content=json.dumps(bundle).encode(), headers={**server.auth(who), **FHIR_JSON}
+    )
+
+
+class TestDmpMasking:
+    """Masking through PATCH, from the attacker's side."""
+
+    def _deposit(self, server: FhirServer) -> str:
+        bundle = dmp_valid_bundle()
+        assert post_as(server, AUTHOR, bundle).status_code == 200
+        return "urn:ietf:rfc:3986|" + bundle["entry"][1]["resource"]["masterIdentifier"]["value"]
+
+    def test_author_masks_and_unmasks_both_spellings(self, dmp_server: FhirServer) -> None:
+        dmp_record(dmp_server, authorised=[MEDECIN])
+        identifier = self._deposit(dmp_server)
+        masked = patch(dmp_server, identifier, masked_with(MASKING_SYSTEM_TYPO), dmp_server.auth(AUTHOR))
+        assert masked.status_code == 200, masked.text
+        labels = [c["code"] for label in masked.json()["securityLabel"] for c in label["coding"]]
+        assert labels == ["N", "MASQUE_PS"]
+        # the medecin no longer finds it: ITI-67 through the same scope
+        search = dmp_server.client.get(
+            "/fhir/DocumentReference",
+            params={"patient.identifier": f"urn:oid:{INS_TEST_AUTHORITY}|{INS}", "status": "current"},
+            headers=dmp_server.auth(MEDECIN),
+        )
+        assert search.status_code == 200 and search.json().get("total", 0) == 0, search.text
+        unmasked = patch(
+            dmp_server, identifier, [{"op": "remove", "path": "/securityLabel/1"}], dmp_server.auth(AUTHOR)
+        )
+        assert unmasked.status_code == 200, unmasked.text
+        assert len(unmasked.json()["securityLabel"]) == 1
+        again = patch(dmp_server, identifier, masked_with(MASKING_SYSTEM), dmp_server.auth(AUTHOR))
+        assert again.status_code == 200, again.text
+
+    def test_someone_else_cannot_unmask_nor_learn_it_exists(self, dmp_server: FhirServer) -> None:
+        dmp_record(dmp_server, authorised=[MEDECIN])
+        identifier = self._deposit(dmp_server)
+        assert (
+            patch(dmp_server, identifier, masked_with(MASKING_SYSTEM), dmp_server.auth(AUTHOR)).status_code
+            == 200
+        )
+        before = object_count(dmp_server)
+        unmask = patch(
+            dmp_server, identifier, [{"op": "remove", "path": "/securityLabel/1"}], dmp_server.auth(MEDECIN)
+        )
+        ghost = patch(
+            dmp_server,
+            "urn:ietf:rfc:3986|urn:oid:1.2.250.1.999.2.404",
+            [{"op": "remove", "path": "/securityLabel/1"}],
+            dmp_server.auth(MEDECIN),
+        )
+        assert unmask.status_code == ghost.status_code == 404, unmask.text
+        assert (
+            unmask.json()["issue"][0]["diagnostics"].split("identifier=")[0]
+            == ghost.json()["issue"][0]["diagnostics"].split("identifier=")[0]
+        )
+        assert object_count(dmp_server) == before
+
+    def test_other_professional_may_not_mask(self, dmp_server: FhirServer) -> None:
+        dmp_record(dmp_server, authorised=[MEDECIN])
+        identifier = self._deposit(dmp_server)
+        response = patch(dmp_server, identifier, masked_with(MASKING_SYSTEM), dmp_server.auth(MEDECIN))
+        assert response.status_code == 403, response.text
+        assert codes(response) == ["DMPAccessDenied"]
+
+    def test_a_professional_of_another_patient_gets_404(self, dmp_server: FhirServer) -> None:
+        dmp_record(dmp_server)
+        identifier = self._deposit(dmp_server)
+        dmp_server.add_patient(OTHER_CX)
+        stranger = Identity(
+            national_id="810000000005", profession="10", savoir_faire="SM26", patient=OTHER_CX
+        )
+        response = patch(dmp_server, identifier, masked_with(MASKING_SYSTEM), dmp_server.auth(stranger))
+        assert response.status_code == 404, response.text
+
+    def test_administrator_masks(self, dmp_server: FhirServer) -> None:
+        dmp_record(dmp_server, authorised=[MEDECIN], administrators=[ADMINISTRATOR])
+        identifier = self._deposit(dmp_server)
+        response = patch(dmp_server, identifier, masked_with(MASKING_SYSTEM), dmp_server.auth(ADMINISTRATOR))
+        assert response.status_code == 200, response.text
