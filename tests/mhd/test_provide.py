@@ -413,7 +413,7 @@ class TestDmpPolicy:
         assert blob_state(dmp_server) == ([], [])
 
 
-# ---- PDSm metadata update (PATCH) ---------------------------------------------------------------------------
+# ---- PDSm metadata update (PATCH) ----------------------------------------------------------------
 
 PATCH_JSON = {"Content-Type": "application/json-patch+json"}
 MASKING_SYSTEM_TYPO = (
@@ -529,7 +529,7 @@ class TestMetadataUpdate:
         assert patch(ihe_server, identifier, superseded).status_code == 412
 
 
-# ---- the DMP rules on ITI-65 and on the metadata update -------------------------------------------------------
+# ---- the DMP rules on ITI-65 and on the metadata update --------------------------------------------
 
 
 def dmp_professional(national_id: str, structure: str = "S-OTHER") -> Identity:
