@@ -101,10 +101,17 @@ def provide(
     root = sign(envelope(PNR, provide_request(docs, patient=patient)), server.authority, identity)
     body, content_type = mtom(root, [(d.content_id, d.mime_type, d.content) for d in docs])
     response = server.client.post("/xds/repository", content=body, headers={"Content-Type": content_type})
-    parsed = etree.fromstring(response.content[response.content.index(b"<") :].split(b"\r\n--")[0])
+    parsed = soap_part(response.content)
     answer = parsed.find(f".//{{{RS}}}RegistryResponse")
     assert answer is not None and answer.get("status") == SUCCESS, response.content[:3000]
     return parsed
+
+
+def soap_part(content: bytes) -> etree._Element:
+    """The SOAP envelope of a plain or MTOM answer."""
+    start = content.index(b"<env:Envelope") if b"<env:Envelope" in content else content.index(b"<?xml")
+    end = content.rindex(b"Envelope>") + len(b"Envelope>")
+    return etree.fromstring(content[start:end])
 
 
 def entries(bundle: dict[str, Any]) -> list[dict[str, Any]]:
@@ -115,4 +122,4 @@ def ids(bundle: dict[str, Any]) -> list[str]:
     return [r["id"] for r in entries(bundle)]
 
 
-__all__ = ["content_of", "entries", "ids", "new_uuid", "provide", "register", "with_content"]
+__all__ = ["content_of", "entries", "ids", "new_uuid", "provide", "register", "soap_part", "with_content"]
