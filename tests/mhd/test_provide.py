@@ -727,3 +727,16 @@ class TestDmpMasking:
         identifier = self._deposit(dmp_server)
         response = patch(dmp_server, identifier, masked_with(MASKING_SYSTEM), dmp_server.auth(ADMINISTRATOR))
         assert response.status_code == 200, response.text
+
+
+class TestCapability:
+    def test_metadata_lists_the_transaction_and_the_patch(self, ihe_server: FhirServer) -> None:
+        statement = ihe_server.client.get("/fhir/metadata").json()
+        rest = statement["rest"][0]
+        assert {"code": "transaction"} in [{"code": i["code"]} for i in rest.get("interaction", ())]
+        document = next(r for r in rest["resource"] if r["type"] == "DocumentReference")
+        assert "patch" in [i["code"] for i in document["interaction"]]
+        assert (
+            "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentRecipient"
+            in statement["instantiates"]
+        )
