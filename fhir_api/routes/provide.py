@@ -7,8 +7,11 @@ document is made durable, the checks that need no write run here: the DMP record
 (``precheck_submission``), the patient's presence in the directory, hash/size against the bytes and the
 registry's own metadata validation; so a refused bundle leaves neither registry rows nor blobs. A failure
 inside the registry transaction (a uniqueId already registered, a relationship to an unknown or hidden
-document) rolls every row back; its documents, already durable, are collected by ``gc`` after its grace
-period, exactly as for ITI-41 (another request may reference the same content-addressed blob meanwhile).
+document) is found by a rehearsal of the registration in a transaction that is always rolled back, also
+before any document is stored. Only what changes between the rehearsal and the registration (a concurrent
+submission of the same uniqueId) can fail after the documents are durable: every row is rolled back and the
+documents wait for ``gc``, exactly as for ITI-41 (another request may reference the same content-addressed
+blob meanwhile, so a failed request never deletes one).
 
 Answer: a ``transaction-response`` Bundle, one entry per request entry in order: ``201 Created`` with the
 location of what was created (``List/{id}``, ``DocumentReference/{id}``, ``Binary/{id}`` = the document's
@@ -19,7 +22,7 @@ Patient entry (nothing of theirs is created). Registry warnings go in the first 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import Request, Response
@@ -137,15 +140,32 @@ def _patient_checks(services: Services, work: UnitOfWork, request: ProvideReques
             )
 
 
-def _prevalidate(services: Services, request: ProvideRequest) -> None:
-    """The registry's metadata validation, as the register use case will run it, before anything is stored
-    (it runs again in the registry transaction, unchanged)."""
+class _RolledBack(Exception):
+    """Ends the rehearsal transaction: everything it wrote is rolled back."""
+
+
+def _rehearse(
+    services: Services,
+    request: ProvideRequest,
+    register: Callable[..., RegistrationPlan],
+) -> None:
+    """Run the registration once in a transaction that is always rolled back, before any document is made
+    durable: every registry rule (validation, DMP rules, uniqueIds, relationship targets, Folders) answers
+    now, so a bundle the registry refuses leaves no blob either. The real registration runs it again in its
+    own transaction (something may have changed in between: then, as for ITI-41, its documents wait for
+    ``gc``)."""
     attached = attach_documents(
         request.submission,
         [d.measured() for d in request.documents],
         repository_unique_id=services.settings.repository_unique_id,
     )
     raise_if_errors(validate_submission(attached, services.profile, transaction=VALIDATED_AS))
+    try:
+        with services.transaction() as work:
+            register(attached, store=work)
+            raise _RolledBack
+    except _RolledBack:
+        pass
 
 
 def provide(fhir: FhirRequest, bundle: Mapping[str, Any]) -> tuple[ProvideRequest, RegistrationPlan]:
@@ -159,7 +179,6 @@ def provide(fhir: FhirRequest, bundle: Mapping[str, Any]) -> tuple[ProvideReques
         precheck_submission(services, fhir.actor, request.submission)
         with services.for_reading().transaction() as work:
             _patient_checks(services, work, request)
-        _prevalidate(services, request)
 
         def register(attached: Submission, *, store: UnitOfWork) -> RegistrationPlan:
             check_submission(services, fhir.actor, store, attached)
@@ -172,6 +191,7 @@ def provide(fhir: FhirRequest, bundle: Mapping[str, Any]) -> tuple[ProvideReques
                 transaction=VALIDATED_AS,
             )
 
+        _rehearse(services, request, register)
         plan = provide_and_register(
             request.submission,
             request.documents,

@@ -213,16 +213,19 @@ class TestAtomicity:
     def test_registry_failure_rolls_every_row_back(self, ihe_server: FhirServer) -> None:
         ihe_server.add_patient(IHE_PATIENT)
         assert post(ihe_server, load("ex-comprehensiveProvideDocumentBundleSimple")).status_code == 200
-        before = object_count(ihe_server)
-        again = load("ex-comprehensiveProvideDocumentBundleMultiple")  # its first document: same uniqueId
-        again["entry"][1]["resource"]["content"][0]["attachment"]["title"] = "changed"
+        before, blobs_before = object_count(ihe_server), blob_state(ihe_server)
+        again = load(
+            "ex-comprehensiveProvideDocumentBundleMultiple"
+        )  # its last document: a registered uniqueId
+        again["entry"][1]["resource"]["masterIdentifier"]["value"] += "9"  # a new document
         again["entry"][3]["resource"]["masterIdentifier"] = load(
             "ex-comprehensiveProvideDocumentBundleSimple"
         )["entry"][1]["resource"]["masterIdentifier"]
         response = post(ihe_server, again)
         assert response.status_code >= 400, response.text
+        assert "XDSNonIdenticalHash" in codes(response) or "XDSNonIdenticalSize" in codes(response)
         assert object_count(ihe_server) == before
-        assert blob_state(ihe_server)[1] == []
+        assert blob_state(ihe_server) == blobs_before  # the second document's blob was never stored
 
 
 class TestFormats:
