@@ -743,3 +743,32 @@ class TestCapability:
             "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentRecipient"
             in statement["instantiates"]
         )
+
+
+class TestPdsmAdapted:
+    """The same PDSM4DMP examples made PDSm- and DMP-valid (README): accepted on dmp-test, replacement too."""
+
+    def _load(self, name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((PDSM_DATA / f"adapted-{name}.json").read_text(encoding="utf-8"))
+        return data
+
+    def test_submission_then_replacement(self, dmp_server: FhirServer) -> None:
+        dmp_record(dmp_server)
+        author = dmp_professional("899700218896", "S-AUTHOR")
+        first = post_as(dmp_server, author, self._load("Bundle-example-td2-iti65-lot-soumission"))
+        assert first.status_code == 200, first.text
+        original = first.json()["entry"][1]["response"]["location"].split("/", 1)[1]
+        replacement = _retarget(
+            self._load("Bundle-example-td2-1-remplacement"),
+            "DocumentReference/doc-x-id",
+            f"DocumentReference/{original}",
+        )
+        second = post_as(dmp_server, author, replacement)
+        assert second.status_code == 200, second.text
+        assert [e["response"]["status"] for e in second.json()["entry"]] == [
+            "201 Created",
+            "201 Created",
+            "200 OK",
+            "201 Created",
+        ]
+        assert registry_status(dmp_server, f"urn:uuid:{original}").endswith("Deprecated")
