@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -49,8 +50,10 @@ from typing import Any, Final, Protocol
 from fhir_api.mapping import from_fhir
 from fhir_api.mapping.codes import from_oid_uri, hash_hex
 from fhir_api.mapping.from_fhir import Context, Problem
+from fhir_api.mapping.patient import patient_logical_id
 from fhir_api.outcome import FhirError, OutcomeIssue
 from xds_server.core.errors import ErrorCode
+from xds_server.core.identifiers import IdentifierError
 from xds_server.core.metadata import Association, DocumentEntry, Folder, Slot, Submission
 from xds_server.core.usecases.provide import IncomingDocument
 from xds_server.core.vocabulary import AssociationType
@@ -75,6 +78,7 @@ _RELATION: Final[dict[str, str]] = {
     "signs": AssociationType.SIGNS.value,
 }
 _HAS_MEMBER: Final = AssociationType.HAS_MEMBER.value
+_SPACE: Final = re.compile(r"\s+")
 #: base64 is decoded in slices of this many characters (a multiple of 4): bounded extra memory.
 _SLICE: Final = 4 * 1024 * 1024
 
@@ -106,7 +110,7 @@ class ProvideRequest:
     answers: list[Answer]
     staged: list[Path] = field(default_factory=list)
     profile: str = COMPREHENSIVE
-    #: symbolic DocumentEntry id -> the Binary answer uses the document's final id
+    #: the patients the bundle's Patient entries name (CX, not yet canonical)
     patients: list[str] = field(default_factory=list)
 
     def discard(self) -> None:
@@ -268,7 +272,7 @@ class Staged:
 
 def stage_base64(data: str, spool_dir: Path) -> Staged:
     """Decode ``data`` to a staging file in slices, hashing as it goes (ValueError if not base64)."""
-    text = "".join(data.split()) if any(c.isspace() for c in data[:1024]) or len(data) < _SLICE else data
+    text = _SPACE.sub("", data) if _SPACE.search(data) else data  # XML may wrap base64 in lines
     spool_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="fhir-", suffix=".tmp", dir=spool_dir)
     path = Path(name)
@@ -587,8 +591,6 @@ class BundleReader:
             cx = self._patient(entry)
             if cx is not None:
                 subject_ids.append(cx)
-                from fhir_api.mapping.patient import patient_logical_id
-
                 answers[entry.index] = Answer(
                     "200 OK", "Patient", location=f"Patient/{patient_logical_id(cx)}"
                 )
@@ -682,8 +684,6 @@ class BundleReader:
                     code=ErrorCode.NON_IDENTICAL_SIZE,
                 )
             )
-        import dataclasses
-
         return dataclasses.replace(document, hash=staged.sha1, size=str(staged.size))
 
     def _target(self, where: str, target: Mapping[str, Any]) -> str | None:
@@ -800,7 +800,7 @@ class BundleReader:
     def _patient(self, entry: _Entry) -> str | None:
         try:
             return from_fhir.bundled_patient_cx(entry.resource)
-        except Exception as error:  # IdentifierError: an unusable identifier
+        except IdentifierError as error:
             self.issues.append(
                 _issue(f"{entry.where}: {error}", entry.where, code=ErrorCode.UNKNOWN_PATIENT_ID)
             )
