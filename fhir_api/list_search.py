@@ -70,6 +70,7 @@ PARAMETERS: Final = (
     "identifier",
     "_id",
     "_lastUpdated",
+    "_lastupdated",
     "isArchived",
 )
 STATUS_FROM_FHIR: Final = {
@@ -133,7 +134,9 @@ def compile_search(search: SearchRequest, profile: DomainProfile) -> ListSearch:
     kinds = _kinds(search)
     patient = one_patient(patients(search, profile, "patient", "patient.identifier"), "ITI-66")
     wanted = statuses(search, STATUS_FROM_FHIR, "ITI-66")
-    when = intersect(_dates(search, "date"), _dates(search, "_lastUpdated"))
+    when = intersect(
+        intersect(_dates(search, "date"), _dates(search, "_lastUpdated")), _dates(search, "_lastupdated")
+    )
     check_modifiers(search, "designationType", frozenset({None}))
     designations = tuple(code_keys(value) for _, value in search.values("designationType"))
     check_modifiers(search, "sourceId", frozenset({None}))

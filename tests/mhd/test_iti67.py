@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.documentreference import DocumentReference
 from lxml import etree
 
 from fhir_api.search import SearchRequest
@@ -215,6 +217,7 @@ class TestDates:
             ([("date", "2004-12-25")], {"d1", "d2", "d3"}),
             ([("date", "ge2010")], {"d4"}),
             ([("_lastUpdated", "lt2005")], {"d1", "d2", "d3"}),
+            ([("_lastupdated", "ge2005")], {"d4"}),  # the MHD CapabilityStatement's spelling
         ],
     )
     def test_date_prefixes(self, seeded: Seeded, params: list[tuple[str, str]], expected: set[str]) -> None:
@@ -291,6 +294,12 @@ class TestUnknownParameters:
 
 
 class TestResource:
+    def test_every_answer_is_valid_r4(self, seeded: Seeded) -> None:
+        bundle = seeded.search({}).json()
+        Bundle.model_validate(bundle)
+        for resource in entries(bundle):
+            DocumentReference.model_validate(resource)
+
     def test_relates_to_and_status(self, seeded: Seeded) -> None:
         found = {r["id"]: r for r in entries(seeded.search({}).json())}
         replacing = found[seeded.names["d4"]]
