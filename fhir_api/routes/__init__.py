@@ -3,10 +3,19 @@ transaction is one module and one line in ``ROUTERS`` (the CapabilityStatement f
 
 from fastapi import APIRouter
 
-from fhir_api.routes import binary, document_reference, lists, metadata_update, patient, provide
+from fhir_api.routes import (
+    binary,
+    document_reference,
+    lists,
+    metadata_update,
+    patient,
+    patient_feed,
+    provide,
+)
 
 ROUTERS: list[APIRouter] = [
     patient.router,
+    patient_feed.router,
     document_reference.router,
     lists.router,
     binary.router,
