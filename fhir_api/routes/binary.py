@@ -10,11 +10,14 @@ Answers (MHD ITI-68 leaves the choice between some of them):
 * 200: the entry exists, the actor may see it, its bytes are here. A superseded (Deprecated) document is
   still served: XDS retrieves deprecated documents, and a consumer following ``relatesTo`` must be able to
   read the version a replacement points at.
-* 404: unknown id, a document the actor may not see, another patient's document, and a removed one (ITI-62
-  deletes the metadata: the registry no longer holds what the policy would judge, and telling "this id once
-  existed" to an actor who may never have been allowed to see it is what the concealment rule forbids).
-* 410 Gone: the entry exists and is visible but its content is not available from this repository (an
-  entry registered by ITI-42 for another repositoryUniqueId, or whose blob is missing): MHD's "unavailable".
+* 404: unknown id, a document the actor may not see, another patient's document; in the DMP profiles also a
+  removed one (ITI-62 deletes the metadata: the registry no longer holds what the policy would judge, and
+  telling "this id once existed" to an actor who may never have been allowed to see it is what the
+  concealment rule forbids).
+* 410 Gone: a removed document in the ``ihe`` profile (any authenticated actor may see everything there, so
+  the answer reveals nothing; the repository remembers removals in ``deleted_document``), and an entry that
+  exists and is visible but whose content is not available from this repository (registered by ITI-42 for
+  another repositoryUniqueId, or its blob missing): MHD's "deprecated / unavailable".
 * 406: an ``Accept`` header that admits neither the document's mimeType nor ``*/*`` (no transformation).
 * the record-level refusals of ITI-43 (a professional outside the care team ...): the policy's error, the
   same for every id, before any document is looked at.
@@ -84,6 +87,12 @@ def locate(services: Services, actor: AccessContext | None, logical_id: str) -> 
         # the record-level decision first, for every id alike: nothing tells which ids exist
         authorize = retrieve_authorizer(services, actor, work, [request])
         if entry is None or not entry.unique_id:
+            if (
+                entry is None
+                and _conceals_nothing(services)
+                and work.documents.removed(entry_uuid_of(logical_id))
+            ):
+                raise _gone(logical_id)
             raise _unknown(logical_id)
         stored = work.documents.documents({entry.unique_id}, services.settings.repository_unique_id)
         mine = next((d for d in stored if d.entry_uuid == entry.entry_uuid), None)
@@ -105,6 +114,12 @@ def locate(services: Services, actor: AccessContext | None, logical_id: str) -> 
     if ErrorCode.REPOSITORY_ERROR in codes:
         raise _gone(logical_id)
     raise _unknown(logical_id)
+
+
+def _conceals_nothing(services: Services) -> bool:
+    """The ``ihe`` profile: any authenticated actor may see every document, so "it was removed" tells him
+    nothing he could not have read. The DMP profiles answer a removed document like an unknown one."""
+    return services.access is not None and not services.access.enforces_dmp
 
 
 def _visible(services: Services, actor: AccessContext | None, work: UnitOfWork, entry: DocumentEntry) -> bool:

@@ -94,6 +94,30 @@ def register(
     return submission
 
 
+def remove(server: FhirServer, submission: Submission, identity: Identity | None = None) -> None:
+    """ITI-62 Delete Document Set of everything ``submission`` registered, asserting success."""
+    refs = "".join(f'<rim:ObjectRef id="{o.entry_uuid}"/>' for o in submission.objects())
+    body = (
+        '<lcm:RemoveObjectsRequest xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0" '
+        f'xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"><rim:ObjectRefList>{refs}'
+        "</rim:ObjectRefList></lcm:RemoveObjectsRequest>"
+    )
+    message = (
+        '<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
+        'xmlns:wsa="http://www.w3.org/2005/08/addressing"><env:Header>'
+        f'<wsa:Action env:mustUnderstand="true">{SoapAction.DELETE.value}</wsa:Action>'
+        f"<wsa:MessageID>{new_uuid()}</wsa:MessageID></env:Header>"
+        f"<env:Body>{body}</env:Body></env:Envelope>"
+    ).encode()
+    response = server.client.post(
+        "/xds/registry",
+        content=sign(message, server.authority, identity),
+        headers={"Content-Type": "application/soap+xml"},
+    )
+    answer = etree.fromstring(response.content).find(f".//{{{RS}}}RegistryResponse")
+    assert answer is not None and answer.get("status") == SUCCESS, response.content[:3000]
+
+
 def provide(
     server: FhirServer, docs: list[Doc], patient: str, identity: Identity | None = None
 ) -> etree._Element:
@@ -122,4 +146,14 @@ def ids(bundle: dict[str, Any]) -> list[str]:
     return [r["id"] for r in entries(bundle)]
 
 
-__all__ = ["content_of", "entries", "ids", "new_uuid", "provide", "register", "soap_part", "with_content"]
+__all__ = [
+    "content_of",
+    "entries",
+    "ids",
+    "new_uuid",
+    "provide",
+    "register",
+    "remove",
+    "soap_part",
+    "with_content",
+]

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.core.builders import DMP_PATIENT, INS, NIR_OID, dmp_submission, member, submission_set
+from tests.e2e import test_dmp_policy as soap_policy
 from tests.e2e.test_dmp_policy import (
     AUTHOR,
     CONTENT,
@@ -157,6 +158,23 @@ class TestOutsideTheCareTeam:
         assert ids(search(dmp, urgent).json()) == [doc.entry_uuid.removeprefix("urn:uuid:")]
         assert binary(dmp, urgent, doc.entry_uuid).content == CONTENT
         assert binary(dmp, urgent, masked.entry_uuid).status_code == 404  # MASQUE_PS stays hidden
+
+
+class TestRemoved:
+    def test_a_removed_document_answers_like_an_unknown_one(self, dmp: Dmp) -> None:
+        """In the DMP profiles the concealment rule wins over MHD's 410: nothing tells an id once existed."""
+        dmp.record(authorised=[MEDECIN])
+        submission = dmp.deposit(AUTHOR, document())
+        doc = submission.documents[0]
+        assert binary(dmp, MEDECIN, doc.entry_uuid).status_code == 200
+        removed = soap_policy.TestRemoval()._delete(
+            dmp, AUTHOR, *(o.entry_uuid for o in submission.objects())
+        )
+        assert removed.status == SUCCESS, removed
+        same_answer(
+            binary(dmp, MEDECIN, doc.entry_uuid), binary(dmp, MEDECIN, UNKNOWN), doc.entry_uuid, UNKNOWN
+        )
+        assert binary(dmp, MEDECIN, doc.entry_uuid).status_code == 404
 
 
 class TestAnotherPatient:

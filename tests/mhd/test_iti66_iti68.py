@@ -11,7 +11,7 @@ import pytest
 from tests.core import builders
 from tests.core.builders import OTHER_PATIENT, PATIENT, code
 from tests.mhd.conftest import FhirServer
-from tests.mhd.seed import content_of, entries, ids, new_uuid, register
+from tests.mhd.seed import content_of, entries, ids, new_uuid, register, remove
 from xds_server.core.metadata import Author
 from xds_server.core.vocabulary import AssociationType
 
@@ -212,6 +212,20 @@ class TestRetrieveDocument:
         response = ihe_server.client.get(f"/fhir/Binary/{uuid}", headers=ihe_server.auth())
         assert response.status_code == 410
         assert response.json()["resourceType"] == "OperationOutcome"
+
+    def test_removed_document_is_410(self, ihe_server: FhirServer) -> None:
+        ihe_server.add_patient(PATIENT)
+        doc = builders.document(new_uuid())
+        submission = register(ihe_server, doc)
+        uuid = doc.entry_uuid.removeprefix("urn:uuid:")
+        assert ihe_server.client.get(f"/fhir/Binary/{uuid}", headers=ihe_server.auth()).status_code == 200
+        remove(ihe_server, submission)
+        response = ihe_server.client.get(f"/fhir/Binary/{uuid}", headers=ihe_server.auth())
+        assert response.status_code == 410
+        assert response.json()["issue"][0]["code"] == "not-found"
+        # its metadata is gone: read answers 404
+        read = ihe_server.client.get(f"/fhir/DocumentReference/{uuid}", headers=ihe_server.auth())
+        assert read.status_code == 404
 
     def test_no_token_is_401(self, ihe_server: FhirServer) -> None:
         url, _, _ = self._document(ihe_server)

@@ -26,6 +26,7 @@ chunks and the chunk results merged in ``seq`` order, to stay below the drivers'
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import fields, replace
 from typing import Any, TypeVar, cast
@@ -173,23 +174,56 @@ def _visible(d: Any, scope: Visibility, dialect: _Dialect) -> list[ColumnElement
     if not scope.include_deprecated:
         conditions.append(d.status == Status.APPROVED.value)
     if not scope.unrestricted:
-        allowed: list[ColumnElement[bool]] = []
-        if scope.allowed_type_codes is not None:
-            allowed.append(and_(d.type_code.is_not(None), *_in(d.type_code, scope.allowed_type_codes)))
-        if scope.hidden_confidentiality_codes:
-            allowed.append(
-                ~exists().where(
-                    _dc.entry_uuid == d.entry_uuid,
-                    _dc.attribute == CONFIDENTIALITY_CODE,
-                    *_in(_dc.code_key, scope.hidden_confidentiality_codes),
-                )
-            )
-        if allowed:  # nothing restricts the entry otherwise (and the author exception adds nothing)
-            rule = and_(*allowed)
-            if scope.author_ids:
-                rule = or_(_authored_by(d.entry_uuid, scope.author_ids, dialect), rule)
+        parts = (
+            scope.allowed_type_codes,
+            scope.hidden_confidentiality_codes,
+            scope.author_ids,
+            dialect.sqlite,
+        )
+        rule = _entry_restriction(*parts) if d is _de else _restriction(d, *parts)
+        if rule is not None:
             conditions.append(rule)
     return conditions
+
+
+@functools.lru_cache(maxsize=256)
+def _entry_restriction(
+    allowed_type_codes: frozenset[str] | None,
+    hidden_codes: frozenset[str],
+    author_ids: frozenset[str],
+    sqlite: bool,
+) -> ColumnElement[bool] | None:
+    """``_restriction`` on ``document_entry`` itself (FindDocuments, the hot path), built once per kind of
+    actor (profession, role, own id) and reused for every record: SQLAlchemy constructs are immutable, and
+    building this one, with its long typeCode list, was most of the policy's cost per query."""
+    return _restriction(_de, allowed_type_codes, hidden_codes, author_ids, sqlite)
+
+
+def _restriction(
+    d: Any,
+    allowed_type_codes: frozenset[str] | None,
+    hidden_codes: frozenset[str],
+    author_ids: frozenset[str],
+    sqlite: bool,
+) -> ColumnElement[bool] | None:
+    """The habilitation and masking part of ``_visible``: what the actor may see of any record."""
+    allowed: list[ColumnElement[bool]] = []
+    if allowed_type_codes is not None:
+        allowed.append(and_(d.type_code.is_not(None), *_in(d.type_code, allowed_type_codes)))
+    if hidden_codes:
+        allowed.append(
+            ~exists().where(
+                _dc.entry_uuid == d.entry_uuid,
+                _dc.attribute == CONFIDENTIALITY_CODE,
+                *_in(_dc.code_key, hidden_codes),
+            )
+        )
+    if not allowed:  # nothing restricts the entry otherwise (and the author exception adds nothing)
+        return None
+    rule = and_(*allowed)
+    if author_ids:
+        rule = or_(_authored_by(d.entry_uuid, author_ids, _Dialect(sqlite)), rule)
+    return rule
 
 
 def _authored_by(entry_uuid: Any, national_ids: frozenset[str], dialect: _Dialect) -> ColumnElement[bool]:
