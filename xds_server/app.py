@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from xds_server import __version__
+from xds_server.audit import render_json
 from xds_server.config import Settings
 from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import canonical_patient_id
@@ -31,6 +32,7 @@ from xds_server.ebxml.codec import encode_object_xml
 from xds_server.identity import AssertionVerifier, SamlSettings, TrustStore, load_certificates, load_policy
 from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
+from xds_server.storage.audit import SqlAuditStore
 from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
 from xds_server.storage.database import Database, configured_database
 from xds_server.storage.migrate import refresh_statistics, upgrade
@@ -96,6 +98,7 @@ def unit_of_work_factory(database: Database, *, readonly: bool = False) -> Trans
                 documents=SqlDocumentIndex(connection),
                 queries=SqlQueryPort(connection),
                 records=record_reader(connection),
+                audit=SqlAuditStore(connection, render_json),
             )
 
     return transaction

@@ -81,6 +81,17 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    #: Access trail (issue 11): this server's name as the observer of its AuditEvents.
+    audit_observer: str = "xds-server"
+    #: Patient notices by e-mail: the SMTP relay (no host: the dispatcher does not run), the sender, optional
+    #: login and STARTTLS; how often the dispatcher inside ``serve`` polls the outbox (seconds).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, gt=0, lt=65536)
+    smtp_from: str = "dmp-notifications@localhost"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    notify_interval: float = Field(default=30.0, gt=0)
 
     @field_validator("profile")
     @classmethod
@@ -106,7 +117,15 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "saml_audience", "anonymous_actor", "tls_cert", "tls_key", "tls_client_ca", mode="before"
+        "saml_audience",
+        "anonymous_actor",
+        "tls_cert",
+        "tls_key",
+        "tls_client_ca",
+        "smtp_host",
+        "smtp_user",
+        "smtp_password",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from xds_server.config import Settings
+from xds_server.core.audit import Trail
 from xds_server.core.blobs import BlobStore, DocumentIndex
 from xds_server.core.policy import AccessContext, ActorKind, Policy, PolicyMode, RecordSettings
-from xds_server.core.ports import Clock, IdFactory, PatientDirectory, RegistryStore
+from xds_server.core.ports import AuditSink, Clock, IdFactory, PatientDirectory, RegistryStore
 from xds_server.core.profile import DomainProfile
 from xds_server.core.query.port import QueryPort
 
@@ -92,6 +93,11 @@ class UnitOfWork:
     queries: QueryPort | None = None
     #: the patient record settings the DMP rules read (wiring.access); app.py always sets it
     records: RecordReader | None = None
+    #: the access trail and notification outbox on this transaction (wiring.audit writes it); app.py sets it
+    audit: AuditSink | None = None
+    #: what the current request touched, noted by the DMP rules (wiring.access) for its trace; set by the
+    #: face's audit hook (wiring.audit.RequestAudit) on the transactions it hands the handler
+    trail: Trail | None = None
 
 
 #: Opens a transaction; commits when the block ends normally, rolls back on any exception.

@@ -1,0 +1,169 @@
+"""SqlAuditStore: the ``AuditSink`` port (access trail + notification outbox) and the trail's reads.
+
+Theory of operation. The store is bound to the caller's open transaction and never commits: a trace
+written next to a change commits or rolls back with it. The trail is append-only: this module has no
+UPDATE or DELETE on ``audit_event`` / ``audit_entity``, and the migration's triggers refuse them anyway.
+``render`` (``xds_server.audit.render_json``, passed in by the composition root like the ebRIM encoder of
+the registry store) turns a record into the stored FHIR AuditEvent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, and_, bindparam, exists, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from xds_server.core.audit import AuditOutcome as _Outcome
+from xds_server.core.audit import AuditRecord, Notice
+from xds_server.core.errors import ErrorCode, XdsError
+from xds_server.storage.errors import translate_db_errors
+from xds_server.storage.tables import audit_entity, audit_event, notification, patient, patient_setting
+
+__all__ = ["SqlAuditStore", "StoredEvent", "contact_email", "set_contact_email"]
+
+_e = audit_event.c
+_ACCESSED_BEFORE = select(
+    exists().where(
+        and_(
+            _e.patient_id == bindparam("pid"),
+            _e.agent_id == bindparam("agent"),
+            _e.outcome == int(_Outcome.SUCCESS),
+        )
+    )
+)
+_INSERT_EVENT = insert(audit_event)
+_INSERT_ENTITY = insert(audit_entity)
+_INSERT_NOTICE = insert(notification)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    event_id: str
+    recorded: datetime
+    transaction: str
+    outcome: int
+    patient_id: str | None
+    resource: str
+
+    def json(self) -> dict[str, object]:
+        loaded: dict[str, object] = json.loads(self.resource)
+        return loaded
+
+
+class SqlAuditStore:
+    """The trail and the outbox on one open transaction."""
+
+    def __init__(self, connection: Connection, render: Callable[[AuditRecord], str]) -> None:
+        self._connection = connection
+        self._render = render
+
+    def append(self, record: AuditRecord) -> None:
+        actor = record.actor
+        with translate_db_errors():
+            self._connection.execute(
+                _INSERT_EVENT,
+                {
+                    "event_id": record.event_id,
+                    "recorded": record.recorded,
+                    "transaction": record.transaction,
+                    "type_code": record.kind.type.code,
+                    "action": record.kind.action.value,
+                    "outcome": int(record.outcome),
+                    "patient_id": record.patient_id,
+                    "agent_id": record.agent_id,
+                    "access_mode": actor.access_mode.value if actor is not None else None,
+                    "resource": self._render(record),
+                },
+            )
+            rows = [
+                {
+                    "event_id": record.event_id,
+                    "position": position,
+                    "role": entity.role.value,
+                    "identifier": entity.identifier[:256],
+                }
+                for position, entity in enumerate(record.entities)
+            ]
+            if rows:
+                self._connection.execute(_INSERT_ENTITY, rows)
+
+    def accessed_before(self, patient_id: str, agent_id: str) -> bool:
+        with translate_db_errors():
+            return bool(
+                self._connection.execute(_ACCESSED_BEFORE, {"pid": patient_id, "agent": agent_id}).scalar()
+            )
+
+    def enqueue(self, notice: Notice) -> None:
+        with translate_db_errors():
+            now = self._now()
+            self._connection.execute(
+                _INSERT_NOTICE,
+                {
+                    "patient_id": notice.patient_id,
+                    "kind": notice.kind.value,
+                    "event_id": notice.event_id,
+                    "facts": json.dumps(dict(notice.facts), ensure_ascii=False, sort_keys=True),
+                    "created_at": now,
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                },
+            )
+
+    def _now(self) -> datetime:
+        return datetime.now(UTC)
+
+    # -- reads (export, statement, searches) ------------------------------------------------------------
+
+    def events(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        patient_id: str | None = None,
+        batch: int = 1000,
+    ) -> Iterator[StoredEvent]:
+        """Traces in recording order (``since`` inclusive, ``until`` exclusive), read in batches."""
+        query = select(_e.event_id, _e.recorded, _e.transaction, _e.outcome, _e.patient_id, _e.resource)
+        if since is not None:
+            query = query.where(_e.recorded >= since)
+        if until is not None:
+            query = query.where(_e.recorded < until)
+        if patient_id is not None:
+            query = query.where(_e.patient_id == patient_id)
+        query = query.order_by(_e.recorded, _e.event_id)
+        with translate_db_errors():
+            result = self._connection.execution_options(yield_per=batch).execute(query)
+            for row in result:
+                yield StoredEvent(
+                    row.event_id, row.recorded, row.transaction, row.outcome, row.patient_id, row.resource
+                )
+
+
+def contact_email(connection: Connection, patient_id: str) -> str | None:
+    """The e-mail address the patient registered for his notices (None: none registered)."""
+    with translate_db_errors():
+        value = connection.execute(
+            select(patient_setting.c.email).where(patient_setting.c.patient_id == patient_id)
+        ).scalar()
+    return str(value) if value else None
+
+
+def set_contact_email(connection: Connection, patient_id: str, email: str | None) -> None:
+    """Register (or with None remove) the patient's contact e-mail; the patient must be known."""
+    with translate_db_errors():
+        known = connection.execute(
+            select(patient.c.patient_id).where(patient.c.patient_id == patient_id)
+        ).first()
+    if known is None:
+        raise XdsError.single(ErrorCode.UNKNOWN_PATIENT_ID, f"unknown patient {patient_id}", patient_id)
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    upsert = dialect.insert(patient_setting).values(patient_id=patient_id, email=email)
+    with translate_db_errors():
+        connection.execute(
+            upsert.on_conflict_do_update(index_elements=[patient_setting.c.patient_id], set_={"email": email})
+        )
