@@ -1,6 +1,6 @@
-"""The access trail over SOAP: every transaction, allowed or refused, leaves exactly one AuditEvent (BALP shape,
-valid R4), written with the change it traces; a failing trail fails the request (nothing committed, nothing
-served); the trail is append-only; the notices are queued with their cause."""
+"""The access trail over SOAP: every transaction, allowed or refused, leaves exactly one AuditEvent (BALP
+shape, valid R4), written with the change it traces; a failing trail fails the request (nothing committed,
+nothing served); the trail is append-only; the notices are queued with their cause."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ from tests.e2e.test_dmp_policy import (
     SUCCESS,
     Dmp,
     document,
-    dmp,  # noqa: F401 (fixture)
     envelope,
     refused,
 )
@@ -176,6 +175,9 @@ class TestReads:
         assert not any(a.get("requestor") for a in event["agent"])
 
 
+Breaker = Callable[[], None]
+
+
 class _FailingSink:
     def append(self, record: AuditRecord) -> None:
         raise OSError("audit store down")
@@ -232,7 +234,7 @@ class TestFailClosed:
         assert _registry_rows(dmp.database) == 0
         assert events(dmp.database) == []
 
-    def test_read_is_not_served_without_its_trace(self, dmp: Dmp, break_trail: Callable[[], None]) -> None:
+    def test_read_is_not_served_without_its_trace(self, dmp: Dmp, break_trail: Breaker) -> None:
         dmp.record(authorised=[MEDECIN])
         doc = document()
         dmp.deposit(AUTHOR, doc)
