@@ -8,6 +8,8 @@ brought to the newest Alembic revision during start-up, before the server accept
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 import uuid
@@ -23,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from xds_server import __version__
 from xds_server.audit import render_json
+from xds_server.audit.dispatch import Dispatcher, Outbox, SmtpMailer
 from xds_server.config import Settings
 from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import canonical_patient_id
@@ -36,6 +39,7 @@ from xds_server.storage.audit import SqlAuditStore
 from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
 from xds_server.storage.database import Database, configured_database
 from xds_server.storage.migrate import refresh_statistics, upgrade
+from xds_server.storage.outbox import SqlOutbox
 from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.query_sql import SqlQueryPort
 from xds_server.storage.records import SqlRecordStore
@@ -102,6 +106,46 @@ def unit_of_work_factory(database: Database, *, readonly: bool = False) -> Trans
             )
 
     return transaction
+
+
+def build_dispatcher(settings: Settings, database: Database) -> Dispatcher | None:
+    """The patient notice dispatcher over the configured SMTP relay; None when no XDS_SMTP_HOST is set."""
+    if not settings.smtp_host:
+        return None
+
+    @contextmanager
+    def outbox() -> Iterator[Outbox]:
+        with database.transaction() as connection:
+            yield SqlOutbox(connection)
+
+    mailer = SmtpMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        user=settings.smtp_user,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+    )
+    return Dispatcher(
+        outbox,
+        mailer,
+        settings.smtp_from,
+        SystemClock(),
+        name=f"{settings.audit_observer}-{uuid.uuid4().hex[:8]}",
+        domain=settings.audit_observer,
+    )
+
+
+async def dispatch_forever(dispatcher: Dispatcher, interval: float) -> None:
+    """The dispatcher inside ``serve``: one outbox pass every ``interval`` seconds, in a worker thread; a
+    failing pass (database or relay down) is logged and the next one tries again."""
+    while True:
+        try:
+            report = await run_in_threadpool(dispatcher.run_once)
+            if report.sent or report.errors:
+                log.info("patient notices: %s", report)
+        except Exception:
+            log.exception("patient notice dispatch failed; retrying in %.0f s", interval)
+        await asyncio.sleep(interval)
 
 
 def trust_store(settings: Settings) -> TrustStore:
@@ -173,7 +217,17 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         await run_in_threadpool(upgrade, database)
         await run_in_threadpool(refresh_statistics, database)
         log.info("xds-server %s ready: profile %s, database %s", __version__, settings.profile, database.url)
+        dispatcher = build_dispatcher(settings, database)
+        task = (
+            asyncio.create_task(dispatch_forever(dispatcher, settings.notify_interval))
+            if dispatcher
+            else None
+        )
         yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if owned:
             database.dispose()
 
@@ -210,6 +264,7 @@ __all__ = [
     "RandomIds",
     "SystemClock",
     "build_access",
+    "build_dispatcher",
     "build_services",
     "create_app",
     "open_database",

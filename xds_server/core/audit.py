@@ -236,6 +236,19 @@ class Notice:
     facts: Mapping[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class QueuedNotice:
+    """An outbox row as the dispatcher sees it once claimed."""
+
+    id: int
+    patient_id: str
+    kind: str
+    event_id: str
+    facts: Mapping[str, str]
+    created_at: datetime
+    attempts: int
+
+
 def notices_for(record: AuditRecord, *, first_access: bool, minor: bool) -> list[Notice]:
     """The notices a successful professional's transaction owes the patient (dmp-rules.md §(a) 6 and 8).
 
@@ -279,6 +292,7 @@ __all__ = [
     "EventKind",
     "Notice",
     "NoticeKind",
+    "QueuedNotice",
     "Trail",
     "notices_for",
 ]

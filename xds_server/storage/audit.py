@@ -10,7 +10,7 @@ the registry store) turns a record into the stored FHIR AuditEvent.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,10 +20,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from xds_server.core.audit import AuditOutcome as _Outcome
 from xds_server.core.audit import AuditRecord, Notice
 from xds_server.core.errors import ErrorCode, XdsError
+from xds_server.core.vocabulary import Status
 from xds_server.storage.errors import translate_db_errors
-from xds_server.storage.tables import audit_entity, audit_event, notification, patient, patient_setting
+from xds_server.storage.tables import (
+    audit_entity,
+    audit_event,
+    document_code,
+    document_entry,
+    notification,
+    patient,
+    patient_setting,
+)
 
-__all__ = ["SqlAuditStore", "StoredEvent", "contact_email", "set_contact_email"]
+__all__ = ["SqlAuditStore", "StoredEvent", "contact_email", "documents_hidden_from", "set_contact_email"]
 
 _e = audit_event.c
 _ACCESSED_BEFORE = select(
@@ -167,3 +176,22 @@ def set_contact_email(connection: Connection, patient_id: str, email: str | None
         connection.execute(
             upsert.on_conflict_do_update(index_elements=[patient_setting.c.patient_id], set_={"email": email})
         )
+
+
+def documents_hidden_from(connection: Connection, patient_id: str, code_keys: Collection[str]) -> set[str]:
+    """uniqueIds (and entryUUIDs) of the patient's documents whose current (Approved) version carries one of
+    ``code_keys`` (INVISIBLE_PATIENT ...): their traces stay out of the patient's view until unmasked."""
+    d, c = document_entry.c, document_code.c
+    statement = (
+        select(d.unique_id, d.entry_uuid)
+        .join(document_code, c.entry_uuid == d.entry_uuid)
+        .where(
+            d.patient_id == patient_id,
+            d.status == Status.APPROVED.value,
+            c.attribute == "confidentiality",
+            c.code_key.in_(list(code_keys)),
+        )
+    )
+    with translate_db_errors():
+        rows = connection.execute(statement).all()
+    return {value for row in rows for value in (row.unique_id, row.entry_uuid)}
