@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from xds_server.core.audit import AuditOutcome as _Outcome
 from xds_server.core.audit import AuditRecord, Notice
 from xds_server.core.errors import ErrorCode, XdsError
+from xds_server.core.ports import Clock
 from xds_server.core.vocabulary import Status
 from xds_server.storage.errors import translate_db_errors
 from xds_server.storage.tables import (
@@ -66,9 +67,12 @@ class StoredEvent:
 class SqlAuditStore:
     """The trail and the outbox on one open transaction."""
 
-    def __init__(self, connection: Connection, render: Callable[[AuditRecord], str]) -> None:
+    def __init__(
+        self, connection: Connection, render: Callable[[AuditRecord], str], clock: Clock | None = None
+    ) -> None:
         self._connection = connection
         self._render = render
+        self._clock = clock
 
     def append(self, record: AuditRecord) -> None:
         actor = record.actor
@@ -124,7 +128,7 @@ class SqlAuditStore:
             )
 
     def _now(self) -> datetime:
-        return datetime.now(UTC)
+        return self._clock.now() if self._clock is not None else datetime.now(UTC)
 
     # -- reads (export, statement, searches) ------------------------------------------------------------
 
