@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -23,6 +24,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
+from fhir_api import build_face
 from xds_server import __version__
 from xds_server.audit import render_json
 from xds_server.audit.dispatch import Dispatcher, Outbox, SmtpMailer
@@ -32,7 +34,16 @@ from xds_server.core.identifiers import canonical_patient_id
 from xds_server.core.policy import PolicyMode
 from xds_server.core.profile import DomainProfile
 from xds_server.ebxml.codec import encode_object_xml
-from xds_server.identity import AssertionVerifier, SamlSettings, TrustStore, load_certificates, load_policy
+from xds_server.identity import (
+    AssertionVerifier,
+    JwtSettings,
+    SamlSettings,
+    TokenVerifier,
+    TrustedIssuer,
+    TrustStore,
+    load_certificates,
+    load_policy,
+)
 from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
 from xds_server.storage.audit import SqlAuditStore
@@ -149,17 +160,23 @@ async def dispatch_forever(dispatcher: Dispatcher, interval: float) -> None:
 
 
 def trust_store(settings: Settings) -> TrustStore:
-    """Configured certificates (``XDS_TRUSTED_CERTS``) and the dev authority while it is trusted."""
+    """Configured certificates (``XDS_TRUSTED_CERTS``), token issuers (``XDS_JWT_ISSUERS``) and the dev
+    authority while it is trusted."""
     return TrustStore(
         settings.data_dir,
         dev_setting=settings.dev_authority,
         certificates_configured=load_certificates(settings.trusted_certs),
+        issuers_configured=tuple(
+            TrustedIssuer(issuer, (Path(pem).read_text(encoding="ascii"),))
+            for issuer, pem in settings.jwt_issuers.items()
+        ),
     )
 
 
 def build_access(settings: Settings, profile: DomainProfile, trust: TrustStore) -> AccessControl:
-    """No identity, no transaction: the assertion verifier, the profile's rule book and, in the ``ihe``
-    profile only, the anonymous actor named by ``XDS_ANONYMOUS_ACTOR``."""
+    """No identity, no transaction: the assertion verifier (SOAP), the bearer-token verifier (FHIR), the
+    profile's rule book and, in the ``ihe`` profile only, the anonymous actor named by
+    ``XDS_ANONYMOUS_ACTOR``."""
     mode = policy_mode(settings.profile)
     saml = SamlSettings(
         clock_skew=timedelta(seconds=settings.saml_clock_skew),
@@ -170,10 +187,16 @@ def build_access(settings: Settings, profile: DomainProfile, trust: TrustStore) 
     verifier = AssertionVerifier(
         trust.certificates, saml, canonical_patient=functools.partial(canonical_patient_id, profile=profile)
     )
+    tokens = TokenVerifier(
+        trust.token_issuers,
+        JwtSettings(audience=settings.jwt_audience),
+        canonical_patient=functools.partial(canonical_patient_id, profile=profile),
+    )
     anonymous = (settings.anonymous_actor or "").strip()
     return AccessControl(
         policy=load_policy(mode, deposit_follows_matrix=settings.deposit_follows_matrix),
         verify_header=verifier.verify_security_header,
+        verify_token=tokens.verify,
         anonymous=anonymous_actor(anonymous) if anonymous and mode is PolicyMode.IHE else None,
     )
 
@@ -237,6 +260,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.services = services
     app.state.soap_router = Router(services)
     app.include_router(soap_api)
+    fhir_face = build_face()
+    app.state.fhir_face = fhir_face
+    app.include_router(fhir_face.router)
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:
