@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     tls_client_ca: Path | None = None
     #: Access trail (issue 11): this server's name as the observer of its AuditEvents.
     audit_observer: str = "xds-server"
+    #: ``system`` actors (token subjects) who may read every trace (comma-separated in the environment).
+    auditors: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: Patient notices by e-mail: the SMTP relay (no host: the dispatcher does not run), the sender, optional
     #: login and STARTTLS; how often the dispatcher inside ``serve`` polls the outbox (seconds).
     smtp_host: str | None = None
@@ -112,7 +114,7 @@ class Settings(BaseSettings):
             raise ValueError(f"dev_authority must be on or off, not {value!r}")
         return normalised
 
-    @field_validator("trusted_certs", mode="before")
+    @field_validator("trusted_certs", "auditors", mode="before")
     @classmethod
     def _path_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from xds_server.audit.fhir import ACCESS_MODE_SYSTEM
 
-__all__ = ["TrailLine", "render_pdf", "render_text", "trail_line", "visible_to_patient"]
+__all__ = ["TrailLine", "for_patient", "render_pdf", "render_text", "trail_line", "visible_to_patient"]
 
 _WHAT: Final[Mapping[str, str]] = {
     "ITI-18": "a consulté la liste de vos documents",
@@ -146,3 +146,27 @@ def render_pdf(lines: Sequence[TrailLine], patient: str, year: int, path: Path) 
         story.append(Spacer(1, 4))
     document = SimpleDocTemplate(str(path), pagesize=A4, title=f"Relevé DMP {year}", author="xds-server")
     document.build(story)
+
+
+#: Entities a patient is not shown: the raw query, the credential's id, the transport's request id.
+_TECHNICAL_ROLES: Final = frozenset({"24", "13"})
+
+
+def for_patient(resource: Mapping[str, Any]) -> dict[str, Any]:
+    """The AuditEvent as shown to the patient: who, when, how (mode, reason), what (patient, documents,
+    submission set); without the technical entities (raw query, credential id, request id) and addresses."""
+    shown = dict(resource)
+    shown["agent"] = [
+        {k: v for k, v in agent.items() if k != "network"} for agent in resource.get("agent", [])
+    ]
+    entities = [
+        e
+        for e in resource.get("entity", [])
+        if e.get("role", {}).get("code") not in _TECHNICAL_ROLES
+        and e.get("type", {}).get("code") != "XrequestId"
+    ]
+    if entities:
+        shown["entity"] = entities
+    else:
+        shown.pop("entity", None)
+    return shown

@@ -17,6 +17,7 @@ record, of every emergency access (mode and reason), and of every new document e
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,6 +60,7 @@ REST_TYPE: Final = Coding(
 )
 IHE_EVENT: Final = "urn:ihe:event-type-code"
 PATIENT_API: Final = "PATIENT-API"  # our own subtype for the patient's settings and trail API
+LOCAL_EVENT: Final = "urn:xds-server:event-type"
 _IMPORT = Coding(DCM, "110107", "Import")
 _EXPORT = Coding(DCM, "110106", "Export")
 _QUERY = Coding(DCM, "110112", "Query")
@@ -82,10 +84,16 @@ class EventKind:
 
     @property
     def subtypes(self) -> tuple[Coding, ...]:
-        ihe = Coding(IHE_EVENT, self.transaction, self.transaction)
-        if self.rest_subtype is None:
-            return (ihe,)
-        return (Coding("http://hl7.org/fhir/restful-interaction", self.rest_subtype, self.rest_subtype), ihe)
+        codes = []
+        if self.rest_subtype is not None:
+            codes.append(
+                Coding("http://hl7.org/fhir/restful-interaction", self.rest_subtype, self.rest_subtype)
+            )
+        if self.transaction.startswith("ITI-"):
+            codes.append(Coding(IHE_EVENT, self.transaction, self.transaction))
+        elif self.transaction == PATIENT_API:
+            codes.append(Coding(LOCAL_EVENT, self.transaction, "patient record settings"))
+        return tuple(codes)
 
 
 def _kind(
@@ -114,8 +122,11 @@ EVENT_KINDS: Final[Mapping[str, EventKind]] = {
     "ITI-66": _kind("ITI-66", REST_TYPE, AuditAction.EXECUTE, rest="search-type"),
     "ITI-67": _kind("ITI-67", REST_TYPE, AuditAction.EXECUTE, rest="search-type"),
     "ITI-68": _kind("ITI-68", REST_TYPE, AuditAction.READ, serves_data=True, rest="read"),
+    "ITI-78": _kind("ITI-78", REST_TYPE, AuditAction.EXECUTE, rest="search-type"),
     "ITI-81": _kind("ITI-81", REST_TYPE, AuditAction.EXECUTE, rest="search-type"),
     PATIENT_API: _kind(PATIENT_API, REST_TYPE, AuditAction.UPDATE, rest="patch"),
+    # any other FHIR interaction
+    "REST": _kind("REST", REST_TYPE, AuditAction.EXECUTE),
 }
 
 
@@ -177,7 +188,7 @@ class AuditRecord:
 
     @property
     def kind(self) -> EventKind:
-        return EVENT_KINDS[self.transaction]
+        return EVENT_KINDS.get(self.transaction) or EVENT_KINDS["REST"]
 
     @property
     def agent_id(self) -> str | None:
@@ -249,6 +260,42 @@ class QueuedNotice:
     attempts: int
 
 
+@dataclass(frozen=True, slots=True)
+class StoredTrace:
+    """One trace as the trail holds it: the indexed facts and the AuditEvent JSON as recorded."""
+
+    event_id: str
+    recorded: datetime
+    transaction: str
+    outcome: int
+    patient_id: str | None
+    resource: str
+
+    def json(self) -> dict[str, object]:
+        loaded: dict[str, object] = json.loads(self.resource)
+        return loaded
+
+
+@dataclass(frozen=True, slots=True)
+class TrailQuery:
+    """A search of the trail (ITI-81 parameters, already resolved): every given criterion must hold.
+
+    ``patients`` None: any patient (an auditor); a tuple: only those records (empty: nothing at all).
+    ``patient_view``: only what the patient sees (successful transactions of professionals), never the
+    traces naming one of ``hidden`` (documents currently hidden from him)."""
+
+    patients: tuple[str, ...] | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    transactions: tuple[str, ...] = ()  # subtype codes (ITI-18 ...), OR
+    types: tuple[str, ...] = ()  # type codes (110112, rest ...), OR
+    outcomes: tuple[int, ...] = ()
+    agents: tuple[str, ...] = ()  # the user's national id, OR
+    entities: tuple[str, ...] = ()  # an entity identifier (document uniqueId ...), OR
+    patient_view: bool = False
+    hidden: frozenset[str] = frozenset()
+
+
 def notices_for(record: AuditRecord, *, first_access: bool, minor: bool) -> list[Notice]:
     """The notices a successful professional's transaction owes the patient (dmp-rules.md §(a) 6 and 8).
 
@@ -293,6 +340,8 @@ __all__ = [
     "Notice",
     "NoticeKind",
     "QueuedNotice",
+    "StoredTrace",
     "Trail",
+    "TrailQuery",
     "notices_for",
 ]

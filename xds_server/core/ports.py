@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from xds_server.core.metadata import AnyObject, Association, DocumentEntry, ObjectKind
 
 if TYPE_CHECKING:  # core.audit reads core.policy, which reads this module
-    from xds_server.core.audit import AuditRecord, Notice
+    from xds_server.core.audit import AuditRecord, Notice, StoredTrace, TrailQuery
 
 
 class PatientState(StrEnum):
@@ -139,6 +139,14 @@ class AuditSink(Protocol):
 
     def enqueue(self, notice: Notice) -> None:
         """Put one patient notice in the outbox (delivered later by the dispatcher)."""
+        ...
+
+    def search(self, query: TrailQuery, *, offset: int, limit: int) -> tuple[list[StoredTrace], bool]:
+        """One page of the traces matching ``query`` (newest first) and whether more follow."""
+        ...
+
+    def hidden_documents(self, patient_id: str, code_keys: Collection[str]) -> set[str]:
+        """Ids (uniqueId, entryUUID) of the patient's current documents carrying one of ``code_keys``."""
         ...
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, and_, bindparam, exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from xds_server.core.audit import AuditOutcome as _Outcome
-from xds_server.core.audit import AuditRecord, Notice
+from xds_server.core.audit import AuditRecord, Notice, StoredTrace, TrailQuery
 from xds_server.core.errors import ErrorCode, XdsError
+from xds_server.core.policy import ActorKind
 from xds_server.core.ports import Clock
 from xds_server.core.vocabulary import Status
 from xds_server.storage.errors import translate_db_errors
@@ -49,19 +49,8 @@ _INSERT_EVENT = insert(audit_event)
 _INSERT_ENTITY = insert(audit_entity)
 _INSERT_NOTICE = insert(notification)
 
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    event_id: str
-    recorded: datetime
-    transaction: str
-    outcome: int
-    patient_id: str | None
-    resource: str
-
-    def json(self) -> dict[str, object]:
-        loaded: dict[str, object] = json.loads(self.resource)
-        return loaded
+#: The trail's rows (the core's type).
+StoredEvent = StoredTrace
 
 
 class SqlAuditStore:
@@ -88,6 +77,7 @@ class SqlAuditStore:
                     "outcome": int(record.outcome),
                     "patient_id": record.patient_id,
                     "agent_id": record.agent_id,
+                    "agent_kind": actor.actor_kind.value if actor is not None else None,
                     "access_mode": actor.access_mode.value if actor is not None else None,
                     "resource": self._render(record),
                 },
@@ -155,6 +145,49 @@ class SqlAuditStore:
                 yield StoredEvent(
                     row.event_id, row.recorded, row.transaction, row.outcome, row.patient_id, row.resource
                 )
+
+    def hidden_documents(self, patient_id: str, code_keys: Collection[str]) -> set[str]:
+        return documents_hidden_from(self._connection, patient_id, code_keys)
+
+    def search(self, query: TrailQuery, *, offset: int, limit: int) -> tuple[list[StoredTrace], bool]:
+        """The traces matching ``query``, newest first: one page, and whether more follow."""
+        statement = select(_e.event_id, _e.recorded, _e.transaction, _e.outcome, _e.patient_id, _e.resource)
+        if query.patients is not None:
+            if not query.patients:
+                return [], False
+            statement = statement.where(_e.patient_id.in_(list(query.patients)))
+        if query.since is not None:
+            statement = statement.where(_e.recorded >= query.since)
+        if query.until is not None:
+            statement = statement.where(_e.recorded < query.until)
+        if query.transactions:
+            statement = statement.where(_e.transaction.in_(list(query.transactions)))
+        if query.types:
+            statement = statement.where(_e.type_code.in_(list(query.types)))
+        if query.outcomes:
+            statement = statement.where(_e.outcome.in_(list(query.outcomes)))
+        if query.agents:
+            statement = statement.where(_e.agent_id.in_(list(query.agents)))
+        if query.entities:
+            named = select(audit_entity.c.event_id).where(audit_entity.c.identifier.in_(list(query.entities)))
+            statement = statement.where(_e.event_id.in_(named))
+        if query.patient_view:
+            statement = statement.where(
+                _e.outcome == int(_Outcome.SUCCESS), _e.agent_kind == ActorKind.PROFESSIONAL.value
+            )
+            if query.hidden:
+                hiding = select(audit_entity.c.event_id).where(
+                    audit_entity.c.identifier.in_(list(query.hidden))
+                )
+                statement = statement.where(_e.event_id.not_in(hiding))
+        statement = statement.order_by(_e.recorded.desc(), _e.event_id.desc()).offset(offset).limit(limit + 1)
+        with translate_db_errors():
+            rows = self._connection.execute(statement).all()
+        found = [
+            StoredEvent(r.event_id, r.recorded, r.transaction, r.outcome, r.patient_id, r.resource)
+            for r in rows
+        ]
+        return found[:limit], len(found) > limit
 
 
 def contact_email(connection: Connection, patient_id: str) -> str | None:

@@ -275,6 +275,7 @@ audit_event = Table(
     Column("outcome", SmallInteger, nullable=False),
     Column("patient_id", PATIENT, nullable=True),
     Column("agent_id", String(256), nullable=True),  # the user's national id
+    Column("agent_kind", String(32), nullable=True),  # professional | patient | legal_representative | system
     Column("access_mode", String(16), nullable=True),
     Column("resource", Text, nullable=False),
     Index(None, "recorded"),

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("outcome", sa.SmallInteger(), nullable=False),
         sa.Column("patient_id", sa.String(length=256), nullable=True),
         sa.Column("agent_id", sa.String(length=256), nullable=True),
+        sa.Column("agent_kind", sa.String(length=32), nullable=True),
         sa.Column("access_mode", sa.String(length=16), nullable=True),
         sa.Column("resource", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_audit_event")),
