@@ -35,10 +35,11 @@ from tests.e2e.test_dmp_policy import (
 from tests.identity_helpers import sign
 from tests.query.builders import adhoc
 from tests.update.registry import status_update, update_request
-from xds_server.core.audit import AuditRecord, Notice
+from xds_server.core.audit import EVENT_KINDS, AuditRecord, Notice
 from xds_server.core.policy import AccessMode
 from xds_server.core.vocabulary import DMP_VISIBILITY_OID, SoapAction
 from xds_server.ebxml.encoding import encode_submission
+from xds_server.soap.router import ROUTES
 from xds_server.storage.database import Database
 from xds_server.wiring import UnitOfWork
 
@@ -320,3 +321,11 @@ class TestNotices:
         dmp.post(MEDECIN, envelope(SoapAction.UPDATE, encode_submission(request)))
         assert events(dmp.database, "ITI-57")[0].outcome != 0
         assert notices(dmp.database) == []
+
+
+def test_every_soap_route_names_its_transaction() -> None:
+    """A route without a known transaction would not be traced (only test frames leave it out)."""
+    assert all(route.transaction in EVENT_KINDS for route in ROUTES.values())
+    assert {route.transaction for route in ROUTES.values()} == {
+        "ITI-41", "ITI-42", "ITI-43", "ITI-18", "ITI-51", "ITI-57", "ITI-62",
+    }  # fmt: skip

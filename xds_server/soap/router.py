@@ -157,18 +157,17 @@ class Router:
                 relates_to=request.message_id,
             )
         try:
-            actor = self._authenticate(request)
-        except SoapFault as fault:
-            # a refused identity is traced too (no actor: the credential was not accepted)
-            self._audit(route, request, None, client_address).finish(
-                AuditOutcome.SERIOUS_FAILURE, fault.reason
-            )
-            raise
-        request = dataclasses.replace(request, actor=actor)
-        audit = self._audit(route, request, actor, client_address)
-        try:
+            try:
+                actor = self._authenticate(request)
+            except SoapFault as fault:
+                # a refused identity is traced too (no actor: the credential was not accepted)
+                refused = self._audit(route, request, None, client_address)
+                self._finish(refused, AuditOutcome.SERIOUS_FAILURE, fault.reason)
+                raise
+            request = dataclasses.replace(request, actor=actor)
+            audit = self._audit(route, request, actor, client_address)
             reply = self._run(route, request, audit)
-            audit.finish(*outcome_of(reply.body))
+            self._finish(audit, *outcome_of(reply.body))
         except AuditUnavailable:
             raise SoapFault(
                 FaultCode.RECEIVER, "the request could not be traced", relates_to=request.message_id
@@ -193,9 +192,14 @@ class Router:
 
     def _audit(
         self, route: Route, request: SoapRequest, actor: AccessContext | None, client_address: str | None
-    ) -> RequestAudit:
+    ) -> RequestAudit | None:
+        """The request's audit; None for a route that is no IHE transaction (test frames only: every route
+        of ``ROUTES`` names its transaction)."""
+        kind = EVENT_KINDS.get(route.transaction)
+        if kind is None:
+            return None
         entities = []
-        if EVENT_KINDS[route.transaction].action is AuditAction.EXECUTE:  # a query: its raw request
+        if kind.action is AuditAction.EXECUTE:  # a query: its raw request
             entities.append(AuditEntity(EntityRole.QUERY, request.action, query=etree.tostring(request.body)))
         if actor is not None and actor.credential_id:
             entities.append(AuditEntity(EntityRole.TOKEN, actor.credential_id))
@@ -209,19 +213,24 @@ class Router:
         )
         return RequestAudit(self.services, route.transaction, actor, client, entities=entities)
 
-    def _run(self, route: Route, request: SoapRequest, audit: RequestAudit) -> Reply:
-        services = audit.bind(self.services)
+    @staticmethod
+    def _finish(audit: RequestAudit | None, outcome: AuditOutcome, description: str | None) -> None:
+        if audit is not None:
+            audit.finish(outcome, description)
+
+    def _run(self, route: Route, request: SoapRequest, audit: RequestAudit | None) -> Reply:
+        services = audit.bind(self.services) if audit is not None else self.services
         services = services.for_reading() if route.readonly else services
         try:
             return route.handler(request, services)
         except SoapFault as fault:
-            audit.finish(AuditOutcome.SERIOUS_FAILURE, fault.reason)
+            self._finish(audit, AuditOutcome.SERIOUS_FAILURE, fault.reason)
             raise fault.with_relates_to(fault.relates_to or request.message_id) from None
         except AuditUnavailable:
             raise
         except Exception:
             log.exception("handler for %s failed", request.action)
-            audit.finish(AuditOutcome.MAJOR_FAILURE, "internal server error")
+            self._finish(audit, AuditOutcome.MAJOR_FAILURE, "internal server error")
             raise SoapFault(
                 FaultCode.RECEIVER, "internal server error", relates_to=request.message_id
             ) from None
