@@ -39,6 +39,7 @@ TRANSACTIONS: dict[tuple[str | None, str], str] = {
     ("Consent", "read"): "PATIENT-API",
     ("Consent", "search-type"): "PATIENT-API",
     ("Consent", "update"): "PATIENT-API",
+    ("Consent", "delete"): "PATIENT-API",
     ("AuditEvent", "search-type"): "ITI-81",
 }
 _STATE = "xds_audit"

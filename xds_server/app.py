@@ -107,12 +107,14 @@ def unit_of_work_factory(database: Database, *, readonly: bool = False) -> Trans
     @contextmanager
     def transaction() -> Iterator[UnitOfWork]:
         with database.transaction(readonly=readonly) as connection:
+            records = SqlRecordStore(connection)
             yield UnitOfWork(
                 registry=SqlRegistryStore(connection, encode_object_xml),
                 patients=SqlPatientDirectory(connection),
                 documents=SqlDocumentIndex(connection),
                 queries=SqlQueryPort(connection),
-                records=record_reader(connection),
+                records=records,
+                record_settings=records,
                 audit=SqlAuditStore(connection, render_json),
             )
 

@@ -3,8 +3,8 @@ transaction is one module and one line in ``ROUTERS`` (the CapabilityStatement f
 
 from fastapi import APIRouter
 
-from fhir_api.routes import audit_event, patient
+from fhir_api.routes import audit_event, patient, record_settings
 
-ROUTERS: list[APIRouter] = [patient.router, audit_event.router]
+ROUTERS: list[APIRouter] = [patient.router, audit_event.router, record_settings.router]
 
 __all__ = ["ROUTERS"]

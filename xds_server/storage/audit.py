@@ -14,22 +14,20 @@ from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, and_, bindparam, exists, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from xds_server.core.audit import AuditOutcome as _Outcome
 from xds_server.core.audit import AuditRecord, Notice, StoredTrace, TrailQuery
-from xds_server.core.errors import ErrorCode, XdsError
 from xds_server.core.policy import ActorKind
 from xds_server.core.ports import Clock
 from xds_server.core.vocabulary import Status
 from xds_server.storage.errors import translate_db_errors
+from xds_server.storage.records import SqlRecordStore
 from xds_server.storage.tables import (
     audit_entity,
     audit_event,
     document_code,
     document_entry,
     notification,
-    patient,
     patient_setting,
 )
 
@@ -201,18 +199,7 @@ def contact_email(connection: Connection, patient_id: str) -> str | None:
 
 def set_contact_email(connection: Connection, patient_id: str, email: str | None) -> None:
     """Register (or with None remove) the patient's contact e-mail; the patient must be known."""
-    with translate_db_errors():
-        known = connection.execute(
-            select(patient.c.patient_id).where(patient.c.patient_id == patient_id)
-        ).first()
-    if known is None:
-        raise XdsError.single(ErrorCode.UNKNOWN_PATIENT_ID, f"unknown patient {patient_id}", patient_id)
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(patient_setting).values(patient_id=patient_id, email=email)
-    with translate_db_errors():
-        connection.execute(
-            upsert.on_conflict_do_update(index_elements=[patient_setting.c.patient_id], set_={"email": email})
-        )
+    SqlRecordStore(connection).set_contact_email(patient_id, email)
 
 
 def documents_hidden_from(connection: Connection, patient_id: str, code_keys: Collection[str]) -> set[str]:
