@@ -24,7 +24,17 @@ from typing import Annotated
 
 import typer
 
-from xds_server.access_cli import DataDir, PatientArg, Profile, fail, open_database, patient_id, settings_of
+from xds_server.access_cli import (
+    DataDir,
+    PatientArg,
+    Professional,
+    Profile,
+    fail,
+    national_id,
+    open_database,
+    patient_id,
+    settings_of,
+)
 from xds_server.audit import render_json
 from xds_server.audit.feed import FeedError, push, write_ndjson
 from xds_server.audit.patient_view import render_pdf, render_text, trail_line, visible_to_patient
@@ -32,6 +42,7 @@ from xds_server.core.errors import XdsError
 from xds_server.core.policy.record import INVISIBLE_PATIENT
 from xds_server.storage.audit import SqlAuditStore, documents_hidden_from, set_contact_email
 from xds_server.storage.outbox import SqlOutbox
+from xds_server.storage.records import SqlRecordStore
 
 audit_app = typer.Typer(help="The access trail (AuditEvents): export and feed.", no_args_is_help=True)
 notify_app = typer.Typer(help="Patient notices (e-mail outbox).", no_args_is_help=True)
@@ -162,6 +173,44 @@ def patients_statement(
         typer.echo(f"statement written to {pdf}", err=True)
 
 
+def patients_professionals(patient: PatientArg, data_dir: DataDir = None, profile: Profile = None) -> None:
+    """The professionals who accessed the record (from the trail) and those the patient authorised,
+    blocked or chose as administrator doctors."""
+    settings = settings_of(data_dir, profile)
+    pid = patient_id(patient, settings)
+    with open_database(settings) as database, database.transaction(readonly=True) as connection:
+        record = SqlRecordStore(connection).load(pid, datetime.now(UTC).date())
+        if record is None:
+            fail(f"unknown patient {pid}", 1)
+        accessed = SqlAuditStore(connection, render_json).professionals_who_accessed(pid)
+    typer.echo("accessed:" if accessed else "accessed: -")
+    for who, last, count in accessed:
+        typer.echo(f"  {who}  last {last.isoformat(timespec='seconds')}  ({count} access(es))")
+    for title, people in (
+        ("authorised", record.authorised),
+        ("blocked", record.blocked),
+        ("administrators", record.administrator_doctors),
+    ):
+        typer.echo(f"{title}: {', '.join(sorted(people)) or '-'}")
+
+
+def patients_revoke(
+    patient: PatientArg, professional: Professional, data_dir: DataDir = None, profile: Profile = None
+) -> None:
+    """Withdraw the consent declared for a professional (he keeps access only through another basis)."""
+    settings = settings_of(data_dir, profile)
+    pid, who = patient_id(patient, settings), national_id(professional, "--professional")
+    with open_database(settings) as database:
+        try:
+            with database.transaction() as connection:
+                revoked = SqlRecordStore(connection).revoke(pid, who)
+        except XdsError as error:
+            fail("; ".join(issue.message for issue in error.issues), 1)
+    typer.echo(f"{pid}: consent for {who} {'revoked' if revoked else 'was not declared'}")
+
+
 def register_audit_patient_commands(patients_app: typer.Typer) -> None:
     patients_app.command("contact")(patients_contact)
     patients_app.command("statement")(patients_statement)
+    patients_app.command("professionals")(patients_professionals)
+    patients_app.command("revoke")(patients_revoke)

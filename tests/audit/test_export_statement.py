@@ -167,3 +167,23 @@ class TestContact:
         assert run("patients", "contact", INS, "--data-dir", str(tmp_path))[0] == 2
         unknown = run("patients", "contact", INS, "--email", "p@example.org", "--data-dir", str(tmp_path))
         assert unknown[0] == 1 and "unknown patient" in unknown[2]
+
+
+class TestProfessionals:
+    def test_accessed_and_authorised_then_revoked(self, server: Dmp, tmp_path: Path) -> None:
+        server.record(authorised=[MEDECIN])
+        server.find(MEDECIN)
+        server.find(MEDECIN)
+        server.find(STRANGER)  # refused: not an access
+        code_, stdout, err = run("patients", "professionals", INS, "--data-dir", str(tmp_path))
+        assert code_ == 0, err
+        accessed = stdout.split("authorised:")[0]
+        assert MEDECIN.national_id in accessed and "(2 access(es))" in accessed
+        assert STRANGER.national_id not in accessed
+        assert f"authorised: {MEDECIN.national_id}" in stdout
+        code_, stdout, _ = run(
+            "patients", "revoke", INS, "--professional", MEDECIN.national_id, "--data-dir", str(tmp_path)
+        )
+        assert code_ == 0 and "revoked" in stdout
+        refused_now = server.find(MEDECIN)
+        assert refused_now.codes == ("DMPAccessDenied",)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, and_, bindparam, exists, insert, select
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, select
 
 from xds_server.core.audit import AuditOutcome as _Outcome
 from xds_server.core.audit import AuditRecord, Notice, StoredTrace, TrailQuery
@@ -143,6 +143,22 @@ class SqlAuditStore:
                 yield StoredEvent(
                     row.event_id, row.recorded, row.transaction, row.outcome, row.patient_id, row.resource
                 )
+
+    def professionals_who_accessed(self, patient_id: str) -> list[tuple[str, datetime, int]]:
+        """(national id, last access, number of accesses) of each professional with a successful trace on
+        this record, most recent first."""
+        statement = (
+            select(_e.agent_id, func.max(_e.recorded), func.count())
+            .where(
+                _e.patient_id == patient_id,
+                _e.agent_kind == ActorKind.PROFESSIONAL.value,
+                _e.outcome == int(_Outcome.SUCCESS),
+            )
+            .group_by(_e.agent_id)
+            .order_by(func.max(_e.recorded).desc())
+        )
+        with translate_db_errors():
+            return [(str(a), last, int(n)) for a, last, n in self._connection.execute(statement)]
 
     def hidden_documents(self, patient_id: str, code_keys: Collection[str]) -> set[str]:
         return documents_hidden_from(self._connection, patient_id, code_keys)
