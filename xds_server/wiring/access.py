@@ -40,6 +40,7 @@ the policy's own RegistryError, whose message helps the professional act.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Collection, Iterable, Sequence
 
@@ -416,8 +417,11 @@ def query_scope(
     services: Services, actor: AccessContext | None, work: UnitOfWork, slots: Sequence[Slot]
 ) -> Visibility:
     """ITI-18 / ITI-51: the visibility scope of the query, or XdsError when the record is refused."""
-    for patient_id in _slot_patients(slots):
-        _note_patient(work, patient_id, services.profile)
+    # the patients the query names, for its trace; refused ids fail the query below (the trace then names
+    # the assertion's patient)
+    with contextlib.suppress(XdsError):
+        for patient_id in named_patients(slots, services.profile):
+            _note_patient(work, patient_id, services.profile)
     enforcing = _enforcing(services, actor)
     if enforcing is None:
         return EVERYTHING
