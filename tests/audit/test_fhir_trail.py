@@ -238,6 +238,18 @@ class TestRepresentatives:
         status, bundle = search(dmp, self._parent(dmp))
         assert status == 200 and [subtype(r) for r in entries(bundle)] == ["ITI-18"]
 
+    def test_documents_hidden_from_the_representatives_are_the_patients_own(self, dmp: Dmp) -> None:
+        today = datetime.now(UTC).date()
+        self._minor(dmp, today.replace(year=today.year - 15))
+        doc = document()
+        secret = code("INVISIBLE_REPRESENTANTS_LEGAUX", DMP_VISIBILITY_OID)
+        dmp.deposit(
+            AUTHOR, dataclasses.replace(doc, confidentiality_codes=(*doc.confidentiality_codes, secret))
+        )
+        parent = [subtype(r) for r in entries(search(dmp, self._parent(dmp))[1])]
+        own = [subtype(r) for r in entries(search(dmp, patient_token(dmp))[1])]
+        assert (parent, own) == (["ITI-18"], ["ITI-42", "ITI-18"])
+
     def test_at_eighteen_the_representative_reads_nothing(self, dmp: Dmp) -> None:
         today = datetime.now(UTC).date()
         self._minor(dmp, today.replace(year=today.year - 18))
