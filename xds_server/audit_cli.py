@@ -40,6 +40,8 @@ from xds_server.audit.feed import FeedError, push, write_ndjson
 from xds_server.audit.patient_view import render_pdf, render_text, trail_line, visible_to_patient
 from xds_server.core.errors import XdsError
 from xds_server.core.policy.record import INVISIBLE_PATIENT
+from xds_server.identity import dev_authority
+from xds_server.identity.dev_authority import Identity
 from xds_server.storage.audit import SqlAuditStore, documents_hidden_from, set_contact_email
 from xds_server.storage.outbox import SqlOutbox
 from xds_server.storage.records import SqlRecordStore
@@ -93,6 +95,23 @@ def audit_export(
             typer.echo(
                 f"{report.delivered} AuditEvent(s) pushed to {push_to} ({report.retries} retries)", err=True
             )
+
+
+@audit_app.command("dev-token")
+def audit_dev_token(
+    id: Annotated[str, typer.Option("--id", help="The auditor's id (list it in XDS_AUDITORS)")],
+    data_dir: DataDir = None,
+) -> None:
+    """Print a signed JWT of a ``system`` actor (TEST ONLY: the local test authority signs it), for
+    ``GET /fhir/AuditEvent`` as an auditor."""
+    settings = settings_of(data_dir)
+    who = national_id(id, "--id")
+    if not dev_authority.exists(settings.data_dir):
+        fail(f"no dev authority in {settings.data_dir}: run `xds-server dev authority init`", 1)
+    claims = dev_authority.token_claims(Identity(national_id=who), audience=settings.jwt_audience)
+    typer.echo(dev_authority.mint_token(dev_authority.load(settings.data_dir), claims | {"actor": "system"}))
+    if who not in settings.auditors:
+        typer.echo(f"note: {who} is not in XDS_AUDITORS: the server will refuse it the trail", err=True)
 
 
 @notify_app.command("run")

@@ -270,3 +270,17 @@ class TestFhirRequestsAreTraced:
         assert first["agent"][2]["who"]["identifier"]["value"] == DMP_PATIENT
         assert first["agent"][2]["purposeOfUse"][0]["coding"][0]["code"] == "PATRQT"
         assert not any(a.get("requestor") for a in traces[1].json()["agent"])  # 401: no user
+
+
+class TestAuditorToken:
+    def test_the_dev_token_command_mints_an_auditor(self, dmp: Dmp, tmp_path: Path) -> None:
+        from typer.testing import CliRunner
+
+        from xds_server.cli import app as cli
+
+        dmp.record(authorised=[MEDECIN])
+        dmp.find(MEDECIN)
+        result = CliRunner().invoke(cli, ["audit", "dev-token", "--id", AUDITOR, "--data-dir", str(tmp_path)])
+        assert result.exit_code == 0, result.stderr
+        status, bundle = search(dmp, {"Authorization": f"Bearer {result.stdout.strip()}"}, subtype="ITI-18")
+        assert status == 200 and len(entries(bundle)) == 1
