@@ -138,11 +138,12 @@ class RequestAudit:
         actor = record.actor
         first = False
         minor = False
-        if outcome is AuditOutcome.SUCCESS and record.patient_id and actor is not None:
-            if actor.actor_kind is ActorKind.PROFESSIONAL:
-                first = not sink.accessed_before(record.patient_id, actor.national_id)
+        professional = actor is not None and actor.actor_kind is ActorKind.PROFESSIONAL
+        if outcome is AuditOutcome.SUCCESS and record.patient_id and actor is not None and professional:
+            first = not sink.accessed_before(record.patient_id, actor.national_id)
             access = self._services.access
-            if work.records is not None and access is not None:
+            if record.created_documents and work.records is not None and access is not None:
+                # only new documents depend on it (a minor's representatives read his mail)
                 settings = work.records.load(record.patient_id, access.today())
                 minor = settings is not None and settings.minor
         sink.append(record)
