@@ -24,26 +24,35 @@ from xds_server.cli import app as cli
 from xds_server.config import Settings
 from xds_server.core.policy import AccessMode
 from xds_server.core.vocabulary import DMP_VISIBILITY_OID
-from xds_server.storage.database import Database, sqlite_url_for
-from xds_server.storage.migrate import upgrade
+from xds_server.storage.database import SQLITE_FILE_NAME, Database
 
 runner = CliRunner()
 
 
+#: The database the commands open: the test database's URL on PostgreSQL (the session schema is in it),
+#: else the SQLite file of --data-dir, which is where the ``database`` fixture puts its copy.
+_CLI_ENV: dict[str, str | None] = {"XDS_DATABASE_URL": None}
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Dmp]:
-    """A dmp server on SQLite in its own data dir (the one the commands open)."""
-    database = Database(sqlite_url_for(tmp_path))
-    upgrade(database)
+def server(database: Database, database_url: str, tmp_path: Path) -> Iterator[Dmp]:
+    """A dmp server on the test database, whose data dir the commands are given."""
+    if database.dialect_name == "postgresql":
+        _CLI_ENV["XDS_DATABASE_URL"] = database_url
+    else:
+        assert (
+            database.engine.url.database == str((tmp_path / SQLITE_FILE_NAME).resolve())
+            or Path(str(database.engine.url.database)).parent == tmp_path
+        )
     app = create_app(Settings(data_dir=tmp_path, profile="dmp"), database=database)
     authority = install_authority(tmp_path)
     with TestClient(app) as client:
         yield Dmp(client, database, authority, app.state.services)
-    database.dispose()
+    _CLI_ENV["XDS_DATABASE_URL"] = None
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(cli, list(args))
+    result = runner.invoke(cli, list(args), env=_CLI_ENV)
     return result.exit_code, result.stdout, result.stderr
 
 
