@@ -39,11 +39,8 @@ def server(database: Database, database_url: str, tmp_path: Path) -> Iterator[Dm
     """A dmp server on the test database, whose data dir the commands are given."""
     if database.dialect_name == "postgresql":
         _CLI_ENV["XDS_DATABASE_URL"] = database_url
-    else:
-        assert (
-            database.engine.url.database == str((tmp_path / SQLITE_FILE_NAME).resolve())
-            or Path(str(database.engine.url.database)).parent == tmp_path
-        )
+    else:  # the commands open <data dir>/registry.sqlite3: the fixture's copy
+        assert Path(str(database.engine.url.database)).resolve() == (tmp_path / SQLITE_FILE_NAME).resolve()
     app = create_app(Settings(data_dir=tmp_path, profile="dmp"), database=database)
     authority = install_authority(tmp_path)
     with TestClient(app) as client:
