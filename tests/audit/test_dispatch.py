@@ -6,21 +6,26 @@ from __future__ import annotations
 
 import email
 import email.policy
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from fastapi.testclient import TestClient
 
 from tests.audit.trail import notices
 from tests.fakes import FixedClock
 from tests.server_helpers import free_port
+from xds_server.app import build_dispatcher, create_app
 from xds_server.audit import render_json
 from xds_server.audit.dispatch import Dispatcher, Outbox, SendError, SmtpMailer
+from xds_server.config import Settings
 from xds_server.core.audit import Notice, NoticeKind
 from xds_server.core.ports import PatientState
 from xds_server.storage.audit import SqlAuditStore, set_contact_email
@@ -202,3 +207,28 @@ class TestAtMostOnce:
         clock.advance(3600)
         assert dispatcher(database, 0, clock, LostMidTransfer()).run_once().uncertain == 0
         assert states(database) == ["uncertain"]
+
+
+class TestInsideServe:
+    def test_the_server_delivers_the_outbox_in_the_background(
+        self, database: Database, smtp: tuple[Inbox, int], tmp_path: Path
+    ) -> None:
+        inbox, port = smtp
+        settings = Settings(data_dir=tmp_path, smtp_host="127.0.0.1", smtp_port=port, notify_interval=0.05)
+        with TestClient(create_app(settings, database=database)):
+            with database.transaction() as connection:  # queued now: due at once (real clock)
+                SqlPatientDirectory(connection).add(PATIENT, PatientState.ACTIVATED)
+                set_contact_email(connection, PATIENT, ADDRESS)
+                SqlAuditStore(connection, render_json).enqueue(
+                    Notice(
+                        PATIENT, NoticeKind.FIRST_ACCESS, "urn:uuid:00000000-0000-4000-8000-000000000001", {}
+                    )
+                )
+            for _ in range(400):  # wait for the dispatcher's next pass (at most 20 s)
+                if states(database) == ["sent"]:
+                    break
+                time.sleep(0.05)
+        assert states(database) == ["sent"] and len(inbox.messages) == 1
+
+    def test_no_relay_no_dispatcher(self, tmp_path: Path) -> None:
+        assert build_dispatcher(Settings(data_dir=tmp_path), Database("sqlite://")) is None
