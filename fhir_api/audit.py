@@ -36,6 +36,7 @@ TRANSACTIONS: dict[tuple[str | None, str], str] = {
     ("Patient", "read"): "ITI-78",
     ("Patient", "search-type"): "ITI-78",
     ("Patient", "patch"): "PATIENT-API",
+    ("Patient", "update"): "ITI-104",
     ("Consent", "read"): "PATIENT-API",
     ("Consent", "search-type"): "PATIENT-API",
     ("Consent", "update"): "PATIENT-API",

@@ -30,6 +30,7 @@ from xds_server.audit_cli import audit_app, notify_app, register_audit_patient_c
 from xds_server.config import Settings, load_settings
 from xds_server.core.errors import XdsError
 from xds_server.core.ports import PatientState
+from xds_server.feed_cli import feed_app
 from xds_server.gc import gc_command
 from xds_server.storage.database import Database
 from xds_server.storage.migrate import current_revision, upgrade
@@ -48,6 +49,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(notify_app, name="notify")
 register_audit_patient_commands(patients_app)
+app.add_typer(feed_app, name="feed")
 
 
 @app.command(
@@ -108,6 +110,14 @@ def serve(
             "--tls-client-ca", help="Require client certificates from these CAs [$XDS_TLS_CLIENT_CA]"
         ),
     ] = None,
+    mllp_port: Annotated[
+        int | None,
+        typer.Option(
+            "--mllp-port",
+            help="Patient identity feed (ITI-8, HL7 v2 over MLLP) on this port, same host; TLS with the "
+            "--tls-* options [$XDS_MLLP_PORT]",
+        ),
+    ] = None,
 ) -> None:
     """Run the server (FastAPI under uvicorn) until interrupted."""
     import uvicorn
@@ -116,7 +126,15 @@ def serve(
     from xds_server.identity.dev_authority import trusted
     from xds_server.transport import tls_options
 
-    settings = _settings(data_dir, profile, tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca)
+    settings = _settings(
+        data_dir,
+        profile,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_client_ca=tls_client_ca,
+        mllp_port=mllp_port,
+        mllp_host=host if mllp_port is not None else None,
+    )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -132,6 +150,10 @@ def serve(
         f"xds-server on {scheme}://{host}:{port} (profile {settings.profile}, "
         f"database {settings.database_backend}, data {settings.data_dir.resolve()}{client_certificates})"
     )
+    if settings.mllp_port is not None:
+        typer.echo(
+            f"patient identity feed (ITI-8) on mllp{'s' if ssl_options else ''}://{host}:{settings.mllp_port}"
+        )
     if trusted(settings.data_dir, settings.dev_authority):
         typer.echo(f"WARNING: {DEV_AUTHORITY_WARNING}", err=True)
     uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(), **ssl_options)

@@ -123,6 +123,7 @@ EVENT_KINDS: Final[Mapping[str, EventKind]] = {
     "ITI-67": _kind("ITI-67", REST_TYPE, AuditAction.EXECUTE, rest="search-type"),
     "ITI-68": _kind("ITI-68", REST_TYPE, AuditAction.READ, serves_data=True, rest="read"),
     "ITI-78": _kind("ITI-78", REST_TYPE, AuditAction.EXECUTE, rest="search-type"),
+    "ITI-104": _kind("ITI-104", REST_TYPE, AuditAction.UPDATE, rest="update"),
     "ITI-81": _kind("ITI-81", REST_TYPE, AuditAction.EXECUTE, rest="search-type"),
     PATIENT_API: _kind(PATIENT_API, REST_TYPE, AuditAction.UPDATE, rest="patch"),
     # any other FHIR interaction

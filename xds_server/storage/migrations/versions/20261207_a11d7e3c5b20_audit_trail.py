@@ -1,7 +1,7 @@
 """audit trail (append-only, enforced by triggers), its entities, patient notification outbox, contact e-mail.
 
 Revision ID: a11d7e3c5b20
-Revises: b7e2c9a41f03
+Revises: c3a91e6f0b28
 Create Date: 2026-12-07 03:00:00+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "a11d7e3c5b20"
-down_revision: str | None = "b7e2c9a41f03"
+down_revision: str | None = "c3a91e6f0b28"
 branch_labels: str | None = None
 depends_on: str | None = None
 
