@@ -3,8 +3,24 @@ transaction is one module and one line in ``ROUTERS`` (the CapabilityStatement f
 
 from fastapi import APIRouter
 
-from fhir_api.routes import audit_event, patient, patient_feed, record_settings
+from fhir_api.routes import (
+    audit_event,
+    binary,
+    document_reference,
+    lists,
+    patient,
+    patient_feed,
+    record_settings,
+)
 
-ROUTERS: list[APIRouter] = [patient.router, patient_feed.router, audit_event.router, record_settings.router]
+ROUTERS: list[APIRouter] = [
+    patient.router,
+    patient_feed.router,
+    document_reference.router,
+    lists.router,
+    binary.router,
+    audit_event.router,
+    record_settings.router,
+]
 
 __all__ = ["ROUTERS"]

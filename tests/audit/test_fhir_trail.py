@@ -284,3 +284,31 @@ class TestAuditorToken:
         assert result.exit_code == 0, result.stderr
         status, bundle = search(dmp, {"Authorization": f"Bearer {result.stdout.strip()}"}, subtype="ITI-18")
         assert status == 200 and len(entries(bundle)) == 1
+
+
+class TestMhdTransactionsAreTraced:
+    def test_document_search_and_retrieve(self, dmp: Dmp) -> None:
+        dmp.record(authorised=[MEDECIN])
+        doc = document()
+        dmp.deposit(AUTHOR, doc)
+        headers = token(dmp, identity=MEDECIN)
+        found = dmp.client.get(
+            "/fhir/DocumentReference",
+            params={"patient.identifier": f"{INS_SYSTEM}|{INS}", "status": "current"},
+            headers=headers,
+        )
+        assert found.status_code == 200, found.text
+        bundle = found.json()
+        references = [
+            e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DocumentReference"
+        ]
+        url = references[0]["content"][0]["attachment"]["url"]
+        assert dmp.client.get(url, headers=headers).status_code == 200
+        stranger = dmp.client.get(url, headers=token(dmp, identity=STRANGER))
+        assert stranger.status_code in (403, 404)
+        search_traces = events(dmp.database, "ITI-67")
+        assert [t.outcome for t in search_traces] == [0] and search_traces[0].patient_id == DMP_PATIENT
+        retrieves = events(dmp.database, "ITI-68")
+        assert [t.outcome for t in retrieves] == [0, 8]
+        served = retrieves[0].json()
+        assert served["action"] == "R" and doc.unique_id in str(served["entity"])
