@@ -28,6 +28,7 @@ from xds_server.access_cli import (
 from xds_server.access_cli import (
     patient_id as canonical_patient,
 )
+from xds_server.audit_cli import audit_app, notify_app, register_audit_patient_commands
 from xds_server.bench_cli import bench_app
 from xds_server.cli_errors import DEBUG_FLAG, ErrorReportingGroup
 from xds_server.client_cli import register_client_commands
@@ -53,6 +54,9 @@ app.add_typer(patients_app, name="patients")
 app.command("gc")(gc_command)
 app.add_typer(dev_app, name="dev")
 app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
+app.add_typer(notify_app, name="notify")
+register_audit_patient_commands(patients_app)
 app.add_typer(bench_app, name="bench")
 app.add_typer(feed_app, name="feed")
 register_client_commands(app)  # send, find, get

@@ -3,7 +3,17 @@ transaction is one module and one line in ``ROUTERS`` (the CapabilityStatement f
 
 from fastapi import APIRouter
 
-from fhir_api.routes import binary, document_reference, lists, patient, patient_feed
+from fhir_api.routes import (
+    audit_event,
+    binary,
+    document_reference,
+    lists,
+    metadata_update,
+    patient,
+    patient_feed,
+    provide,
+    record_settings,
+)
 
 ROUTERS: list[APIRouter] = [
     patient.router,
@@ -11,6 +21,10 @@ ROUTERS: list[APIRouter] = [
     document_reference.router,
     lists.router,
     binary.router,
+    provide.router,
+    metadata_update.router,
+    audit_event.router,
+    record_settings.router,
 ]
 
 __all__ = ["ROUTERS"]

@@ -72,6 +72,7 @@ async def _answer(request: Request, router: Router) -> HttpAnswer:
     content_type = request.headers.get("content-type", "")
     multipart = is_multipart(content_type)
     subject = transport_subject(request.scope)
+    address = request.client.host if request.client is not None else None
     envelope_limit = min(settings.max_envelope_bytes, settings.max_request_bytes)
     limit = settings.max_request_bytes if multipart else envelope_limit
     declared = request.headers.get("content-length", "")
@@ -88,12 +89,16 @@ async def _answer(request: Request, router: Router) -> HttpAnswer:
         except MtomError as error:
             return fault_answer(SoapFault.sender(f"unreadable MTOM/XOP request: {error}"))
         with message:  # deletes the spooled parts the handler did not store
-            return await run_in_threadpool(router.handle, message.root, message, transport_subject=subject)
+            return await run_in_threadpool(
+                router.handle, message.root, message, transport_subject=subject, client_address=address
+            )
     try:
         body = await _read_body(request.stream(), limit)
     except _TooLarge:
         return _too_large(limit, multipart)
-    return await run_in_threadpool(router.handle, body, None, transport_subject=subject)
+    return await run_in_threadpool(
+        router.handle, body, None, transport_subject=subject, client_address=address
+    )
 
 
 def transport_subject(scope: Mapping[str, Any]) -> str | None:
