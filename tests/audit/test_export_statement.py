@@ -17,8 +17,7 @@ from typer.testing import CliRunner
 from tests.audit.trail import events
 from tests.core.builders import DMP_PATIENT, INS, code
 from tests.e2e.test_dmp_policy import AUTHOR, MEDECIN, STRANGER, Dmp, document
-from tests.identity_helpers import install_authority
-from xds_server.app import create_app
+from tests.identity_helpers import trusting_app
 from xds_server.audit.feed import FeedError, push
 from xds_server.cli import app as cli
 from xds_server.config import Settings
@@ -41,8 +40,7 @@ def server(database: Database, database_url: str, tmp_path: Path) -> Iterator[Dm
         _CLI_ENV["XDS_DATABASE_URL"] = database_url
     else:  # the commands open <data dir>/registry.sqlite3: the fixture's copy
         assert Path(str(database.engine.url.database)).resolve() == (tmp_path / SQLITE_FILE_NAME).resolve()
-    app = create_app(Settings(data_dir=tmp_path, profile="dmp"), database=database)
-    authority = install_authority(tmp_path)
+    app, authority = trusting_app(Settings(data_dir=tmp_path, profile="dmp-test"), database)
     with TestClient(app) as client:
         yield Dmp(client, database, authority, app.state.services)
     _CLI_ENV["XDS_DATABASE_URL"] = None

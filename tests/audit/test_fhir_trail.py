@@ -19,8 +19,7 @@ from tests.audit.trail import events
 from tests.core.builders import DMP_PATIENT, INS, code
 from tests.e2e import test_dmp_policy as policy_e2e
 from tests.e2e.test_dmp_policy import AUTHOR, MEDECIN, OTHER_INS, STRANGER, Dmp, document
-from tests.identity_helpers import install_authority
-from xds_server.app import create_app
+from tests.identity_helpers import trusting_app
 from xds_server.config import Settings
 from xds_server.core.policy import AccessMode
 from xds_server.core.vocabulary import DMP_VISIBILITY_OID
@@ -39,8 +38,8 @@ PARENT_CX = f"{PARENT}^^^&1.2.250.1.213.1.4.8&ISO^NH"
 
 @pytest.fixture
 def dmp(database: Database, tmp_path: Path) -> Iterator[Dmp]:
-    app = create_app(Settings(data_dir=tmp_path, profile="dmp", auditors=[AUDITOR]), database=database)
-    authority = install_authority(tmp_path)
+    settings = Settings(data_dir=tmp_path, profile="dmp-test", auditors=[AUDITOR])
+    app, authority = trusting_app(settings, database)  # the test authority: never with the dmp profile
     with TestClient(app) as client:
         yield Dmp(client, database, authority, app.state.services)
 
