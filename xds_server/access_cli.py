@@ -623,7 +623,7 @@ def policy_explain(
                 f"--operation must be one of {', '.join(o.value for o in WriteOperation)}, not {operation!r}"
             )
     policy = load_policy(
-        policy_mode(settings.profile), deposit_follows_matrix=settings.deposit_follows_matrix
+        policy_mode(load_profile(settings.profile)), deposit_follows_matrix=settings.deposit_follows_matrix
     )
     with open_database(settings) as database, database.transaction(readonly=True) as connection:
         entry, facts = stored_document(SqlRegistryStore(connection, encode_object_xml), document.strip())

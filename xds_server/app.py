@@ -113,7 +113,7 @@ def trust_store(settings: Settings) -> TrustStore:
 def build_access(settings: Settings, profile: DomainProfile, trust: TrustStore) -> AccessControl:
     """No identity, no transaction: the assertion verifier, the profile's rule book and, in the ``ihe``
     profile only, the anonymous actor named by ``XDS_ANONYMOUS_ACTOR``."""
-    mode = policy_mode(settings.profile)
+    mode = policy_mode(profile)
     saml = SamlSettings(
         clock_skew=timedelta(seconds=settings.saml_clock_skew),
         strict_replay=settings.saml_strict_replay,
