@@ -28,7 +28,7 @@ import typer
 from lxml import etree
 from pydantic import ValidationError
 
-from xds_server.config import Settings, load_settings
+from xds_server.config import DEFAULT_AUDIENCE, Settings, load_settings
 from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.metadata import DocumentEntry
@@ -468,7 +468,7 @@ def dev_assertion(
         identity,
         ttl=lifetime,
         one_time_use=one_time_use,
-        audience=audience or settings.saml_audience,
+        audience=audience or settings.saml_audience or DEFAULT_AUDIENCE,
     )
     output = etree.tostring(dev_authority.security_header(signed)) if header else signed
     typer.echo(output.decode("utf-8"))

@@ -22,13 +22,15 @@ from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from xds_server import __version__
-from xds_server.config import Settings
+from xds_server.config import DEFAULT_AUDIENCE, Settings
 from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import canonical_patient_id
-from xds_server.core.policy import PolicyMode
+from xds_server.core.policy import ActorKind, PolicyMode
 from xds_server.core.profile import DomainProfile
 from xds_server.ebxml.codec import encode_object_xml
 from xds_server.identity import AssertionVerifier, SamlSettings, TrustStore, load_certificates, load_policy
+from xds_server.identity.jwt import TrustedIssuer
+from xds_server.identity.saml import ReplayStore
 from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
 from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
@@ -38,6 +40,7 @@ from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.query_sql import SqlQueryPort
 from xds_server.storage.records import SqlRecordStore
 from xds_server.storage.registry import SqlRegistryStore
+from xds_server.storage.replay import SqlReplayCache
 from xds_server.terminology import load_profile
 from xds_server.wiring import (
     AccessControl,
@@ -107,21 +110,38 @@ def trust_store(settings: Settings) -> TrustStore:
         settings.data_dir,
         dev_setting=settings.dev_authority,
         certificates_configured=load_certificates(settings.trusted_certs),
+        issuers_configured=tuple(
+            TrustedIssuer(
+                name,
+                (issuer.key.read_text(encoding="ascii"),),
+                frozenset(ActorKind(kind) for kind in issuer.actors),
+            )
+            for name, issuer in settings.jwt_issuers.items()
+        ),
     )
 
 
-def build_access(settings: Settings, profile: DomainProfile, trust: TrustStore) -> AccessControl:
+def build_access(
+    settings: Settings, profile: DomainProfile, trust: TrustStore, replay: ReplayStore | None = None
+) -> AccessControl:
     """No identity, no transaction: the assertion verifier, the profile's rule book and, in the ``ihe``
-    profile only, the anonymous actor named by ``XDS_ANONYMOUS_ACTOR``."""
+    profile only, the anonymous actor named by ``XDS_ANONYMOUS_ACTOR``. ``replay``: where used assertions
+    are remembered (``build_services`` passes the database's; in memory when omitted)."""
     mode = policy_mode(profile)
+    dmp = mode is PolicyMode.DMP
     saml = SamlSettings(
         clock_skew=timedelta(seconds=settings.saml_clock_skew),
         strict_replay=settings.saml_strict_replay,
-        require_resource_id=mode is PolicyMode.DMP,
-        audience=settings.saml_audience,
+        require_resource_id=dmp,
+        audience=settings.saml_audience or (DEFAULT_AUDIENCE if dmp else None),
+        require_audience=dmp,
+        max_lifetime=timedelta(seconds=settings.saml_max_lifetime),
     )
     verifier = AssertionVerifier(
-        trust.certificates, saml, canonical_patient=functools.partial(canonical_patient_id, profile=profile)
+        trust.certificates,
+        saml,
+        canonical_patient=functools.partial(canonical_patient_id, profile=profile),
+        replay_cache=replay,
     )
     anonymous = (settings.anonymous_actor or "").strip()
     return AccessControl(
@@ -149,7 +169,7 @@ def build_services(
         clock=SystemClock(),
         ids=RandomIds(),
         blobs=open_blob_store(settings.blob_store, default_dir=settings.blob_dir),
-        access=build_access(settings, profile, trust),
+        access=build_access(settings, profile, trust, SqlReplayCache(database)),
         read_transaction=unit_of_work_factory(database, readonly=True),
     )
 

@@ -9,15 +9,43 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from xds_server.core.policy import ActorKind
 from xds_server.resources import profiles_dir
+
+#: The audience (SAML AudienceRestriction, JWT ``aud``) this server answers to unless configured otherwise;
+#: the dev authority's assertions and tokens name it.
+DEFAULT_AUDIENCE = "xds-server"
 
 
 def profile_names() -> list[str]:
     """The affinity-domain profiles shipped with the package (``profiles/<name>.toml``)."""
     return sorted(e.name.removesuffix(".toml") for e in profiles_dir().iterdir() if e.name.endswith(".toml"))
+
+
+class JwtIssuer(BaseModel):
+    """One trusted token issuer: its public key file and the actor kinds it may assert."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: Path
+    actors: tuple[str, ...] = (ActorKind.PROFESSIONAL.value,)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_path(cls, value: object) -> object:
+        return {"key": value} if isinstance(value, str | Path) else value
+
+    @field_validator("actors")
+    @classmethod
+    def _known_actors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = {kind.value for kind in ActorKind}
+        unknown = sorted(set(value) - known)
+        if unknown or not value:
+            raise ValueError(f"actors must be some of {', '.join(sorted(known))}: {unknown or 'none given'}")
+        return value
 
 
 class Settings(BaseSettings):
@@ -65,13 +93,19 @@ class Settings(BaseSettings):
     saml_clock_skew: float = Field(default=60.0, ge=0)
     #: Accept every assertion once only (XUA allows reuse until expiry; OneTimeUse ones are always once).
     saml_strict_replay: bool = False
-    #: When set, assertions must name it in Conditions/AudienceRestriction.
+    #: When set, assertions must name it in Conditions/AudienceRestriction. The DMP profiles always require
+    #: an audience: this one, else ``DEFAULT_AUDIENCE`` (so an assertion issued for another service fails).
     saml_audience: str | None = None
+    #: Longest assertion validity window accepted (NotBefore, or IssueInstant, to NotOnOrAfter), in seconds.
+    saml_max_lifetime: float = Field(default=8 * 3600.0, gt=0)
     #: The ``aud`` bearer tokens must carry.
-    jwt_audience: str = "xds-server"
-    #: Trusted token issuers: ``iss`` -> PEM public key file (JSON object in the environment, for example
-    #: ``{"https://auth.example.org": "/etc/xds/psc.pem"}``).
-    jwt_issuers: dict[str, Path] = Field(default_factory=dict)
+    jwt_audience: str = DEFAULT_AUDIENCE
+    #: Trusted token issuers: ``iss`` -> PEM public key file, or ``{"key": file, "actors": [...]}`` naming the
+    #: actor kinds the issuer may assert (``professional`` only by default; ``patient``,
+    #: ``legal_representative``, ``system``). JSON object in the environment, for example
+    #: ``{"https://auth.example.org": "/etc/xds/psc.pem", "https://patients.example.org":
+    #: {"key": "/etc/xds/patients.pem", "actors": ["patient", "legal_representative"]}}``.
+    jwt_issuers: dict[str, JwtIssuer] = Field(default_factory=dict)
     #: ``ihe`` profile only: the actor unauthenticated requests run as (conformance-testing instances).
     anonymous_actor: str | None = None
     #: A professional may deposit only the document types the habilitation matrix lets him read.
@@ -141,4 +175,4 @@ def load_settings(**overrides: object) -> Settings:
     return Settings(**given)  # type: ignore[arg-type]
 
 
-__all__ = ["Settings", "load_settings", "profile_names"]
+__all__ = ["DEFAULT_AUDIENCE", "JwtIssuer", "Settings", "load_settings", "profile_names"]

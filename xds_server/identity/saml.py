@@ -8,10 +8,15 @@ Theory of operation (order matters: each step only trusts what the previous one 
     element, is read afterwards: it must be a ``saml2:Assertion`` with the ID of the assertion found in
     step 1 (so an enveloped signature of some other element, or of another assertion, proves nothing);
  3. time: ``Conditions/@NotBefore`` <= now < ``Conditions/@NotOnOrAfter`` within ``clock_skew``;
-    NotOnOrAfter is required (an assertion valid forever could be replayed forever);
+    NotOnOrAfter is required (an assertion valid forever could be replayed forever), the window may not be
+    longer than ``max_lifetime`` (8 h: a working day), and ``@IssueInstant`` (required by SAML 2.0) must lie
+    within it: an assertion issued after it stops being valid, or long before it starts, is forged or
+    replayed; the audience (``AudienceRestriction``) must name this server when ``require_audience`` (the
+    DMP profiles) or when one is configured;
  4. replay: XUA lets a client reuse an assertion until it expires; one marked ``OneTimeUse`` (or any, in
-    ``strict_replay``) is accepted once, remembered until it expires (in memory, per process: behind a load
-    balancer, pin OneTimeUse clients or accept the per-node window);
+    ``strict_replay``) is accepted once, remembered until it expires by a ``ReplayStore``: the database in
+    production (storage/replay.py: shared by every process, kept across restarts), ``ReplayCache`` in memory
+    otherwise;
  5. attributes (names from the DMP integration guide, see docs/dmp-rules.md b): Subject NameID = IDNPS;
     ``urn:oasis:names:tc:xacml:2.0:subject:role`` values are HL7 CE elements told apart by codeSystem
     (TRE_G15 profession, TRE_R38 / TRE_A02 savoir-faire, TRE_R85 role, TRE_R22 genre d'activité), never
@@ -28,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Final, Protocol
 
 from cryptography import x509
 from lxml import etree
@@ -93,6 +98,12 @@ SECRET_CONNECTION_CODE: Final = "INVISIBLE_REPRESENTANTS_LEGAUX"
 _SIGNATURE_CONFIG: Final = SignatureConfiguration(location="./", expect_references=1)
 
 
+class ReplayStore(Protocol):
+    """Where used assertions are remembered until they expire."""
+
+    def first_use(self, key: str, expires: datetime, now: datetime) -> bool: ...
+
+
 class ReplayCache:
     """Assertion ids seen, each kept until its NotOnOrAfter: a OneTimeUse assertion is accepted once.
     Thread-safe (handlers may run in a thread pool); expired ids are purged as new ones arrive."""
@@ -121,13 +132,21 @@ class ReplayCache:
 class SamlSettings:
     """``clock_skew``: tolerance on NotBefore / NotOnOrAfter. ``strict_replay``: accept every assertion
     once only. ``require_resource_id``: the ``dmp`` profile binds each request to a patient. ``audience``:
-    when set, the assertion must name it in ``Conditions/AudienceRestriction/Audience``."""
+    when set, the assertion must name it in ``Conditions/AudienceRestriction/Audience``;
+    ``require_audience`` (the DMP profiles) makes it mandatory. ``max_lifetime``: the longest validity
+    window accepted (NotBefore, or IssueInstant without it, to NotOnOrAfter)."""
 
     clock_skew: timedelta = timedelta(seconds=60)
     strict_replay: bool = False
     require_resource_id: bool = True
     require_structure: bool = True
     audience: str | None = None
+    require_audience: bool = False
+    max_lifetime: timedelta = timedelta(hours=8)
+
+    def __post_init__(self) -> None:
+        if self.require_audience and not self.audience:
+            raise ValueError("an audience is required (XDS_SAML_AUDIENCE)")
 
 
 class AssertionVerifier:
@@ -140,7 +159,7 @@ class AssertionVerifier:
         settings: SamlSettings | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
-        replay_cache: ReplayCache | None = None,
+        replay_cache: ReplayStore | None = None,
         canonical_patient: Callable[[str], str] | None = None,
     ) -> None:
         """``canonical_patient`` (``core.identifiers.canonical_patient_id`` bound to the domain profile)
@@ -149,7 +168,7 @@ class AssertionVerifier:
         self._trusted = trusted
         self.settings = settings or SamlSettings()
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._replay = replay_cache if replay_cache is not None else ReplayCache()
+        self._replay: ReplayStore = replay_cache if replay_cache is not None else ReplayCache()
 
     def verify_security_header(self, blocks: Sequence[etree._Element]) -> AccessContext:
         """The AccessContext of the request whose ``wsse:Security`` header blocks are ``blocks``."""
@@ -209,10 +228,19 @@ class AssertionVerifier:
         if not_after is None:
             raise IdentityError.invalid("the assertion has no Conditions/@NotOnOrAfter")
         not_before = _instant(conditions.get("NotBefore") if conditions is not None else None)
+        issued = _instant(signed.get("IssueInstant"))
+        if issued is None:
+            raise IdentityError.invalid("the assertion has no @IssueInstant")
         if not_before is not None and now + skew < not_before:
             raise IdentityError.failed("the assertion is not valid yet (Conditions/@NotBefore)")
         if now - skew >= not_after:
             raise IdentityError.failed("the assertion has expired (Conditions/@NotOnOrAfter)")
+        start = not_before if not_before is not None else issued
+        if not_after - start > self.settings.max_lifetime:
+            hours = self.settings.max_lifetime.total_seconds() / 3600
+            raise IdentityError.failed(f"the assertion's validity window is longer than {hours:g} h")
+        if issued > now + skew or issued < start - skew or issued >= not_after:
+            raise IdentityError.failed("the assertion's IssueInstant lies outside its validity window")
         if self.settings.audience is not None:
             path = f"{{{SAML2}}}AudienceRestriction/{{{SAML2}}}Audience"
             audiences = (
@@ -360,6 +388,7 @@ __all__ = [
     "XSI",
     "AssertionVerifier",
     "ReplayCache",
+    "ReplayStore",
     "RoleKind",
     "SamlSettings",
     "VihfAttribute",

@@ -12,6 +12,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from xds_server.core.policy import ActorKind
 from xds_server.identity import dev_authority
 from xds_server.identity.jwt import TrustedIssuer
 
@@ -63,7 +64,9 @@ class TrustStore:
         public = (
             dev.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")
         )
-        return [*self.issuers_configured, TrustedIssuer(dev_authority.ISSUER, (public,))]
+        # the test authority mints every kind of actor (tests and demos need patients and representatives)
+        every_kind = frozenset(ActorKind)
+        return [*self.issuers_configured, TrustedIssuer(dev_authority.ISSUER, (public,), every_kind)]
 
 
 __all__ = ["TrustStore", "load_certificates"]

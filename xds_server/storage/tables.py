@@ -257,3 +257,13 @@ patient_representative = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index(None, "representative_id"),
 )
+
+# Assertions already accepted once (SAML OneTimeUse, or all with XDS_SAML_STRICT_REPLAY): shared by
+# every server process and kept across restarts, each row until its assertion expires (storage/replay.py).
+used_assertion = Table(
+    "used_assertion",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),  # SHA-256 hex of "issuer|assertion ID"
+    Column("expires_at", BigInteger, nullable=False),  # Unix seconds
+    Index(None, "expires_at"),
+)
