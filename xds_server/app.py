@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from xds_server import __version__
+from xds_server import __version__, metrics
 from xds_server.config import DEFAULT_AUDIENCE, Settings
 from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import canonical_patient_id
@@ -31,6 +31,7 @@ from xds_server.ebxml.codec import encode_object_xml
 from xds_server.identity import AssertionVerifier, SamlSettings, TrustStore, load_certificates, load_policy
 from xds_server.identity.jwt import TrustedIssuer
 from xds_server.identity.saml import ReplayStore
+from xds_server.logs import RequestIdMiddleware
 from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
 from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
@@ -41,6 +42,7 @@ from xds_server.storage.query_sql import SqlQueryPort
 from xds_server.storage.records import SqlRecordStore
 from xds_server.storage.registry import SqlRegistryStore
 from xds_server.storage.replay import SqlReplayCache
+from xds_server.storage.timed_blobs import TimedBlobStore
 from xds_server.terminology import load_profile
 from xds_server.wiring import (
     AccessControl,
@@ -92,7 +94,10 @@ def unit_of_work_factory(database: Database, *, readonly: bool = False) -> Trans
 
     @contextmanager
     def transaction() -> Iterator[UnitOfWork]:
-        with database.transaction(readonly=readonly) as connection:
+        with (
+            metrics.timed_database("read" if readonly else "write"),
+            database.transaction(readonly=readonly) as connection,
+        ):
             yield UnitOfWork(
                 registry=SqlRegistryStore(connection, encode_object_xml),
                 patients=SqlPatientDirectory(connection),
@@ -168,7 +173,7 @@ def build_services(
         transaction=unit_of_work_factory(database),
         clock=SystemClock(),
         ids=RandomIds(),
-        blobs=open_blob_store(settings.blob_store, default_dir=settings.blob_dir),
+        blobs=TimedBlobStore(open_blob_store(settings.blob_store, default_dir=settings.blob_dir)),
         access=build_access(settings, profile, trust, SqlReplayCache(database)),
         read_transaction=unit_of_work_factory(database, readonly=True),
     )
@@ -195,11 +200,18 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             database.dispose()
 
     app = FastAPI(title="xds-server", version=__version__, lifespan=lifespan)
+    app.add_middleware(RequestIdMiddleware)  # X-Request-Id, and the id on every log line of the request
     app.state.settings = settings
     app.state.database = database
     app.state.services = services
     app.state.soap_router = Router(services)
     app.include_router(soap_api)
+
+    @app.get("/metrics", tags=["operations"])
+    def prometheus_metrics() -> Response:
+        """Prometheus exposition: requests by transaction and outcome, latency, refusals by reason, blob store
+        and database timings (xds_server/metrics.py)."""
+        return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:

@@ -7,7 +7,6 @@ sees the change on its next request.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from xds_server import logs
 from xds_server.access_cli import (
     DataDir,
     Profile,
@@ -113,9 +113,7 @@ def serve(
     from xds_server.transport import tls_options
 
     settings = _settings(data_dir, profile, tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     try:
         ssl_options = tls_options(settings)
         application = create_app(settings)
@@ -130,7 +128,15 @@ def serve(
     )
     if trusted(settings.data_dir, settings.dev_authority):
         typer.echo(f"WARNING: {DEV_AUTHORITY_WARNING}", err=True)
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(), **ssl_options)
+    # log_config=None: uvicorn's loggers go through the root handler logs.configure set (text or JSON)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+        **ssl_options,
+    )
 
 
 @db_app.command("upgrade")

@@ -7,7 +7,7 @@ Nothing here touches the disk or the database; ``app.py`` and ``cli.py`` turn se
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     query_result_limit: int = Field(default=10000, gt=0)
     #: Python logging level of the server.
     log_level: str = "INFO"
+    #: ``text`` (one readable line) or ``json`` (one JSON object per line); both carry the request id.
+    log_format: Literal["text", "json"] = "text"
     #: ITI-62: days the document of a removed DocumentEntry stays in the blob store before ``xds-server gc``
     #: may collect it (no longer retrievable meanwhile: ITI-43 reads the registry).
     deleted_blob_retention_days: float = Field(default=30.0, ge=0)

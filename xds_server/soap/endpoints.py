@@ -31,6 +31,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from xds_server import metrics
 from xds_server.soap.faults import FaultCode, SoapFault
 from xds_server.soap.mtom import MtomError, MultipartLimits, is_multipart, read_multipart
 from xds_server.soap.router import HttpAnswer, Router, fault_answer
@@ -86,6 +87,7 @@ async def _answer(request: Request, router: Router) -> HttpAnswer:
                 request.stream(), content_type, limits=limits, spool_dir=router.services.spool_dir
             )
         except MtomError as error:
+            metrics.refused("unreadable_mtom")
             return fault_answer(SoapFault.sender(f"unreadable MTOM/XOP request: {error}"))
         with message:  # deletes the spooled parts the handler did not store
             return await run_in_threadpool(router.handle, message.root, message, transport_subject=subject)
@@ -104,6 +106,7 @@ def transport_subject(scope: Mapping[str, Any]) -> str | None:
 
 
 def _too_large(limit: int, multipart: bool) -> HttpAnswer:
+    metrics.refused("too_large")
     if multipart:
         return fault_answer(SoapFault.sender(f"the request is larger than the {limit}-byte limit"))
     return fault_answer(

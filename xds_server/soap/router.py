@@ -29,9 +29,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
+from lxml import etree
+
+from xds_server import metrics
 from xds_server.core.policy import AccessContext
 from xds_server.core.vocabulary import SoapAction
 from xds_server.soap import iti18, iti41, iti42, iti43, iti57, iti62
@@ -101,17 +105,28 @@ class Router:
         transport_subject: str | None = None,
     ) -> HttpAnswer:
         """Check the envelope, run the handler of its action, package the reply (never raises).
-        ``transport_subject``: the TLS client certificate subject of the connection (RFC 4514)."""
+        ``transport_subject``: the TLS client certificate subject of the connection (RFC 4514).
+        Each request is counted in /metrics by transaction and outcome, with its duration."""
+        started = time.perf_counter()
+        seen = _Seen()
         try:
-            return self._handle(envelope, multipart, transport_subject)
+            answer = self._handle(envelope, multipart, transport_subject, seen)
         except SoapFault as fault:
-            return fault_answer(fault)
+            seen.outcome = "fault"
+            answer = fault_answer(fault)
         except Exception:
             log.exception("SOAP request failed outside its handler")
-            return fault_answer(SoapFault(FaultCode.RECEIVER, "internal server error"))
+            seen.outcome = "fault"
+            answer = fault_answer(SoapFault(FaultCode.RECEIVER, "internal server error"))
+        metrics.observe_request(seen.transaction, seen.outcome, time.perf_counter() - started)
+        return answer
 
     def _handle(
-        self, envelope: bytes, multipart: MultipartMessage | None, transport_subject: str | None
+        self,
+        envelope: bytes,
+        multipart: MultipartMessage | None,
+        transport_subject: str | None,
+        seen: _Seen,
     ) -> HttpAnswer:
         request = read_envelope(envelope, multipart=multipart)
         request = dataclasses.replace(request, transport_subject=transport_subject)
@@ -122,6 +137,7 @@ class Router:
             transport_subject or "-",
         )
         route = self.routes.get(request.action)
+        seen.transaction = TRANSACTIONS.get(request.action, "unknown") if route is not None else "unknown"
         if route is None:
             raise SoapFault(
                 FaultCode.SENDER,
@@ -130,8 +146,13 @@ class Router:
                 problem_action=request.action,
                 relates_to=request.message_id,
             )
-        request = dataclasses.replace(request, actor=self._authenticate(request))
+        try:
+            request = dataclasses.replace(request, actor=self._authenticate(request))
+        except SoapFault:
+            metrics.refused("authentication")
+            raise
         reply = self._run(route, request)
+        seen.outcome = _outcome(reply.body)
         xml = write_envelope(route.response_action, reply.body, relates_to=request.message_id)
         if request.mtom or reply.parts:
             package = mtom_response(xml, reply.parts, action=route.response_action)
@@ -161,6 +182,36 @@ class Router:
             raise SoapFault(
                 FaultCode.RECEIVER, "internal server error", relates_to=request.message_id
             ) from None
+
+
+#: The /metrics label of each action (a bounded set: never the client's text).
+TRANSACTIONS: Mapping[str, str] = {
+    SoapAction.REGISTER: "ITI-42",
+    SoapAction.PROVIDE_AND_REGISTER: "ITI-41",
+    SoapAction.RETRIEVE: "ITI-43",
+    SoapAction.STORED_QUERY: "ITI-18",
+    SoapAction.MULTI_PATIENT_QUERY: "ITI-51",
+    SoapAction.UPDATE: "ITI-57",
+    SoapAction.DELETE: "ITI-62",
+}
+_OUTCOMES = {"Success": "success", "PartialSuccess": "partial", "Failure": "failure"}
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What /metrics records of one request, filled in as the router learns it."""
+
+    transaction: str = "unknown"
+    outcome: str = "fault"
+
+
+def _outcome(body: etree._Element) -> str:
+    """success / partial / failure from the response's ebRS status (the body's, or its RegistryResponse's)."""
+    status = body.get("status")
+    if status is None:
+        nested = next(body.iterchildren("{*}RegistryResponse"), None)
+        status = nested.get("status") if nested is not None else None
+    return _OUTCOMES.get((status or "").rsplit(":", 1)[-1], "unknown")
 
 
 def fault_answer(fault: SoapFault) -> HttpAnswer:
