@@ -113,6 +113,9 @@ class InMemoryRegistryStore:
             raise KeyError(patient_id)
         self.patients[patient_id] = state
 
+    def get(self, patient_id: str) -> PatientState | None:
+        return self.patients.get(patient_id)
+
     def list(self) -> Iterable[tuple[str, PatientState]]:
         return sorted(self.patients.items())
 

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
+from fhir_api import build_face
 from xds_server import __version__, metrics
 from xds_server.config import DEFAULT_AUDIENCE, Settings
 from xds_server.core.errors import XdsError
@@ -28,8 +29,16 @@ from xds_server.core.identifiers import canonical_patient_id
 from xds_server.core.policy import ActorKind, PolicyMode
 from xds_server.core.profile import DomainProfile
 from xds_server.ebxml.codec import encode_object_xml
-from xds_server.identity import AssertionVerifier, SamlSettings, TrustStore, load_certificates, load_policy
-from xds_server.identity.jwt import TrustedIssuer
+from xds_server.identity import (
+    AssertionVerifier,
+    JwtSettings,
+    SamlSettings,
+    TokenVerifier,
+    TrustedIssuer,
+    TrustStore,
+    load_certificates,
+    load_policy,
+)
 from xds_server.identity.saml import ReplayStore
 from xds_server.logs import RequestIdMiddleware
 from xds_server.soap.endpoints import api as soap_api
@@ -110,7 +119,8 @@ def unit_of_work_factory(database: Database, *, readonly: bool = False) -> Trans
 
 
 def trust_store(settings: Settings) -> TrustStore:
-    """Configured certificates (``XDS_TRUSTED_CERTS``) and the dev authority while it is trusted."""
+    """Configured certificates (``XDS_TRUSTED_CERTS``), token issuers (``XDS_JWT_ISSUERS``) and the dev
+    authority while it is trusted."""
     return TrustStore(
         settings.data_dir,
         dev_setting=settings.dev_authority,
@@ -129,9 +139,10 @@ def trust_store(settings: Settings) -> TrustStore:
 def build_access(
     settings: Settings, profile: DomainProfile, trust: TrustStore, replay: ReplayStore | None = None
 ) -> AccessControl:
-    """No identity, no transaction: the assertion verifier, the profile's rule book and, in the ``ihe``
-    profile only, the anonymous actor named by ``XDS_ANONYMOUS_ACTOR``. ``replay``: where used assertions
-    are remembered (``build_services`` passes the database's; in memory when omitted)."""
+    """No identity, no transaction: the assertion verifier (SOAP), the bearer-token verifier (FHIR), the
+    profile's rule book and, in the ``ihe`` profile only, the anonymous actor named by
+    ``XDS_ANONYMOUS_ACTOR``. ``replay``: where used assertions are remembered (``build_services`` passes
+    the database's; in memory when omitted)."""
     mode = policy_mode(profile)
     dmp = mode is PolicyMode.DMP
     saml = SamlSettings(
@@ -148,10 +159,16 @@ def build_access(
         canonical_patient=functools.partial(canonical_patient_id, profile=profile),
         replay_cache=replay,
     )
+    tokens = TokenVerifier(
+        trust.token_issuers,
+        JwtSettings(audience=settings.jwt_audience),
+        canonical_patient=functools.partial(canonical_patient_id, profile=profile),
+    )
     anonymous = (settings.anonymous_actor or "").strip()
     return AccessControl(
         policy=load_policy(mode, deposit_follows_matrix=settings.deposit_follows_matrix),
         verify_header=verifier.verify_security_header,
+        verify_token=tokens.verify,
         anonymous=anonymous_actor(anonymous) if anonymous and mode is PolicyMode.IHE else None,
     )
 
@@ -206,6 +223,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.services = services
     app.state.soap_router = Router(services)
     app.include_router(soap_api)
+    fhir_face = build_face()
+    app.state.fhir_face = fhir_face
+    app.include_router(fhir_face.router)
 
     @app.get("/metrics", tags=["operations"])
     def prometheus_metrics() -> Response:

@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     #: ``{"https://auth.example.org": "/etc/xds/psc.pem", "https://patients.example.org":
     #: {"key": "/etc/xds/patients.pem", "actors": ["patient", "legal_representative"]}}``.
     jwt_issuers: dict[str, JwtIssuer] = Field(default_factory=dict)
+    #: The absolute base URL of the FHIR face as clients reach it (behind a proxy), e.g.
+    #: ``https://dmp.example.org/fhir``; empty: the request's own scheme, host and port + ``/fhir``.
+    fhir_base_url: str | None = None
     #: ``ihe`` profile only: the actor unauthenticated requests run as (conformance-testing instances).
     anonymous_actor: str | None = None
     #: A professional may deposit only the document types the habilitation matrix lets him read.

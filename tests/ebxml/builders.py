@@ -8,7 +8,7 @@ from lxml import etree
 
 from xds_server.core.vocabulary import ClassificationNode, ClassificationScheme, IdentificationScheme
 from xds_server.ebxml.namespaces import LCM, RIM
-from xds_server.ebxml.xmlparse import parse_xml
+from xds_server.xmlparse import parse_xml
 
 
 def _attrs(**attributes: str | None) -> str:

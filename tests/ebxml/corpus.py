@@ -10,7 +10,7 @@ from typing import Any
 from lxml import etree
 
 from xds_server.ebxml.namespaces import LCM, QUERY, RIM, XML_LANG, lcm, rim
-from xds_server.ebxml.xmlparse import XmlRejected, parse_xml
+from xds_server.xmlparse import XmlRejected, parse_xml
 
 TESTKIT = Path(__file__).resolve().parents[2] / "conformance" / "nist-testkit" / "tests"
 

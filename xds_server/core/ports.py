@@ -115,6 +115,10 @@ class PatientDirectory(Protocol):
 
     def set_state(self, patient_id: str, state: PatientState) -> None: ...
 
+    def get(self, patient_id: str) -> PatientState | None:
+        """The state of the record of this (canonical) patient id; None when the registry does not know it."""
+        ...
+
     def list(self) -> Iterable[tuple[str, PatientState]]: ...
 
 

@@ -14,7 +14,7 @@ from xds_server.ebxml.codec import (
 )
 from xds_server.ebxml.query import AdhocQuery, adhoc_query_response, decode_adhoc_query, decode_remove_objects
 from xds_server.ebxml.responses import registry_error_list, registry_response, response_status
-from xds_server.ebxml.xmlparse import XmlRejected, parse_xml
+from xds_server.xmlparse import XmlRejected, parse_xml
 
 __all__ = [
     "AdhocQuery",

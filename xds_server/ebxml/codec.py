@@ -13,7 +13,7 @@ from xds_server.core.errors import ErrorCode, Issue, XdsError
 from xds_server.core.metadata import AnyObject
 from xds_server.ebxml.decoding import decode_objects, decode_submission
 from xds_server.ebxml.encoding import encode_object, encode_object_xml, encode_submission
-from xds_server.ebxml.xmlparse import XmlRejected, parse_xml
+from xds_server.xmlparse import XmlRejected, parse_xml
 
 
 def decode_object(element: etree._Element) -> AnyObject:

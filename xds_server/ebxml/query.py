@@ -25,7 +25,7 @@ from xds_server.core.metadata import Slot
 from xds_server.core.vocabulary import ResponseStatus, SlotName
 from xds_server.ebxml.namespaces import QUERY, RIM, RS, lcm, query, rim, rs
 from xds_server.ebxml.responses import check_status, fill_error_list
-from xds_server.ebxml.xmlparse import hardened_parser
+from xds_server.xmlparse import hardened_parser
 
 _EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
 _RESPONSE_NSMAP: Final = {"query": QUERY, "rs": RS, "rim": RIM}

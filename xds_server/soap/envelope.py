@@ -3,7 +3,8 @@
 Theory of operation. ``read_envelope`` applies the SOAP 1.2 processing model (part 1, 2.6) in its order, so
 the fault a client gets is the one the spec names for the first problem:
 
-1. the bytes go through the hardened parser (``ebxml.xmlparse``): malformed XML, DOCTYPE, entities -> Sender;
+1. the bytes go through the hardened parser (``xds_server.xmlparse``): malformed XML, DOCTYPE, entities ->
+   Sender;
 2. the root must be ``{soap-envelope 1.2}Envelope``: a SOAP 1.1 envelope (or any other Envelope namespace)
    -> VersionMismatch, anything else -> Sender;
 3. every header block targeted at this node (no role, ``next`` or ``ultimateReceiver``) carrying
@@ -27,7 +28,6 @@ from dataclasses import dataclass
 from lxml import etree
 
 from xds_server.core.policy import AccessContext
-from xds_server.ebxml.xmlparse import XmlRejected, parse_xml
 from xds_server.soap.faults import HEADER_REQUIRED, ONLY_ANONYMOUS, FaultCode, SoapFault
 from xds_server.soap.mtom import MultipartMessage
 from xds_server.soap.namespaces import (
@@ -40,6 +40,7 @@ from xds_server.soap.namespaces import (
     WSSE,
     qname,
 )
+from xds_server.xmlparse import XmlRejected, parse_xml
 
 _ENVELOPE = qname(SOAP12, "Envelope")
 _HEADER = qname(SOAP12, "Header")

@@ -74,6 +74,7 @@ __all__ = [
     "check_removal",
     "check_submission",
     "check_update",
+    "directory_visible",
     "precheck_submission",
     "query_scope",
     "retrieve_authorizer",
@@ -442,3 +443,25 @@ def retrieve_authorizer(
         return unknown_document(document_request.document_unique_id.strip())
 
     return authorize
+
+
+# ---- patient directory (FHIR Patient read / search) ----------------------------------------------------
+
+
+def directory_visible(services: Services, actor: AccessContext | None, patient_id: str, state: str) -> bool:
+    """May the actor learn that this (canonical) patient is in the directory? In the DMP profiles a patient
+    and his legal representatives see his own entry only, a professional only the patient his token is bound
+    to and only while the record is open (an opposed or closed record does not exist for professionals, as
+    the SOAP write gate answers); a system actor sees every entry. The ``ihe`` profile shows every entry to
+    any authenticated actor. Anything else answers like an unknown patient."""
+    enforcing = _enforcing(services, actor)
+    if enforcing is None:
+        return True
+    _access, who = enforcing
+    if who.actor_kind is ActorKind.SYSTEM:
+        return True
+    if who.actor_kind is ActorKind.PATIENT:
+        return who.patient_ins == patient_id
+    if who.actor_kind is ActorKind.LEGAL_REPRESENTATIVE:
+        return patient_id in who.represented
+    return who.patient_ins == patient_id and state in ("created", "activated")

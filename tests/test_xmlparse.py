@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from xds_server.ebxml import xmlparse
-from xds_server.ebxml.xmlparse import XmlRejected, parse_xml
+from xds_server import xmlparse
+from xds_server.xmlparse import XmlRejected, parse_xml
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [
