@@ -90,8 +90,12 @@ class TestFormats:
         root = logging.getLogger()
         saved, level = list(root.handlers), root.level
         try:
-            handler = logs.configure("WARNING", "json")
-            assert root.handlers == [handler] and isinstance(handler.formatter, logs.JsonFormatter)
+            handler = logs.configure("WARNING", "json", force=True)
+            again = logs.configure("WARNING", "json", force=True)
+            assert handler is not None and again is not None
+            assert handler not in root.handlers and again in root.handlers
+            assert isinstance(again.formatter, logs.JsonFormatter)
+            assert logs.configure("INFO") is None  # already configured: left alone
         finally:
             root.handlers[:] = saved
             root.setLevel(level)

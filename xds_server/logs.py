@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
@@ -69,14 +70,37 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure(level: str = "INFO", log_format: str = "text") -> logging.Handler:
-    """One handler on the root logger (stderr), text or JSON, with the request id on every line."""
-    handler = logging.StreamHandler()
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when each line is written (not when the handler was made)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def configure(
+    level: str = "INFO", log_format: str = "text", *, force: bool = False
+) -> logging.Handler | None:
+    """The server's handler on the root logger (stderr), text or JSON, with the request id on every line.
+    Like ``logging.basicConfig``, nothing happens when the root logger has handlers already (an embedding
+    program's, a test runner's) unless ``force``; a forced call replaces the handler an earlier one
+    installed and leaves the others alone."""
+    root = logging.getLogger()
+    if root.handlers and not force:
+        return None
+    handler = _StderrHandler()
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
-    root = logging.getLogger()
     for previous in list(root.handlers):
-        root.removeHandler(previous)
+        if isinstance(previous, _StderrHandler):
+            root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(level.upper())
     return handler
