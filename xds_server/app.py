@@ -45,6 +45,7 @@ from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
 from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
 from xds_server.storage.database import Database, configured_database
+from xds_server.storage.gc import sweep_staging
 from xds_server.storage.migrate import refresh_statistics, upgrade
 from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.query_sql import SqlQueryPort
@@ -211,6 +212,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(upgrade, database)
         await run_in_threadpool(refresh_statistics, database)
+        if services.blobs is not None:
+            swept = await run_in_threadpool(sweep_staging, services.blobs)
+            if swept:
+                log.info("removed %d staging files left by an earlier process", swept)
         log.info("xds-server %s ready: profile %s, database %s", __version__, settings.profile, database.url)
         yield
         if owned:

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     #: Largest SOAP envelope held in memory: a plain ``application/soap+xml`` body (read whole, base64
     #: documents included) or the root part of an MTOM request; documents larger than this go as MTOM parts.
     max_envelope_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    #: Bounds of the metadata of one submission (ITI-41/42/57), checked before any work: registry objects,
+    #: Slots on one object, Values in one Slot, bytes of metadata text (XDSRegistryMetadataError past them).
+    max_metadata_objects: int = Field(default=10_000, gt=0)
+    max_metadata_slots: int = Field(default=256, gt=0)
+    max_metadata_values: int = Field(default=1_000, gt=0)
+    max_metadata_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     #: Most MIME parts accepted in one MTOM request.
     max_parts: int = Field(default=1000, gt=0)
     #: Accept ITI-51 multi-patient queries (off by default: the DMP forbids cross-patient queries).
