@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from xds_server.core.blobs import BlobStore, blob_key
+from xds_server.core.blobs import BlobConflict, BlobStore, blob_key
 from xds_server.core.errors import ErrorCode, XdsError
 from xds_server.core.metadata import Submission
 from xds_server.core.repository import ProvidedDocument, attach_documents
@@ -83,7 +83,15 @@ def store_documents(
         for doc in documents:
             key = blob_key(doc.sha1)
             new = not blobs.exists(key)
-            blobs.put_file(key, doc.path)
+            try:
+                blobs.put_file(key, doc.path)
+            except BlobConflict:
+                raise XdsError.single(
+                    ErrorCode.REPOSITORY_ERROR,
+                    f"document {doc.document_id!r} has the SHA-1 of a stored document but other bytes; "
+                    "it is refused and the stored document kept",
+                    doc.document_id,
+                ) from None
             keys.append(key)
             info = blobs.info(key) if new else None
             if info is not None:
