@@ -9,14 +9,20 @@ Classes: XML (parser attacks), MTOM (the MIME reader), METADATA (size and shape 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from lxml import etree
 
 from tests.core.builders import PATIENT
 from tests.query.builders import adhoc
-from tests.repository.messages import LCM, PNR, RIM, Doc, envelope, provide_request
+from tests.repository.messages import LCM, PNR, RIM, Doc, envelope, mtom, provide_request
+from xds_server.app import create_app
+from xds_server.config import Settings
+from xds_server.soap import mtom as mtom_module
+from xds_server.storage.database import Database
 
 from .conftest import FAILURE, SUCCESS, Target
 from .conftest import envelope as soap
@@ -167,3 +173,70 @@ class TestStoredQueries:
             soap(QUERY, _find(**{"$XDSDocumentEntryAuthorPerson": _quoted(["%Smith%"] * 50)}))
         )
         assert answer.status == SUCCESS, answer.text[:300]
+
+
+# ---- identity: credentials are checked before the body is read -----------------------------------------
+
+
+@pytest.fixture
+def dmp_target(database: Database, tmp_path: Path) -> Iterator[Target]:
+    settings = Settings(data_dir=tmp_path, profile="dmp-test")
+    with TestClient(create_app(settings, database=database)) as client:
+        yield Target(client, settings, database)
+
+
+def _spool_spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    created: list[str] = []
+    real = mtom_module.tempfile.mkstemp
+
+    def spy(*args: object, **kwargs: object) -> tuple[int, str]:
+        fd, name = real(*args, **kwargs)  # type: ignore[call-overload]
+        created.append(name)
+        return fd, name
+
+    monkeypatch.setattr(mtom_module.tempfile, "mkstemp", spy)
+    return created
+
+
+IDENTITY: dict[str, bytes] = {
+    "no wsse:Security header": b"",
+    "an empty wsse:Security header": (
+        b'<wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/'
+        b'oasis-200401-wss-wssecurity-secext-1.0.xsd"/>'
+    ),
+    "an unsigned assertion": (
+        b'<wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/'
+        b'oasis-200401-wss-wssecurity-secext-1.0.xsd"><saml2:Assertion '
+        b'xmlns:saml2="urn:oasis:names:tc:SAML:2.0:assertion" ID="_x" IssueInstant="2026-01-01T00:00:00Z" '
+        b'Version="2.0"><saml2:Issuer>me</saml2:Issuer></saml2:Assertion></wsse:Security>'
+    ),
+}
+
+
+class TestIdentity:
+    @pytest.mark.parametrize("case", sorted(IDENTITY))
+    def test_mtom_parts_are_never_spooled_for_a_refused_caller(
+        self, dmp_target: Target, monkeypatch: pytest.MonkeyPatch, case: str
+    ) -> None:
+        created = _spool_spy(monkeypatch)
+        doc = Doc(b"%PDF anonymous upload" * 10_000, "application/pdf")
+        root = envelope(PNR, provide_request([doc]))
+        root = root.replace(b"</soap:Header>", IDENTITY[case] + b"</soap:Header>", 1)
+        body, content_type = mtom(root, [(doc.content_id, doc.mime_type, doc.content)])
+        answer = dmp_target.post(body, path="/xds/repository", content_type=content_type)
+        assert answer.status.startswith("fault:wsse:"), answer
+        assert created == [], "a document part was spooled for an unauthenticated request"
+
+    def test_a_plain_envelope_is_refused_once_its_header_is_read(self, dmp_target: Target) -> None:
+        """13 MB of body (that the full parse would refuse for its own reasons) behind an anonymous header:
+        the header's refusal is the answer, the body is never parsed (bench/hardening_bench.py measures
+        the memory and time on a real server)."""
+        prefix, _, _ = soap(QUERY, "").partition(b"</env:Body>")
+        body = prefix + (b"<x>" + b"A" * 65_536 + b"</x>") * 200 + b"</env:Body></env:Envelope>"
+        answer = dmp_target.post(body)
+        assert answer.http == 400 and answer.status == "fault:wsse:InvalidSecurity"
+
+    def test_a_padded_header_is_refused(self, dmp_target: Target) -> None:
+        padding = b"<x:pad xmlns:x='urn:x'>" + b"A" * (2 * 1024 * 1024) + b"</x:pad>"
+        answer = dmp_target.post(soap(QUERY, "<x/>", padding))
+        assert answer.status == "fault:env:Sender" and b"header is larger" in answer.text

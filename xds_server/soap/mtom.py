@@ -59,7 +59,7 @@ import hashlib
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import collapse_rfc2231_value
@@ -266,8 +266,11 @@ async def read_multipart(
     *,
     limits: MultipartLimits,
     spool_dir: Path,
+    on_root: Callable[[bytes], Awaitable[None]] | None = None,
 ) -> MultipartMessage:
-    """Read a multipart/related body from ``chunks``; see the module docstring for the rules."""
+    """Read a multipart/related body from ``chunks``; see the module docstring for the rules. ``on_root``
+    is awaited with the root part (the envelope) as soon as it is complete, before the next parts are read:
+    an exception it raises stops the reading (the endpoint checks credentials there)."""
     ctype = parse_content_type(content_type)
     if ctype.media_type != "multipart/related":
         raise MtomError(f"expected multipart/related, got {ctype.media_type!r}")
@@ -278,9 +281,14 @@ async def read_multipart(
     start_id = _strip_angle(start) if start else None
     spool_dir.mkdir(parents=True, exist_ok=True)
     reader = _Reader(boundary.encode("latin-1"), start_id, limits, spool_dir)
+    reader.pause_after_root = on_root is not None
     try:
         async for chunk in chunks:
             reader.feed(chunk)
+            if on_root is not None and reader.root is not None:
+                hook, on_root = on_root, None
+                await hook(reader.root[0])  # before any byte of the next parts is spooled
+                reader.resume()
         return reader.finish(ctype)
     except BaseException:
         reader.cleanup()
@@ -307,6 +315,9 @@ class _Reader:
         self.root: tuple[bytes, str, str | None] | None = None
         self.parts: dict[str, SpooledPart] = {}
         self.open_paths: list[Path] = []
+        #: stop feeding once the root part is complete (``resume`` goes on): the caller checks it first
+        self.pause_after_root = False
+        self._paused = False
 
     # -- feeding --------------------------------------------------------------------------------------
     def feed(self, chunk: bytes) -> None:
@@ -316,6 +327,12 @@ class _Reader:
         if self.state == self.EPILOGUE:
             return
         self.buf += chunk
+        if not self._paused:
+            self._run()
+
+    def resume(self) -> None:
+        """Go on after the pause at the end of the root part (the buffered bytes are processed now)."""
+        self._paused = False
         self._run()
 
     def _run(self) -> None:
@@ -336,6 +353,10 @@ class _Reader:
                     return
             elif self.state == self.BODY:
                 if not self._body():
+                    return
+                if self.pause_after_root and self.root is not None:
+                    self.pause_after_root = False
+                    self._paused = True
                     return
             else:  # EPILOGUE: ignore whatever follows the close delimiter
                 self.buf.clear()

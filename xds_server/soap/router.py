@@ -39,7 +39,7 @@ from xds_server import metrics
 from xds_server.core.policy import AccessContext
 from xds_server.core.vocabulary import SoapAction
 from xds_server.soap import iti18, iti41, iti42, iti43, iti57, iti62
-from xds_server.soap.envelope import SoapRequest, read_envelope, write_envelope
+from xds_server.soap.envelope import SoapRequest, read_envelope, write_envelope, wsa_text
 from xds_server.soap.faults import (
     ACTION_NOT_SUPPORTED,
     SOAP12_CONTENT_TYPE,
@@ -103,14 +103,17 @@ class Router:
         multipart: MultipartMessage | None = None,
         *,
         transport_subject: str | None = None,
+        actor: AccessContext | None = None,
     ) -> HttpAnswer:
         """Check the envelope, run the handler of its action, package the reply (never raises).
-        ``transport_subject``: the TLS client certificate subject of the connection (RFC 4514).
+        ``transport_subject``: the TLS client certificate subject of the connection (RFC 4514). ``actor``:
+        the caller ``admit`` already verified from this very envelope's header while its body was still
+        arriving (the credential is not verified twice: a OneTimeUse assertion would be refused as replayed).
         Each request is counted in /metrics by transaction and outcome, with its duration."""
         started = time.perf_counter()
         seen = _Seen()
         try:
-            answer = self._handle(envelope, multipart, transport_subject, seen)
+            answer = self._handle(envelope, multipart, transport_subject, seen, actor)
         except SoapFault as fault:
             seen.outcome = "fault"
             answer = fault_answer(fault)
@@ -127,6 +130,7 @@ class Router:
         multipart: MultipartMessage | None,
         transport_subject: str | None,
         seen: _Seen,
+        actor: AccessContext | None = None,
     ) -> HttpAnswer:
         request = read_envelope(envelope, multipart=multipart)
         request = dataclasses.replace(request, transport_subject=transport_subject)
@@ -147,7 +151,7 @@ class Router:
                 relates_to=request.message_id,
             )
         try:
-            request = dataclasses.replace(request, actor=self._authenticate(request))
+            request = dataclasses.replace(request, actor=actor or self._authenticate(request))
         except SoapFault:
             metrics.refused("authentication")
             raise
@@ -158,6 +162,35 @@ class Router:
             package = mtom_response(xml, reply.parts, action=route.response_action)
             return HttpAnswer(200, package.content_type, package.body, package.content_length)
         return HttpAnswer(200, f'{SOAP12_CONTENT_TYPE}; action="{route.response_action}"', xml, len(xml))
+
+    def admit(
+        self, header: etree._Element | None, transport_subject: str | None = None
+    ) -> AccessContext | None:
+        """Credentials first (issue 14, item 6): the endpoint calls this with the envelope's ``env:Header``
+        as soon as it is parsed, before the Body or the MTOM parts are read, so an anonymous or forged
+        request is refused having cost a few kilobytes. The verified actor, None when the decision is left
+        to ``handle`` (an action this router does not serve: that fault comes first), or the refusal as a
+        ``SoapFault`` (counted in /metrics)."""
+        request = SoapRequest(
+            action=wsa_text(header, "Action") or "",
+            message_id=wsa_text(header, "MessageID"),
+            body=etree.Element("placeholder"),
+            header=header,
+        )
+        if request.action not in self.routes:
+            return None
+        try:
+            return self._authenticate(request)
+        except SoapFault:
+            # the request line ``handle`` would have logged: who knocked, refused before the body was read
+            log.info(
+                "SOAP %s message %s, TLS client %s",
+                request.action,
+                request.message_id or "-",
+                transport_subject or "-",
+            )
+            metrics.refused("authentication")
+            raise
 
     def _authenticate(self, request: SoapRequest) -> AccessContext:
         # No identity, no transaction (soap.security): without access control nothing is served.
