@@ -198,3 +198,18 @@ class TestCanonicalPatientId:
     def test_dmp_refuses_other_identifier_type(self) -> None:
         with pytest.raises(IdentifierError):
             canonical_patient_id(f"{INS}^^^&{NIR_OID}&ISO^PI", dmp_profile())
+
+    def test_an_ins_is_ascii(self) -> None:
+        """Digits of another script would spell a second id (another row) for the same patient."""
+        arabic_indic = INS[0] + "".join(chr(0x660 + int(c)) for c in INS[1:])
+        assert ins_problem(arabic_indic) is not None
+        with pytest.raises(IdentifierError):
+            canonical_patient_id(arabic_indic, dmp_profile())
+
+    def test_the_bare_ins_takes_the_default_authority_even_where_test_authorities_are_accepted(self) -> None:
+        """dmp-test: the bare form is the production INS-NIR authority's; a test identity needs its CX."""
+        accepting = dataclasses.replace(dmp_profile(), accept_test_authorities=True)
+        assert canonical_patient_id(INS, accepting) == f"{INS}^^^&{NIR_OID}&ISO^NH"
+        assert canonical_patient_id(f"{INS}^^^&{TEST_NIR_OID}&ISO", accepting) != canonical_patient_id(
+            INS, accepting
+        )

@@ -6,9 +6,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.core.builders import INS, NIR_OID, TEST_NIR_OID, dmp_profile
 from xds_server.core.errors import ErrorCode, XdsError
 from xds_server.core.metadata import Slot
-from xds_server.core.query import STORED_QUERIES, Kind, Param, QuerySettings, parse_parameters
+from xds_server.core.query import STORED_QUERIES, Kind, Param, QuerySettings, named_patients, parse_parameters
 from xds_server.core.query.grammar import ValueSyntaxError, parse_value, parse_values
 from xds_server.core.query.parameters import code_key
 from xds_server.core.query.queries import FindDocuments
@@ -232,3 +233,72 @@ class TestReturnType:
         with pytest.raises(XdsError) as caught:
             parse_return_type("Everything")
         assert caught.value.issues[0].code is ErrorCode.REGISTRY_METADATA_ERROR
+
+
+class TestPatientIds:
+    """Patient parameters are read as a submission's patientId: ``canonical_patient_id`` under the profile."""
+
+    PROFILE = dmp_profile(accept_test_authorities=True)
+    CANONICAL = f"{INS}^^^&{NIR_OID}&ISO^NH"
+    SPELLINGS = (INS, f"{INS}^^^&{NIR_OID}&ISO", CANONICAL, f" {INS}^^^&{NIR_OID}&ISO ")
+    PARAMS = (Param("$XDSDocumentEntryPatientId", Kind.PATIENT_ID, multi=True),)
+
+    @pytest.mark.parametrize("spelled", SPELLINGS)
+    def test_every_spelling_reads_as_the_canonical_id(self, spelled: str) -> None:
+        slots = [Slot("$XDSDocumentEntryPatientId", (s(spelled),))]
+        parsed = parse_parameters(slots, self.PARAMS, profile=self.PROFILE)
+        assert parsed.values("$XDSDocumentEntryPatientId") == frozenset({self.CANONICAL})
+
+    def test_the_ihe_profile_keeps_a_cx_as_it_is(self) -> None:
+        slots = [Slot("$XDSDocumentEntryPatientId", (s(PATIENT),))]
+        assert parse_parameters(slots, self.PARAMS).values("$XDSDocumentEntryPatientId") == {PATIENT}
+
+    @pytest.mark.parametrize(
+        ("spelled", "code"),
+        [
+            ("255081416802539", ErrorCode.REGISTRY_METADATA_ERROR),  # wrong key
+            (f"{INS}^^^&{NIR_OID}&ISO^PI", ErrorCode.REGISTRY_METADATA_ERROR),  # not NH
+            (f"{INS}^^^&1.2.3.4&ISO", ErrorCode.UNKNOWN_PATIENT_ID),  # an authority the domain refuses
+            ("", ErrorCode.REGISTRY_METADATA_ERROR),
+            ("a\x00b", ErrorCode.REGISTRY_METADATA_ERROR),  # not XML text
+        ],
+    )
+    def test_a_refused_id_is_reported_like_on_submission(self, spelled: str, code: ErrorCode) -> None:
+        slots = [Slot("$XDSDocumentEntryPatientId", (s(spelled),))]
+        with pytest.raises(XdsError) as raised:
+            parse_parameters(slots, self.PARAMS, profile=self.PROFILE)
+        assert [i.code for i in raised.value.issues] == [code]
+        with pytest.raises(XdsError) as named:
+            named_patients(slots, self.PROFILE)
+        assert named.value.issues == raised.value.issues
+
+    def test_the_production_profile_refuses_a_test_authority(self) -> None:
+        slots = [Slot("$patientId", (s(f"{INS}^^^&{TEST_NIR_OID}&ISO"),))]
+        with pytest.raises(XdsError) as raised:
+            named_patients(slots, dmp_profile())
+        assert [i.code for i in raised.value.issues] == [ErrorCode.UNKNOWN_PATIENT_ID]
+
+    def test_named_patients_of_every_patient_parameter_in_order_without_repeats(self) -> None:
+        test_patient = f"{INS}^^^&{TEST_NIR_OID}&ISO"
+        slots = [
+            Slot("$XDSDocumentEntryStatus", (q(APPROVED),)),
+            Slot("$XDSFolderPatientId", (q(INS, test_patient),)),
+            Slot(" $patientId ", (s(self.CANONICAL),)),
+            Slot("$XDSSubmissionSetPatientId", (s(f"{INS}^^^&{NIR_OID}&ISO"),)),
+        ]
+        assert named_patients(slots, self.PROFILE) == (self.CANONICAL, f"{test_patient}^NH")
+        assert named_patients(slots[:1], self.PROFILE) == ()
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.one_of(st.text(max_size=40), st.text(alphabet="0123456789^&.ISONH2AB ", max_size=45)))
+    def test_any_text_is_a_canonical_id_or_an_ihe_error(self, text: str) -> None:
+        slots = [Slot("$XDSDocumentEntryPatientId", (s(text),))]
+        try:
+            found = named_patients(slots, self.PROFILE)
+        except XdsError as error:
+            assert {i.code for i in error.issues} <= {
+                ErrorCode.REGISTRY_METADATA_ERROR,
+                ErrorCode.UNKNOWN_PATIENT_ID,
+            }
+        else:
+            assert len(found) == 1 and found[0].isascii() and found[0].endswith("&ISO^NH")

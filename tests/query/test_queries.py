@@ -621,8 +621,15 @@ class TestMultiPatientQueries:
 
 @pytest.mark.parametrize("return_type", ["ObjectRef", "LeafClass"])
 def test_empty_result_is_success(registry: Registry, world: World, return_type: str) -> None:
-    result = registry.query(FD, fd(**{"$XDSDocumentEntryPatientId": s("nobody")}), return_type=return_type)
+    unknown = "nobody^^^&1.2.3.4.5&ISO"  # a well-formed id no submission named
+    result = registry.query(FD, fd(**{"$XDSDocumentEntryPatientId": s(unknown)}), return_type=return_type)
     assert result.objects == ()
+
+
+def test_malformed_patient_id_is_an_error_not_an_empty_answer(registry: Registry, world: World) -> None:
+    """A value that is no patient id at all is reported (it could only ever match nothing)."""
+    malformed = fd(**{"$XDSDocumentEntryPatientId": s("nobody")})
+    assert registry.error(FD, malformed) == {"XDSRegistryMetadataError"}
 
 
 class TestLargeIdSets:

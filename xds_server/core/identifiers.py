@@ -44,7 +44,8 @@ _UUID_RE: Final = re.compile(
 )
 _NIR_RE: Final = re.compile(
     r"^(?P<sex>[1-478])(?P<year>\d{2})(?P<month>\d{2})(?P<dept>\d{2}|2[AB])(?P<commune>\d{3})"
-    r"(?P<order>\d{3})(?P<key>\d{2})$"
+    r"(?P<order>\d{3})(?P<key>\d{2})$",
+    re.ASCII,  # an INS is ASCII: other scripts' digits would spell a second id for one patient
 )
 INS_LENGTH: Final = 15
 #: INSEE rule: the Corsican departments count as 19 (2A) and 18 (2B) in the key computation.
@@ -138,7 +139,7 @@ def nir_key(nir13: str) -> int:
     """The INSEE control key of a 13-character NIR (Corsica 2A -> 19, 2B -> 18)."""
     department = nir13[5:7].upper()
     digits = nir13[:5] + _CORSICA.get(department, department) + nir13[7:]
-    if len(digits) != 13 or not digits.isdigit():
+    if len(digits) != 13 or not (digits.isascii() and digits.isdigit()):
         raise ValueError(f"{nir13!r} is not a 13-character NIR")
     return 97 - int(digits) % 97
 

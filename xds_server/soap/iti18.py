@@ -49,10 +49,7 @@ def handle_iti51(request: SoapRequest, services: Services) -> Reply:
 
 
 def query_settings(services: Services) -> QuerySettings:
-    return QuerySettings(
-        max_results=services.settings.query_result_limit,
-        multi_patient_enabled=services.settings.multi_patient_query,
-    )
+    return services.query_settings
 
 
 def stored_query_response(

@@ -19,6 +19,9 @@ profiles:
   availability-status change or a removal;
 * ITI-18 (``query_scope``): the record named by the query's patient parameter (the assertion's patient for
   the Get* queries, which name none) goes through ``decide_record_access`` (refusal: the whole query fails);
+  the parameter is read by ``core.query.named_patients``, the very reading the query engine runs on
+  (``identifiers.canonical_patient_id`` under the profile, as for a submission's patientId), so the record
+  checked and the documents selected are those of one patient whatever spelling the caller used;
   then ``visibility_scope`` becomes the query engine's ``Visibility``, compiled to SQL by
   storage/query_sql.py, so a hidden document is absent from entries, ObjectRefs, associations, package
   contents and counts. ``include_deprecated`` is set: the query's own status parameter decides about
@@ -63,7 +66,14 @@ from xds_server.core.policy import (
 from xds_server.core.policy.decision import WRONG_PATIENT
 from xds_server.core.ports import VersionedRegistryStore
 from xds_server.core.profile import DomainProfile
-from xds_server.core.query import EVERYTHING, DocumentCriteria, QueryPort, Visibility
+from xds_server.core.query import (
+    EVERYTHING,
+    PATIENT_PARAMETERS,
+    DocumentCriteria,
+    QueryPort,
+    Visibility,
+    named_patients,
+)
 from xds_server.core.usecases.retrieve import Authorize, DocumentRequest, allow_all
 from xds_server.core.vocabulary import AssociationType
 from xds_server.ebxml.codec import decode_object_xml
@@ -80,10 +90,6 @@ __all__ = [
     "retrieve_authorizer",
 ]
 
-#: Stored-query parameters naming the patient a query is about.
-PATIENT_PARAMETERS = frozenset(
-    {"$XDSDocumentEntryPatientId", "$XDSSubmissionSetPatientId", "$XDSFolderPatientId", "$patientId"}
-)
 #: Relationship associations that act on an existing document (the others deposit a new one).
 _RELATION_OPERATIONS = {
     AssociationType.REPLACE.value: WriteOperation.REPLACE,
@@ -375,25 +381,6 @@ def check_removal(
 # ---- ITI-18 -------------------------------------------------------------------------------------------
 
 
-def _slot_patients(slots: Iterable[Slot]) -> list[str]:
-    """The raw patient ids of the query's patient parameters (``'id'`` or ``('a','b')`` values)."""
-    found: list[str] = []
-    for slot in slots:
-        if slot.name.strip() not in PATIENT_PARAMETERS:
-            continue
-        for value in slot.values:
-            text = value.strip()
-            if text.startswith("(") and text.endswith(")"):
-                text = text[1:-1]
-            for part in text.split(","):
-                part = part.strip()
-                if len(part) >= 2 and part[0] == part[-1] == "'":
-                    part = part[1:-1]
-                if part:
-                    found.append(part)
-    return found
-
-
 def query_scope(
     services: Services, actor: AccessContext | None, work: UnitOfWork, slots: Sequence[Slot]
 ) -> Visibility:
@@ -402,12 +389,14 @@ def query_scope(
     if enforcing is None:
         return EVERYTHING
     access, actor = enforcing
-    named = dict.fromkeys(_canonical(p, services.profile) for p in _slot_patients(slots))
+    # the ids the query itself runs on (core.query reads them as the submission path does): a spelling
+    # of the patient is that patient, an id the profile refuses fails the query here with the query's error
+    named = named_patients(slots, services.profile)
     for name in named:
         _bind(actor, name)
     # the Get* queries name no patient: they read the assertion's record, and the scope (bound to that
     # patient) hides the objects of every other record
-    record = _record(access, work, next(iter(named), actor.patient_ins))
+    record = _record(access, work, named[0] if named else actor.patient_ins)
     access.policy.decide_record_access(actor, record).raise_if_denied()
     return access.policy.visibility_scope(actor, record, include_deprecated=True)
 

@@ -31,6 +31,7 @@ from xds_server.core.blobs import BlobStore, DocumentIndex
 from xds_server.core.policy import AccessContext, ActorKind, Policy, PolicyMode, RecordSettings
 from xds_server.core.ports import Clock, IdFactory, PatientDirectory, RegistryStore
 from xds_server.core.profile import DomainProfile
+from xds_server.core.query.engine import QuerySettings
 from xds_server.core.query.port import QueryPort
 
 
@@ -120,6 +121,17 @@ class Services:
         if self.read_transaction is None:
             return self
         return dataclasses.replace(self, transaction=self.read_transaction)
+
+    @property
+    def query_settings(self) -> QuerySettings:
+        """The stored-query engine's settings, the same for every face (ITI-18, ITI-51, and the FHIR
+        searches compiled to it): the result cap, the ITI-51 switch, and the profile whose canonical patient
+        ids the queries read (the spelling the submission path stores)."""
+        return QuerySettings(
+            max_results=self.settings.query_result_limit,
+            multi_patient_enabled=self.settings.multi_patient_query,
+            profile=self.profile,
+        )
 
     @property
     def spool_dir(self) -> Path:

@@ -23,7 +23,15 @@ from xds_server.core.query.engine import (
     Transaction,
     run_stored_query,
 )
-from xds_server.core.query.parameters import INVALID_VALUE, Kind, Param, ParsedParams, parse_parameters
+from xds_server.core.query.parameters import (
+    INVALID_VALUE,
+    PATIENT_PARAMETERS,
+    Kind,
+    Param,
+    ParsedParams,
+    named_patients,
+    parse_parameters,
+)
 from xds_server.core.query.port import ObjectRow, QueryPort
 from xds_server.core.query.queries import MULTI_PATIENT_QUERIES, STORED_QUERIES, StoredQuery
 
@@ -31,6 +39,7 @@ __all__ = [
     "EVERYTHING",
     "INVALID_VALUE",
     "MULTI_PATIENT_QUERIES",
+    "PATIENT_PARAMETERS",
     "STORED_QUERIES",
     "AssociationCriteria",
     "DocumentCriteria",
@@ -49,6 +58,7 @@ __all__ = [
     "TimeRange",
     "Transaction",
     "Visibility",
+    "named_patients",
     "parse_parameters",
     "run_stored_query",
 ]

@@ -26,6 +26,7 @@ from enum import StrEnum
 
 from xds_server.core.errors import ErrorCode, Issue, XdsError
 from xds_server.core.metadata import Slot
+from xds_server.core.profile import IHE_DEFAULT, DomainProfile
 from xds_server.core.query.criteria import Visibility
 from xds_server.core.query.fetch import Fetcher, too_many
 from xds_server.core.query.parameters import INVALID_VALUE, parse_parameters
@@ -59,6 +60,9 @@ class QuerySettings:
     max_results: int = 10_000
     #: ITI-51 Multi-Patient Stored Query: off by default (it lets one request read many records).
     multi_patient_enabled: bool = False
+    #: The affinity domain: patient-id parameters are read in its canonical form (parameters.py), the one
+    #: the submission path stores.
+    profile: DomainProfile = IHE_DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +148,7 @@ def run_stored_query(
 ) -> QueryResult:
     query = lookup(request.query_id, transaction, settings)
     return_type = parse_return_type(request.return_type)
-    params = parse_parameters(request.slots, query.params, query.exactly_one_of)
+    params = parse_parameters(request.slots, query.params, query.exactly_one_of, profile=settings.profile)
     extra = query.extra_checks(params)
     if extra:
         raise XdsError(extra)

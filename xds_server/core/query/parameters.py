@@ -13,6 +13,12 @@ Theory of operation (rule book xds-rules.md §a, ITI TF-2a 3.18.4.1.2.3):
 * Values are converted by kind: codes ``code^^scheme`` (a code without its scheme is invalid), times are
   DTM normalised to 14 digits (core.dtm), statuses are full URNs. A value that cannot be converted is
   reported with ``INVALID_VALUE`` (the IHE list has no code of its own for it; see ``INVALID_VALUE``).
+* Patient ids (``Kind.PATIENT_ID``: the ``PATIENT_PARAMETERS``) are read exactly as a submission's patientId
+  is: ``identifiers.canonical_patient_id`` under the domain profile, so every spelling the domain accepts
+  (DMP: CX with or without ``^NH``, the bare INS) finds what was stored under another. An id the profile
+  refuses is reported as the submission validator reports it (validation/patients.py): an authority the
+  domain does not accept is XDSUnknownPatientId, a malformed id or a wrong INS key ``INVALID_VALUE``.
+  ``named_patients`` gives the access rules (wiring/access.py) the same canonical ids the query runs on.
 
 Every problem of a request is collected before failing, like the submission validator does.
 
@@ -34,17 +40,21 @@ from enum import Enum
 
 from xds_server.core.dtm import normalise_dtm
 from xds_server.core.errors import ErrorCode, Issue, LimitExceeded, XdsError
+from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.metadata import Slot
+from xds_server.core.profile import IHE_DEFAULT, DomainProfile
 from xds_server.core.query.grammar import ValueSyntaxError, parse_values
 from xds_server.core.vocabulary import ObjectType
 
 __all__ = [
     "INVALID_VALUE",
+    "PATIENT_PARAMETERS",
     "STATUS_PREFIX",
     "Kind",
     "Param",
     "ParsedParams",
     "code_key",
+    "named_patients",
     "parse_parameters",
 ]
 
@@ -61,11 +71,16 @@ MAX_VALUES = 10_000
 MAX_VALUE_LENGTH = 4096
 MAX_PATTERNS = 100
 MAX_PATTERN_LENGTH = 256
+#: The stored-query parameters naming the patient a query is about (ITI-18; ITI-51 with several values).
+PATIENT_PARAMETERS = frozenset(
+    {"$XDSDocumentEntryPatientId", "$XDSSubmissionSetPatientId", "$XDSFolderPatientId", "$patientId"}
+)
 _OBJECT_TYPES = frozenset({ObjectType.STABLE_DOCUMENT.value, ObjectType.ON_DEMAND_DOCUMENT.value})
 
 
 class Kind(Enum):
-    STRING = "string"  # ids, uniqueIds, patient ids (CX), association types, reference ids (CXi)
+    STRING = "string"  # ids, uniqueIds, association types, reference ids (CXi)
+    PATIENT_ID = "patient id"  # CX, canonicalised by the domain profile (identifiers.canonical_patient_id)
     PATTERN = "pattern"  # LIKE pattern (authorPerson): '%' any run, '_' one character
     CODE = "code"  # code^^scheme
     TIME = "time"  # DTM, normalised to 14 digits
@@ -142,12 +157,33 @@ def _convert(kind: Kind, value: str) -> str | None:
     return value if value else None
 
 
+def _patient_id(name: str, value: str, profile: DomainProfile) -> str | Issue:
+    """The one reading of a query's patient id: the submission path's canonical form, or why not."""
+    try:
+        return canonical_patient_id(value, profile)
+    except IdentifierError as error:
+        code = ErrorCode.UNKNOWN_PATIENT_ID if error.kind == "authority" else INVALID_VALUE
+        return Issue(code, f"{name}: {error}", name)
+
+
+def _typed(param: Param, value: str, profile: DomainProfile) -> str | Issue:
+    if param.kind is Kind.PATIENT_ID and _is_xml_text(value):
+        return _patient_id(param.name, value, profile)
+    typed = _convert(param.kind, value)  # a patient id here is not XML text: refused below
+    if typed is None:
+        return Issue(INVALID_VALUE, f"{param.name}: invalid {param.kind.value} {value!r}", param.name)
+    return typed
+
+
 def parse_parameters(
     slots: Sequence[Slot],
     params: Iterable[Param],
     exactly_one_of: Iterable[tuple[str, ...]] = (),
+    *,
+    profile: DomainProfile = IHE_DEFAULT,
 ) -> ParsedParams:
-    """Check counts and convert values; raise one XdsError carrying every problem found."""
+    """Check counts and convert values (patient ids under ``profile``); raise one XdsError carrying every
+    problem found."""
     declared = {param.name: param for param in params}
     slots_by_name: dict[str, list[Slot]] = defaultdict(list)
     for slot in slots:
@@ -174,7 +210,7 @@ def parse_parameters(
                 )
             )
             continue
-        groups = _parse_groups(param, given, issues)
+        groups = _parse_groups(param, given, issues, profile)
         if groups is not None:
             parsed[name] = groups
 
@@ -233,7 +269,26 @@ def _all_values(given: list[Slot]) -> list[str]:
     return values
 
 
-def _parse_groups(param: Param, given: list[Slot], issues: list[Issue]) -> tuple[tuple[str, ...], ...] | None:
+def named_patients(slots: Sequence[Slot], profile: DomainProfile) -> tuple[str, ...]:
+    """The patients a query's ``PATIENT_PARAMETERS`` name (any query, any count), canonical exactly as
+    ``parse_parameters`` reads them, in order, without repeats; XdsError for a malformed or refused one."""
+    issues: list[Issue] = []
+    found: dict[str, None] = {}
+    for slot in slots:
+        name = slot.name.strip()
+        if name not in PATIENT_PARAMETERS:
+            continue
+        groups = _parse_groups(Param(name, Kind.PATIENT_ID, multi=True), [slot], issues, profile)
+        for group in groups or ():
+            found.update(dict.fromkeys(group))
+    if issues:
+        raise XdsError(issues)
+    return tuple(found)
+
+
+def _parse_groups(
+    param: Param, given: list[Slot], issues: list[Issue], profile: DomainProfile
+) -> tuple[tuple[str, ...], ...] | None:
     groups: list[tuple[str, ...]] = []
     failed = False
     for slot in given:
@@ -259,11 +314,9 @@ def _parse_groups(param: Param, given: list[Slot], issues: list[Issue]) -> tuple
             continue
         converted: list[str] = []
         for value in raw:
-            typed = _convert(param.kind, value)
-            if typed is None:
-                issues.append(
-                    Issue(INVALID_VALUE, f"{param.name}: invalid {param.kind.value} {value!r}", param.name)
-                )
+            typed = _typed(param, value, profile)
+            if isinstance(typed, Issue):
+                issues.append(typed)
                 failed = True
             else:
                 converted.append(typed)

@@ -52,8 +52,9 @@ __all__ = [
 HAS_MEMBER: Final = frozenset({AssociationType.HAS_MEMBER.value})
 STABLE_ONLY: Final = frozenset({ObjectType.STABLE_DOCUMENT.value})
 
-S, P, C, T, ST, OT, LV = (
+S, PID, P, C, T, ST, OT, LV = (
     Kind.STRING,
+    Kind.PATIENT_ID,
     Kind.PATTERN,
     Kind.CODE,
     Kind.TIME,
@@ -167,7 +168,7 @@ class StoredQuery:
 class FindDocuments(StoredQuery):
     name = "FindDocuments"
     query_id = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
-    patient_param: ClassVar[Param] = Param("$XDSDocumentEntryPatientId", S, required=True)
+    patient_param: ClassVar[Param] = Param("$XDSDocumentEntryPatientId", PID, required=True)
     params: ClassVar[tuple[Param, ...]] = (
         patient_param,
         Param(DE_STATUS, ST, required=True, multi=True),
@@ -202,7 +203,7 @@ class FindDocumentsForMultiplePatients(FindDocuments):
 
     name = "FindDocumentsForMultiplePatients"
     query_id = "urn:uuid:3d1bdb10-39a2-11de-89c2-2f44d94eaa9f"
-    patient_param = Param("$XDSDocumentEntryPatientId", S, multi=True)
+    patient_param = Param("$XDSDocumentEntryPatientId", PID, multi=True)
     params = (patient_param, *FindDocuments.params[1:])
 
     def extra_checks(self, p: ParsedParams) -> list[Issue]:
@@ -220,7 +221,7 @@ class FindSubmissionSets(StoredQuery):
     name = "FindSubmissionSets"
     query_id = "urn:uuid:f26abbcb-ac74-4422-8a30-edb644bbc1a9"
     params = (
-        Param("$XDSSubmissionSetPatientId", S, required=True),
+        Param("$XDSSubmissionSetPatientId", PID, required=True),
         Param("$XDSSubmissionSetStatus", ST, required=True, multi=True),
         Param("$XDSSubmissionSetSourceId", S, multi=True),
         Param("$XDSSubmissionSetSubmissionTimeFrom", T),
@@ -245,7 +246,7 @@ class FindSubmissionSets(StoredQuery):
 class FindFolders(StoredQuery):
     name = "FindFolders"
     query_id = "urn:uuid:958f3006-baad-4929-a4de-ff1114824431"
-    patient_param: ClassVar[Param] = Param("$XDSFolderPatientId", S, required=True)
+    patient_param: ClassVar[Param] = Param("$XDSFolderPatientId", PID, required=True)
     params = (
         patient_param,
         Param("$XDSFolderStatus", ST, required=True, multi=True),
@@ -269,7 +270,7 @@ class FindFolders(StoredQuery):
 class FindFoldersForMultiplePatients(FindFolders):
     name = "FindFoldersForMultiplePatients"
     query_id = "urn:uuid:50d3f5ac-39a2-11de-a1ca-b366239e58df"
-    patient_param = Param("$XDSFolderPatientId", S, multi=True)
+    patient_param = Param("$XDSFolderPatientId", PID, multi=True)
     params = (patient_param, *FindFolders.params[1:])
 
 
@@ -282,7 +283,7 @@ class GetAll(StoredQuery):
     name = "GetAll"
     query_id = "urn:uuid:10b545ea-725c-446d-9b95-8aeb444eddf3"
     params = (
-        Param("$patientId", S, required=True),
+        Param("$patientId", PID, required=True),
         Param(DE_STATUS, ST, required=True, multi=True),
         Param("$XDSSubmissionSetStatus", ST, required=True, multi=True),
         Param("$XDSFolderStatus", ST, required=True, multi=True),
