@@ -110,17 +110,17 @@ def serve(
 
     from xds_server.app import DEV_AUTHORITY_WARNING, create_app
     from xds_server.identity.dev_authority import trusted
-    from xds_server.transport import tls_options
+    from xds_server.transport import server_options
 
     settings = _settings(data_dir, profile, tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca)
     logs.configure(settings.log_level, settings.log_format)
     try:
-        ssl_options = tls_options(settings)
+        ssl_options = server_options(settings)  # TLS, and the connection bounds
         application = create_app(settings)
     except (ValueError, XdsError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
-    scheme = "https" if ssl_options else "http"
+    scheme = "https" if "ssl_certfile" in ssl_options else "http"
     client_certificates = ", client certificates required" if "ssl_cert_reqs" in ssl_options else ""
     typer.echo(
         f"xds-server on {scheme}://{host}:{port} (profile {settings.profile}, "

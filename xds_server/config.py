@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     max_metadata_slots: int = Field(default=256, gt=0)
     max_metadata_values: int = Field(default=1_000, gt=0)
     max_metadata_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    #: Connection bounds of ``xds-server serve`` (transport.py): complete request headers within
+    #: ``header_timeout`` s, a body byte at least every ``body_timeout`` s, at most ``max_connections`` open
+    #: (``max_connections_per_client`` from one address) and ``requests_per_second`` started per address.
+    header_timeout: float = Field(default=10.0, gt=0)
+    body_timeout: float = Field(default=30.0, gt=0)
+    max_connections: int = Field(default=1000, gt=0)
+    max_connections_per_client: int = Field(default=100, gt=0)
+    requests_per_second: float = Field(default=100.0, ge=0)
     #: Most MIME parts accepted in one MTOM request.
     max_parts: int = Field(default=1000, gt=0)
     #: Accept ITI-51 multi-patient queries (off by default: the DMP forbids cross-patient queries).
