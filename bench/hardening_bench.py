@@ -13,18 +13,28 @@ Cases
     patterns    an ITI-18 FindDocuments with 1500 authorPerson patterns (finding: "Expression tree is too
                 large", a bare XDSRegistryError)
     refused     ten ITI-41 of a 5 MiB document for an unknown patient (finding: the store grew by 50 MiB)
+    anonymous   eight concurrent anonymous 30 MiB SOAP envelopes on dmp-test (finding: 32 of them, 850 MB)
+    upload      one anonymous 200 MiB MTOM upload on dmp-test: peak staging disk (finding: 4 x 250 MB, 936 MB)
+    half-open   500 connections sending half a request header: how many the server still holds 12 s later
+                (finding: 3000 held forever)
+    slow-body   a Content-Length of 100 000 with 13 bytes sent: seconds until the server lets go
+                (finding: 90 s and more; the wait is capped at 100 s)
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import contextlib
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -56,16 +66,19 @@ def peak_mb(pid: int) -> float:
 class Server:
     """``xds-server serve`` of the checkout on PYTHONPATH, on a free local port, stopped at the end."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, profile: str = "ihe") -> None:
         self.data_dir = data_dir
-        self.env = {**os.environ, "XDS_DATA_DIR": str(data_dir), "XDS_PROFILE": "ihe",
-                    "XDS_ANONYMOUS_ACTOR": "bench", "XDS_LOG_LEVEL": "WARNING"}  # fmt: skip
+        self.env = {**os.environ, "XDS_DATA_DIR": str(data_dir), "XDS_PROFILE": profile,
+                    "XDS_LOG_LEVEL": "WARNING"}  # fmt: skip
+        if profile == "ihe":
+            self.env["XDS_ANONYMOUS_ACTOR"] = "bench"
         self.port = free_port()
 
     def __enter__(self) -> Server:
         cli = [sys.executable, "-m", "xds_server.cli"]
-        subprocess.run([*cli, "patients", "add", NIST_PATIENT, "--state", "activated"],
-                       env=self.env, check=True, capture_output=True)  # fmt: skip
+        if self.env["XDS_PROFILE"] == "ihe":
+            subprocess.run([*cli, "patients", "add", NIST_PATIENT, "--state", "activated"],
+                           env=self.env, check=True, capture_output=True)  # fmt: skip
         self.process = subprocess.Popen(
             [*cli, "serve", "--port", str(self.port)], env=self.env, stderr=subprocess.DEVNULL
         )
@@ -157,11 +170,118 @@ def case_refused() -> Callable[[Server], str]:
     return run
 
 
+def case_anonymous() -> Callable[[Server], str]:
+    head = (
+        '<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
+        'xmlns:wsa="http://www.w3.org/2005/08/addressing"><env:Header>'
+        f"<wsa:Action>{QUERY}</wsa:Action><wsa:MessageID>urn:uuid:{uuid.uuid4()}</wsa:MessageID>"
+        "</env:Header><env:Body><x>"
+    ).encode()
+    message = head + b"A" * (30 * 1024 * 1024) + b"</x></env:Body></env:Envelope>"
+
+    def run(server: Server) -> str:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda _: server.post("/xds/registry", message).status_code, range(8)))
+        return f"8 x 30 MiB anonymous -> HTTP {sorted(set(codes))}"
+
+    return run
+
+
+def _peak_staging(server: Server, stop: threading.Event, peak: list[int]) -> None:
+    staging = server.data_dir / "blobs" / ".staging"
+    while not stop.is_set():
+        with contextlib.suppress(FileNotFoundError):
+            peak[0] = max(peak[0], dir_bytes(staging))
+        time.sleep(0.02)
+
+
+def case_upload() -> Callable[[Server], str]:
+    document = Doc(b"", "application/pdf")
+    root, content_type = pnr_message([document])  # the parts are streamed below, not held in memory
+    head, _, tail = root.rpartition(b"\r\n\r\n")
+    boundary_end = tail  # the (empty) part's closing delimiter
+
+    def body() -> Iterator[bytes]:
+        yield head + b"\r\n\r\n"
+        block = os.urandom(1024 * 1024)
+        for _ in range(200):
+            yield block
+        yield boundary_end
+
+    def run(server: Server) -> str:
+        stop, peak = threading.Event(), [0]
+        watcher = threading.Thread(target=_peak_staging, args=(server, stop, peak))
+        watcher.start()
+        try:
+            answer = server.client.post(
+                "/xds/repository", content=body(), headers={"Content-Type": content_type}
+            )
+            code = str(answer.status_code)
+        except httpx.TransportError as error:
+            code = type(error).__name__
+        finally:
+            stop.set()
+            watcher.join()
+        return f"200 MiB anonymous MTOM -> {code}, peak staging {peak[0] / 2**20:.1f} MiB"
+
+    return run
+
+
+def case_half_open() -> Callable[[Server], str]:
+    def run(server: Server) -> str:
+        socks = []
+        for _ in range(500):
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.sendall(b"POST /xds/registry HTTP/1.1\r\nHost: x\r\n")
+            socks.append(sock)
+        time.sleep(12)
+        held = 0
+        for sock in socks:
+            sock.setblocking(False)
+            try:
+                held += sock.recv(1) != b""
+            except BlockingIOError:
+                held += 1
+            except OSError:
+                pass
+            sock.close()
+        return f"{held} of 500 half-open connections still held after 12 s"
+
+    return run
+
+
+def case_slow_body() -> Callable[[Server], str]:
+    def run(server: Server) -> str:
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(
+                b"POST /xds/registry HTTP/1.1\r\nHost: x\r\nContent-Type: application/soap+xml\r\n"
+                b"Content-Length: 100000\r\n\r\n<env:Envelope"
+            )
+            started = time.monotonic()
+            sock.settimeout(100)
+            try:
+                while sock.recv(65536):
+                    pass
+                outcome = "closed"
+            except TimeoutError:
+                outcome = "still open (capped)"
+            except ConnectionResetError:
+                outcome = "reset"
+            return f"{outcome} after {time.monotonic() - started:.1f} s"
+
+    return run
+
+
 CASES: dict[str, Callable[[], Callable[[Server], str]]] = {
     "slots": case_slots,
     "patterns": case_patterns,
     "refused": case_refused,
+    "anonymous": case_anonymous,
+    "upload": case_upload,
+    "half-open": case_half_open,
+    "slow-body": case_slow_body,
 }
+PROFILES = {"anonymous": "dmp-test", "upload": "dmp-test"}
 
 
 def main() -> None:
@@ -173,7 +293,10 @@ def main() -> None:
     print(f"xds_server from {Path(xds_server.__file__).resolve().parent}")
     for name in args.case or sorted(CASES):
         run = CASES[name]()
-        with tempfile.TemporaryDirectory(prefix="xds-bench-") as folder, Server(Path(folder)) as server:
+        with (
+            tempfile.TemporaryDirectory(prefix="xds-bench-") as folder,
+            Server(Path(folder), PROFILES.get(name, "ihe")) as server,
+        ):
             disk, peak = dir_bytes(server.data_dir), peak_mb(server.process.pid)
             started = time.perf_counter()
             result = run(server)
