@@ -40,6 +40,7 @@ from xds_server.identity import (
     load_policy,
 )
 from xds_server.identity.saml import ReplayStore
+from xds_server.identity.trust import load_authorities
 from xds_server.logs import RequestIdMiddleware
 from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
@@ -126,6 +127,7 @@ def trust_store(settings: Settings) -> TrustStore:
         settings.data_dir,
         dev_setting=settings.dev_authority,
         certificates_configured=load_certificates(settings.trusted_certs),
+        authorities_configured=load_authorities(settings.trusted_cas, settings.trusted_crls),
         issuers_configured=tuple(
             TrustedIssuer(
                 name,
@@ -159,6 +161,7 @@ def build_access(
         saml,
         canonical_patient=functools.partial(canonical_patient_id, profile=profile),
         replay_cache=replay,
+        authorities=trust.authorities,
     )
     tokens = TokenVerifier(
         trust.token_issuers,

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     body_timeout: float = Field(default=30.0, gt=0)
     max_connections: int = Field(default=1000, gt=0)
     max_connections_per_client: int = Field(default=100, gt=0)
-    requests_per_second: float = Field(default=100.0, ge=0)
+    requests_per_second: float = Field(default=500.0, ge=0)
     #: Most MIME parts accepted in one MTOM request.
     max_parts: int = Field(default=1000, gt=0)
     #: Accept ITI-51 multi-patient queries (off by default: the DMP forbids cross-patient queries).
@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     dev_authority: str = "on"
     #: PEM files of the certificates VIHF assertions may be signed with (comma-separated in the environment).
     trusted_certs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    #: PEM files of certificate authorities (the IGC-Santé hierarchy): a VIHF assertion signed by a
+    #: certificate they issued (named in its KeyInfo) is accepted when that certificate names the claimed
+    #: structure or professional; ``trusted_crls`` are their revocation lists (PEM or DER).
+    trusted_cas: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    trusted_crls: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     #: Tolerance on the assertion's NotBefore / NotOnOrAfter, in seconds.
     saml_clock_skew: float = Field(default=60.0, ge=0)
     #: Accept every assertion once only (XUA allows reuse until expiry; OneTimeUse ones are always once).
@@ -151,7 +156,7 @@ class Settings(BaseSettings):
             raise ValueError(f"dev_authority must be on or off, not {value!r}")
         return normalised
 
-    @field_validator("trusted_certs", mode="before")
+    @field_validator("trusted_certs", "trusted_cas", "trusted_crls", mode="before")
     @classmethod
     def _path_list(cls, value: object) -> object:
         if isinstance(value, str):

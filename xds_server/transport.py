@@ -134,7 +134,7 @@ class GuardSettings:
     #: connections open at once from one client address
     max_connections_per_client: int = 100
     #: requests per second one client address may start (token bucket of ``2 x`` this); 0: no limit
-    requests_per_second: float = 100.0
+    requests_per_second: float = 500.0
     #: a condition (header timeout, connection cap ...) is logged at most once per this many seconds
     log_interval: float = 60.0
 

@@ -3,7 +3,11 @@
 Theory of operation (order matters: each step only trusts what the previous one proved):
  1. the WS-Security header: exactly one ``wsse:Security`` block holding exactly one ``saml2:Assertion``
     anywhere inside it (a second one, even nested, is how signature wrapping hides a forged assertion);
- 2. the signature (XML-DSig, signxml) is checked against each trusted certificate in turn; signxml returns
+ 2. the signature (XML-DSig, signxml) is checked with the certificate its ``ds:KeyInfo`` names when that
+    certificate is pinned (``XDS_TRUSTED_CERTS``, the dev authority) or chains to a configured authority
+    (``XDS_TRUSTED_CAS`` with its CRLs, identity/chains.py); a CA-issued certificate must name the claimed
+    structure (or the professional) in its subject, else ``wsse:FailedAuthentication``. A signature
+    without a KeyInfo certificate is checked against each pinned certificate in turn; signxml returns
     the element the signature covers, re-parsed from its canonical form. That element, and ONLY that
     element, is read afterwards: it must be a ``saml2:Assertion`` with the ID of the assertion found in
     step 1 (so an enveloped signature of some other element, or of another assertion, proves nothing);
@@ -41,6 +45,7 @@ from signxml.exceptions import SignXMLException
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from xds_server.core.policy import AccessContext, AccessMode, ActorKind
+from xds_server.identity.chains import CertificateAuthorities, binds, key_info_chain
 from xds_server.identity.errors import IdentityError
 
 SAML2: Final = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -161,6 +166,7 @@ class AssertionVerifier:
         clock: Callable[[], datetime] | None = None,
         replay_cache: ReplayStore | None = None,
         canonical_patient: Callable[[str], str] | None = None,
+        authorities: Callable[[], CertificateAuthorities | None] | None = None,
     ) -> None:
         """``canonical_patient`` (``core.identifiers.canonical_patient_id`` bound to the domain profile)
         turns the resource-id into the registry's spelling; a ValueError from it refuses the assertion."""
@@ -169,6 +175,7 @@ class AssertionVerifier:
         self.settings = settings or SamlSettings()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._replay: ReplayStore = replay_cache if replay_cache is not None else ReplayCache()
+        self._authorities = authorities or (lambda: None)
 
     def verify_security_header(self, blocks: Sequence[etree._Element]) -> AccessContext:
         """The AccessContext of the request whose ``wsse:Security`` header blocks are ``blocks``."""
@@ -195,18 +202,40 @@ class AssertionVerifier:
             raise IdentityError.invalid("the assertion has no ID")
         if assertion.find(f"{{{DS}}}Signature") is None:
             raise IdentityError.failed("the assertion is not signed")
-        signed = self._signed_element(assertion)
+        now = self._clock()
+        signed, issued_to = self._signed_element(assertion, now)
         if signed.tag != ASSERTION or signed.get("ID") != assertion_id:
             raise IdentityError.invalid("the signature does not cover the assertion that carries it")
-        now = self._clock()
         expires = self._check_time(signed, now)
+        context = self._context(signed)
+        if issued_to is not None and not _bound(issued_to, context):
+            raise IdentityError.failed(
+                "the signing certificate does not name the structure or professional the assertion claims"
+            )
         self._check_replay(signed, assertion_id, expires, now)
-        return self._context(signed)
+        return context
 
     # -- steps ----------------------------------------------------------------------------------------------
 
-    def _signed_element(self, assertion: etree._Element) -> etree._Element:
-        certificates = list(self._trusted())
+    def _signed_element(
+        self, assertion: etree._Element, now: datetime
+    ) -> tuple[etree._Element, x509.Certificate | None]:
+        """The element the signature covers, and the CA-issued certificate that signed it (None for a pinned
+        one: pinned certificates are trusted for any identity)."""
+        pinned = list(self._trusted())
+        chain = key_info_chain(assertion)
+        issued_to: x509.Certificate | None = None
+        if chain:
+            authorities = self._authorities()
+            if any(chain[0] == certificate for certificate in pinned):
+                certificates = [chain[0]]
+            elif authorities is not None:
+                certificates = [authorities.verify(chain, now)]
+                issued_to = certificates[0]
+            else:
+                raise IdentityError.failed("the signing certificate is not trusted")
+        else:
+            certificates = pinned
         if not certificates:
             raise IdentityError.failed("no trusted signing certificate is configured")
         data = etree.tostring(assertion)
@@ -218,7 +247,7 @@ class AssertionVerifier:
             signed = result.signed_xml  # type: ignore[union-attr]
             if signed is None:
                 raise IdentityError.invalid("the signed content is not an XML element")
-            return signed
+            return signed, issued_to
         raise IdentityError.failed("the assertion's signature is not valid for any trusted certificate")
 
     def _check_time(self, signed: etree._Element, now: datetime) -> datetime:
@@ -307,6 +336,12 @@ class AssertionVerifier:
             lps_version=_first_text(attributes, VihfAttribute.LPS_VERSION),
             issuer=(signed.findtext(f"{{{SAML2}}}Issuer") or "").strip() or None,
         )
+
+
+def _bound(certificate: x509.Certificate, context: AccessContext) -> bool:
+    """A CA-issued certificate vouches for the structure it names, or for the professional it names."""
+    claimed = [context.structure_id, context.national_id]
+    return any(binds(certificate, c) for c in claimed if c)
 
 
 def _instant(value: str | None) -> datetime | None:
