@@ -60,9 +60,11 @@ def outcome(http: int, content: bytes) -> Outcome:
         start = content.find(b"<")
     end = content.rfind(b"Envelope>")
     root = etree.fromstring(content[start : end + len(b"Envelope>")])
-    fault = root.find(f"{{{SOAP12}}}Body/{{{SOAP12}}}Fault")
-    if fault is not None:
-        values = [v.text or "" for v in fault.iter(f"{{{SOAP12}}}Value")]
+    fault = root.find("{*}Body/{*}Fault")
+    if fault is not None:  # SOAP 1.2 (Code/Value, Subcode/Value), or SOAP 1.1 (faultcode) for a 1.1 request
+        values = [v.text or "" for v in fault.iter(f"{{{SOAP12}}}Value")] or [
+            fault.findtext("faultcode") or "?"
+        ]
         return Outcome(http, f"fault:{values[-1]}", (), content)
     status = ""
     for element in root.iter():

@@ -240,3 +240,137 @@ class TestIdentity:
         padding = b"<x:pad xmlns:x='urn:x'>" + b"A" * (2 * 1024 * 1024) + b"</x:pad>"
         answer = dmp_target.post(soap(QUERY, "<x/>", padding))
         assert answer.status == "fault:env:Sender" and b"header is larger" in answer.text
+
+
+# ---- XML -------------------------------------------------------------------------------------------------
+
+_QUERY_BODY = adhoc(FIND_DOCUMENTS, {"$XDSDocumentEntryPatientId": f"'{PATIENT}'",
+                                     "$XDSDocumentEntryStatus": f"('{APPROVED}')"})  # fmt: skip
+
+
+def _nested(depth: int) -> bytes:
+    return soap(QUERY, "<a>" * depth + "</a>" * depth)
+
+
+XML: dict[str, bytes] = {
+    "external entity (XXE)": b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    + soap(QUERY, "<x>&x;</x>"),
+    "billion laughs": b'<!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+    b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>'
+    + soap(QUERY, "<x>&d;</x>"),
+    "parameter entity": b'<!DOCTYPE e [<!ENTITY % p SYSTEM "http://127.0.0.1:9/evil.dtd"> %p;]>'
+    + soap(QUERY, "<x/>"),
+    "a DOCTYPE in UTF-16": ('<!DOCTYPE e [<!ENTITY x "y">]>').encode("utf-16") + soap(QUERY, "<x/>"),
+    "nesting 10 000 deep": _nested(10_000),
+    "not XML": b"\x00\x01\x02 this is not xml",
+    "truncated envelope": soap(QUERY, _QUERY_BODY)[:300],
+    "SOAP 1.1 envelope": soap(QUERY, _QUERY_BODY).replace(
+        b"http://www.w3.org/2003/05/soap-envelope", b"http://schemas.xmlsoap.org/soap/envelope/"
+    ),
+    "two Body children": soap(QUERY, _QUERY_BODY + _QUERY_BODY),
+    "unknown mustUnderstand header": soap(
+        QUERY, _QUERY_BODY, '<x:h xmlns:x="urn:x" env:mustUnderstand="true"/>'
+    ),
+    "unknown action": soap("urn:evil:Action", _QUERY_BODY),
+    "NUL character reference in a value": soap(
+        QUERY, _QUERY_BODY.replace(PATIENT.replace("&", "&amp;"), "&#0;", 1)
+    ),
+}
+
+
+class TestXml:
+    @pytest.mark.parametrize("case", sorted(XML))
+    def test_refused_with_a_fault_never_a_crash(self, target: Target, case: str) -> None:
+        answer = target.post(XML[case])
+        assert answer.status.startswith("fault:") or answer.status == FAILURE, (case, answer.text[:300])
+        assert answer.http in (200, 400, 500)
+        assert b"root:" not in answer.text and b"aaaaaaaaaaaaaaaaaaaa" not in answer.text  # nothing expanded
+        assert b"Traceback" not in answer.text
+
+
+# ---- MTOM ------------------------------------------------------------------------------------------------
+
+
+def _pnr_parts() -> tuple[bytes, str, Doc]:
+    doc = Doc(b"%PDF-1.4 attack document", "application/pdf")
+    body, content_type = mtom(
+        envelope(PNR, provide_request([doc])), [(doc.content_id, doc.mime_type, doc.content)]
+    )
+    return body, content_type, doc
+
+
+def _mtom_case(name: str) -> tuple[bytes, str]:
+    body, content_type, doc = _pnr_parts()
+    if name == "no boundary parameter":
+        return body, content_type.replace('boundary="MIMEBoundary_test_0123456789"; ', "")
+    if name == "truncated before the closing boundary":
+        return body[: len(body) - 40], content_type
+    if name == "a part with no Content-ID":
+        return body.replace(f"Content-ID: <{doc.content_id}>".encode(), b"X-Nothing: 1"), content_type
+    if name == "two parts with one Content-ID":
+        extra = (
+            "--MIMEBoundary_test_0123456789\r\nContent-Type: text/plain\r\n"
+            f"Content-ID: <{doc.content_id}>\r\n\r\nx\r\n"
+        ).encode()
+        return body.replace(
+            b"--MIMEBoundary_test_0123456789--", extra + b"--MIMEBoundary_test_0123456789--"
+        ), content_type
+    if name == "an xop:Include to a missing part":
+        return body.replace(
+            doc.content_id.replace(":", "%3A").encode(), b"missing%40nowhere", 1
+        ), content_type
+    if name == "more parts than allowed":
+        parts = [(f"p{i}@x", "text/plain", b"x") for i in range(1_100)]
+        return mtom(
+            envelope(PNR, provide_request([doc])), [(doc.content_id, doc.mime_type, doc.content), *parts]
+        )
+    if name == "headers of a part past the header limit":
+        return body.replace(b"Content-Transfer-Encoding: binary", b"X-Pad: " + b"a" * 70_000, 1), content_type
+    if name == "an unreferenced extra part":
+        return mtom(
+            envelope(PNR, provide_request([doc])),
+            [(doc.content_id, doc.mime_type, doc.content), ("stray@x", "text/plain", b"stray")],
+        )
+    if name == "a document whose bytes do not match its hash":
+        forged = Doc(b"the real bytes", hash="0" * 40, size="14")
+        return mtom(
+            envelope(PNR, provide_request([forged])), [(forged.content_id, "text/plain", forged.content)]
+        )
+    raise KeyError(name)
+
+
+MTOM = [
+    "no boundary parameter",
+    "truncated before the closing boundary",
+    "a part with no Content-ID",
+    "two parts with one Content-ID",
+    "an xop:Include to a missing part",
+    "more parts than allowed",
+    "headers of a part past the header limit",
+    "an unreferenced extra part",
+    "a document whose bytes do not match its hash",
+]
+
+
+class TestMtom:
+    @pytest.mark.parametrize("case", MTOM)
+    def test_refused_and_nothing_stored(self, target: Target, case: str) -> None:
+        body, content_type = _mtom_case(case)
+        answer = target.post(body, path="/xds/repository", content_type=content_type)
+        assert answer.refused, (case, answer.text[:400])
+        assert target.blob_files() == [], "a refused upload left files in the document store"
+
+
+#: The attack cases of each class (the closing note counts them).
+CASES = {
+    "XML": len(XML),
+    "MTOM": len(MTOM),
+    "metadata": len(METADATA) + 2,
+    "stored queries": len(QUERIES) + 1,
+    "identity": len(IDENTITY) + 2,
+}
+
+
+def test_case_counts() -> None:
+    assert all(count > 0 for count in CASES.values())
+    print("attack cases by class:", CASES)
