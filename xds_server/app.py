@@ -216,7 +216,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         await run_in_threadpool(upgrade, database)
         await run_in_threadpool(refresh_statistics, database)
         if services.blobs is not None:
-            swept = await run_in_threadpool(sweep_staging, services.blobs)
+            age = timedelta(seconds=settings.staging_sweep_age)
+            swept = await run_in_threadpool(functools.partial(sweep_staging, services.blobs, older_than=age))
             if swept:
                 log.info("removed %d staging files left by an earlier process", swept)
         log.info("xds-server %s ready: profile %s, database %s", __version__, settings.profile, database.url)

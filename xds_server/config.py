@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     max_connections: int = Field(default=1000, gt=0)
     max_connections_per_client: int = Field(default=100, gt=0)
     requests_per_second: float = Field(default=500.0, ge=0)
+    #: At start-up, staging files older than this many seconds are removed (left by a crashed process; a
+    #: request in flight in another process writes its file continuously, so it stays younger).
+    staging_sweep_age: float = Field(default=600.0, ge=0)
     #: Most MIME parts accepted in one MTOM request.
     max_parts: int = Field(default=1000, gt=0)
     #: Accept ITI-51 multi-patient queries (off by default: the DMP forbids cross-patient queries).

@@ -48,8 +48,9 @@ class SqlReplayCache:
                 insert(used_assertion)
                 .values(key_hash=digest, expires_at=expires_s)
                 .on_conflict_do_nothing(index_elements=[_c.key_hash])
-            )
-            return written.rowcount == 1
+                .returning(_c.key_hash)  # a row back: ours is the first use (rowcount is not portable here)
+            ).first()
+            return written is not None
 
     def __len__(self) -> int:
         with self._database.transaction(readonly=True) as connection:
