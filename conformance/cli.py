@@ -28,11 +28,15 @@ def nist(
         Path | None,
         typer.Option("--data-dir", help="With --base-url: the server's data dir, to register test patients."),
     ] = None,
+    mllp: Annotated[
+        str | None,
+        typer.Option("--mllp", help="With --base-url: the server's ITI-8 MLLP listener, HOST:PORT."),
+    ] = None,
 ) -> None:
     """Run the NIST XDS testkit (and our local cases) and print one line per step."""
     from conformance.nist.cli import run
 
-    raise typer.Exit(run(base_url, start, list(only or []), report, data_dir=data_dir))
+    raise typer.Exit(run(base_url, start, list(only or []), report, data_dir=data_dir, mllp=mllp))
 
 
 __all__ = ["app"]

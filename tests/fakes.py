@@ -29,6 +29,7 @@ class InMemoryRegistryStore:
         self.patients: dict[str, PatientState] = dict(patients)
         self.writes: list[tuple[str, object]] = []
         self.locks: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+        self.patient_locks: list[str] = []
 
     # -- RegistryReader -----------------------------------------------------------------------------
     def patient_state(self, patient_id: str) -> PatientState | None:
@@ -64,6 +65,9 @@ class InMemoryRegistryStore:
             and (o.source in ends or o.target in ends)
             and (types is None or o.association_type in types)
         ]
+
+    def lock_patient(self, patient_id: str) -> None:
+        self.patient_locks.append(patient_id)
 
     def lock(self, entry_uuids: Collection[str], unique_ids: Collection[str]) -> None:
         # One caller at a time: nothing to serialise; recorded so a test can check what the planner locks.

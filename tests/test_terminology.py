@@ -60,7 +60,9 @@ class TestShippedProfiles:
 
     def test_dmp_patient_ids(self) -> None:
         profile = load_profile("dmp")
-        assert profile.patient_id_authorities == {"1.2.250.1.213.1.4.8"}
+        # INS-NIR, and the temporary INS-NIA the patient identity feed merges into it
+        assert profile.patient_id_authorities == {"1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9"}
+        assert profile.feed_authorities is not None and profile.feed_authorities[0] == "1.2.250.1.213.1.4.8"
         assert profile.test_authorities == {"1.2.250.1.213.1.4.10", "1.2.250.1.213.1.4.11"}
         assert not profile.accept_test_authorities
         assert profile.ins_patient_ids and profile.patient_id_type == "NH"

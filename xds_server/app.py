@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +28,8 @@ from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import canonical_patient_id
 from xds_server.core.policy import ActorKind, PolicyMode
 from xds_server.core.profile import DomainProfile
-from xds_server.ebxml.codec import encode_object_xml
+from xds_server.ebxml.codec import encode_object_xml, with_patient_id
+from xds_server.feed import FeedService, MllpServer, server_ssl_context
 from xds_server.identity import (
     AssertionVerifier,
     JwtSettings,
@@ -46,6 +47,7 @@ from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
 from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
 from xds_server.storage.database import Database, configured_database
+from xds_server.storage.feed import SqlPatientFeed
 from xds_server.storage.gc import sweep_staging
 from xds_server.storage.migrate import refresh_statistics, upgrade
 from xds_server.storage.patients import SqlPatientDirectory
@@ -118,6 +120,33 @@ def unit_of_work_factory(database: Database, *, readonly: bool = False) -> Trans
             )
 
     return transaction
+
+
+def feed_transaction_factory(database: Database) -> Callable[[], AbstractContextManager[SqlPatientFeed]]:
+    """The patient identity feed's transaction (ITI-8 and ITI-104): the feed store on one connection."""
+
+    @contextmanager
+    def transaction() -> Iterator[SqlPatientFeed]:
+        with database.transaction() as connection:
+            yield SqlPatientFeed(connection, with_patient_id)
+
+    return transaction
+
+
+def feed_service(database: Database, profile: DomainProfile) -> FeedService:
+    """ITI-8: each message applied in its own transaction on the feed store (patients and the merge)."""
+    return FeedService(feed_transaction_factory(database), profile)
+
+
+def mllp_listener(settings: Settings, feed: FeedService) -> MllpServer:
+    """The MLLP listener of ``--mllp-port`` (TLS with the HTTPS certificate options when they are set)."""
+    return MllpServer(
+        feed.handle,
+        feed.framing_error,
+        max_bytes=settings.mllp_max_message_bytes,
+        idle_timeout=settings.mllp_idle_timeout,
+        ssl_context=server_ssl_context(settings),
+    )
 
 
 def trust_store(settings: Settings) -> TrustStore:
@@ -197,6 +226,7 @@ def build_services(
         blobs=TimedBlobStore(open_blob_store(settings.blob_store, default_dir=settings.blob_dir)),
         access=build_access(settings, profile, trust, SqlReplayCache(database)),
         read_transaction=unit_of_work_factory(database, readonly=True),
+        feed_transaction=feed_transaction_factory(database),
     )
 
 
@@ -210,9 +240,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     database = open_database(settings) if database is None else database
     trust = trust_store(settings)  # one store: the verifier's and the health check's (certificates read once)
     services = build_services(settings, database, trust=trust)
+    feed = feed_service(database, services.profile)
+    listener = mllp_listener(settings, feed) if settings.mllp_port is not None else None
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(upgrade, database)
         await run_in_threadpool(refresh_statistics, database)
         if services.blobs is not None:
@@ -220,16 +252,28 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             swept = await run_in_threadpool(functools.partial(sweep_staging, services.blobs, older_than=age))
             if swept:
                 log.info("removed %d staging files left by an earlier process", swept)
+        if listener is not None and settings.mllp_port is not None:
+            app.state.mllp_port = await listener.start(settings.mllp_host, settings.mllp_port)
+            tls = " (TLS)" if settings.tls_cert else ""
+            log.info(
+                "ITI-8 patient identity feed on mllp://%s:%s%s", settings.mllp_host, app.state.mllp_port, tls
+            )
         log.info("xds-server %s ready: profile %s, database %s", __version__, settings.profile, database.url)
-        yield
-        if owned:
-            database.dispose()
+        try:
+            yield
+        finally:
+            if listener is not None:
+                await listener.close()
+            if owned:
+                database.dispose()
 
     app = FastAPI(title="xds-server", version=__version__, lifespan=lifespan)
     app.add_middleware(RequestIdMiddleware)  # X-Request-Id, and the id on every log line of the request
     app.state.settings = settings
     app.state.database = database
     app.state.services = services
+    app.state.feed = feed
+    app.state.mllp_port = None
     app.state.soap_router = Router(services)
     app.include_router(soap_api)
     fhir_face = build_face()
@@ -270,6 +314,9 @@ __all__ = [
     "build_access",
     "build_services",
     "create_app",
+    "feed_service",
+    "feed_transaction_factory",
+    "mllp_listener",
     "open_database",
     "record_reader",
     "trust_store",

@@ -29,6 +29,7 @@ from xds_server.access_cli import (
 from xds_server.config import Settings, load_settings
 from xds_server.core.errors import XdsError
 from xds_server.core.ports import PatientState
+from xds_server.feed_cli import feed_app
 from xds_server.gc import gc_command
 from xds_server.storage.database import Database
 from xds_server.storage.migrate import current_revision, upgrade
@@ -44,6 +45,7 @@ app.add_typer(patients_app, name="patients")
 app.command("gc")(gc_command)
 app.add_typer(dev_app, name="dev")
 app.add_typer(policy_app, name="policy")
+app.add_typer(feed_app, name="feed")
 
 
 @app.command(
@@ -104,6 +106,14 @@ def serve(
             "--tls-client-ca", help="Require client certificates from these CAs [$XDS_TLS_CLIENT_CA]"
         ),
     ] = None,
+    mllp_port: Annotated[
+        int | None,
+        typer.Option(
+            "--mllp-port",
+            help="Patient identity feed (ITI-8, HL7 v2 over MLLP) on this port, same host; TLS with the "
+            "--tls-* options [$XDS_MLLP_PORT]",
+        ),
+    ] = None,
 ) -> None:
     """Run the server (FastAPI under uvicorn) until interrupted."""
     import uvicorn
@@ -112,7 +122,15 @@ def serve(
     from xds_server.identity.dev_authority import trusted
     from xds_server.transport import server_options
 
-    settings = _settings(data_dir, profile, tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca)
+    settings = _settings(
+        data_dir,
+        profile,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_client_ca=tls_client_ca,
+        mllp_port=mllp_port,
+        mllp_host=host if mllp_port is not None else None,
+    )
     logs.configure(settings.log_level, settings.log_format)
     try:
         ssl_options = server_options(settings)  # TLS, and the connection bounds
@@ -126,6 +144,10 @@ def serve(
         f"xds-server on {scheme}://{host}:{port} (profile {settings.profile}, "
         f"database {settings.database_backend}, data {settings.data_dir.resolve()}{client_certificates})"
     )
+    if settings.mllp_port is not None:
+        typer.echo(
+            f"patient identity feed (ITI-8) on mllp{'s' if 'ssl_certfile' in ssl_options else ''}://{host}:{settings.mllp_port}"
+        )
     if trusted(settings.data_dir, settings.dev_authority):
         typer.echo(f"WARNING: {DEV_AUTHORITY_WARNING}", err=True)
     # log_config=None: uvicorn's loggers go through the root handler logs.configure set (text or JSON)

@@ -142,6 +142,14 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    #: Patient Identity Feed (ITI-8, HL7 v2 over MLLP): TCP port of the listener (off when unset; 0 picks a
+    #: free port), on ``mllp_host``; TLS with the HTTPS certificate options when they are set.
+    mllp_port: int | None = Field(default=None, ge=0, le=65535)
+    mllp_host: str = "127.0.0.1"
+    #: Largest HL7 message accepted on MLLP, in bytes (larger ones are answered AR and skipped).
+    mllp_max_message_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    #: Seconds an MLLP connection may stay silent before the server closes it.
+    mllp_idle_timeout: float = Field(default=600.0, gt=0)
 
     @field_validator("profile")
     @classmethod

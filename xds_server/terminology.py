@@ -40,6 +40,7 @@ _PATIENT_KEYS = frozenset(
         "default_authority",
         "type_code",
         "source_patient_id_is_patient_id",
+        "feed_authorities",
     }
 )
 _CONFIDENTIALITY_KEYS = frozenset({"rule", "hl7_scheme", "hl7_codes", "masking_scheme", "masking_value_set"})
@@ -141,6 +142,9 @@ def build_profile(raw: Mapping[str, Any], value_set: ValueSetReader) -> DomainPr
         default_patient_authority=_optional_str(patient, "default_authority", name),
         patient_id_type=_optional_str(patient, "type_code", name),
         source_patient_id_is_patient_id=_bool(patient, "source_patient_id_is_patient_id", False, name),
+        feed_authorities=(
+            tuple(_str_list(patient, "feed_authorities", name)) if "feed_authorities" in patient else None
+        ),
         bindings=tuple(_bindings(raw.get("value_sets", {}), value_set, name)),
         confidentiality=_confidentiality(raw.get("confidentiality", {}), value_set, name),
     )

@@ -9,8 +9,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .engine import Runner, Transport
+from .feed import MllpFeeder, MllpRegistrar
 from .identity import AuthorityError, dev_security
-from .patients import PatientPool, RegistrationError, make_registrar
+from .patients import PatientPool, Registrar, RegistrationError, make_registrar
 from .plan import PlanError, TestCase, Testkit, load_testkit
 from .report import step_line, summary_line, table, write_json
 from .scope import ScopeError, load_scope
@@ -56,12 +57,17 @@ def run(
     data_dir: Path | None = None,
     out: Callable[[str], None] | None = None,
     security: SecurityHeader | None = None,
+    mllp: str | None = None,
 ) -> int:
     """Run the NIST testkit (and our local cases); returns the exit status (0 only if nothing failed).
 
     `security`, when given, returns a serialized SOAP header block (e.g. `wsse:Security` with a SAML
     assertion) for an action; it is added to every request (the XUA hook). With `start` and no `security`,
-    the started server gets a dev authority and every request a fresh dev assertion (identity.py)."""
+    the started server gets a dev authority and every request a fresh dev assertion (identity.py).
+
+    Patients come from ITI-8 feeds to the server's MLLP listener: the started server's, or `mllp`
+    (``HOST:PORT``) with `base_url`; without one, the runner registers them with `patients add` and reports
+    the feed steps as SKIP."""
     emit = out or (lambda line: print(line, flush=True))
     if bool(base_url) == bool(start):
         emit("error: give exactly one of --base-url URL or --start")
@@ -74,6 +80,13 @@ def run(
         emit(f"error: {exc}")
         return 2
     server: LocalServer | None = None
+    feeder: MllpFeeder | None = None
+    if mllp:
+        host, _, port = mllp.rpartition(":")
+        if not host or not port.isdigit():
+            emit(f"error: --mllp {mllp!r}: expected HOST:PORT")
+            return 2
+        feeder = MllpFeeder(host, int(port))
     started = time.monotonic()
     try:
         try:
@@ -83,16 +96,27 @@ def run(
                 emit(f"server log: {server.log_path}")
                 server.start()
                 url = server.base_url
-                registrar = make_registrar(xds_server_command(), server.data_dir, server.env)
+                feeder = MllpFeeder("127.0.0.1", server.mllp_port)
+                emit(f"patient identity feed (ITI-8): {feeder.address}")
+                registrar: Registrar = MllpRegistrar(feeder)
                 if security is None:  # no identity, no transaction: sign every request (dev authority)
                     security = dev_security(server.data_dir, xds_server_command(), server.env)
             else:
                 url = str(base_url)
-                registrar = make_registrar(xds_server_command(), data_dir, None)
+                registrar = (
+                    MllpRegistrar(feeder) if feeder else make_registrar(xds_server_command(), data_dir, None)
+                )
             pool = PatientPool(registrar)
             pool.reserve(patients_needed(tests))
             transport = Transport(url)
-            runner = Runner(transport, pool, scope, security=security, on_result=lambda r: emit(step_line(r)))
+            runner = Runner(
+                transport,
+                pool,
+                scope,
+                security=security,
+                on_result=lambda r: emit(step_line(r)),
+                feeder=feeder,
+            )
             runner.deadline = started + RUN_BUDGET_SECONDS
             try:
                 results = runner.run(tests)
@@ -116,6 +140,7 @@ def run(
                 "only": only,
                 "seconds": round(time.monotonic() - started, 1),
                 "patients_registered": len(pool.registered),
+                "iti8_messages": feeder.sent if feeder else 0,
             }
             write_json(report, results, meta)
         if server is not None:
@@ -123,6 +148,8 @@ def run(
         emit(summary_line(results))  # the very last line of the output
         return 1 if any(r.outcome == "FAIL" for r in results) else 0
     finally:
+        if feeder is not None:
+            feeder.close()
         if server is not None:  # whatever happened: no server left running, no temporary data left
             server.stop()
             server.cleanup()

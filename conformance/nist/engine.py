@@ -5,8 +5,11 @@ A step's symbols come from earlier steps (`RunState`) plus engine symbols (patie
 request is rendered from the step's files, sent with the step's WS-Addressing action (registry endpoint
 for ITI-42/18/51/57/62, repository endpoint for ITI-41/43), and the response is checked (`expect`).
 
-Outcomes: PASS, FAIL, or SKIP with a reason. SKIP is reserved for
-- the ITI-8 feed steps and NewPatientId steps, which the runner replaces by registering patients;
+Outcomes: PASS, FAIL, or SKIP with a reason. The ITI-8 feed steps and NewPatientId set-ups send the testkit's
+ADT^A01 for a fresh patient to the server's MLLP listener (`feed.MllpFeeder`): PASS on MSA AA, FAIL otherwise.
+SKIP is reserved for
+- the ITI-8 feed steps and NewPatientId steps when the runner has no MLLP address (it then registers the
+  patients itself);
 - steps whose transaction the server says it does not offer (wsa:ActionNotSupported, or no endpoint),
   when `nist-out-of-scope.toml` lists them as not implemented (otherwise they FAIL);
 - steps listed as out of scope whose check failed;
@@ -25,6 +28,7 @@ import httpx
 from lxml import etree
 
 from . import expect
+from .feed import FeedError, MllpFeeder
 from .metadata import PATIENT_ID_SCHEMES, UNIQUE_ID_SCHEMES, prepare_submission
 from .patients import PatientPool, RegistrationError
 from .plan import ContentCheck, Step, TestCase, UseId, resolve_testdir, step_label
@@ -139,8 +143,10 @@ class Runner:
         ids: Ids | None = None,
         security: SecurityHeader | None = None,
         on_result: Callable[[StepResult], None] | None = None,
+        feeder: MllpFeeder | None = None,
     ):
         self.transport = transport
+        self.feeder = feeder
         self.pool = pool
         self.scope = scope
         self.state = state or RunState()
@@ -259,7 +265,11 @@ class Runner:
         res.outcome, res.reason = "FAIL", problems[0]
 
     def _feed(self, step: Step, res: StepResult) -> None:
-        """ITI-8 feed / NewPatientId: the runner registers the patient itself."""
+        """ITI-8 feed / NewPatientId: through the server's MLLP listener when there is one, else the runner
+        registers the patient itself (SKIP)."""
+        if self.feeder is not None:
+            self._feed_mllp(step, res, self.feeder)
+            return
         if "CreateNewPatientId" in step.flags or "NewPatientId" in step.flags:
             pid = self.pool.new()
         elif step.element == "PatientIdentityFeedTransaction":
@@ -271,6 +281,27 @@ class Runner:
         res.outcome = "SKIP"
         what = "ITI-8 patient feed" if step.element else "NewPatientId"
         res.reason = f"{what} replaced by the runner (registered {pid})"
+
+    def _feed_mllp(self, step: Step, res: StepResult, feeder: MllpFeeder) -> None:
+        new = "CreateNewPatientId" in step.flags or "NewPatientId" in step.flags or step.element is None
+        if new or step.test_id not in self.pif_patients:
+            pid = self.pool.unknown()  # a fresh id: this feed is what makes the server know it
+            if not new:
+                self.pif_patients[step.test_id] = pid
+        else:
+            pid = self.pif_patients[step.test_id]
+        try:
+            code, reason = feeder.send(pid)
+        except FeedError as exc:
+            res.outcome, res.reason = "FAIL", f"ITI-8 feed of {pid} failed: {exc}"
+            return
+        self.test_patient[step.test_id] = pid
+        self.state.add(StepRecord(step, patient_id=pid, reports={"$patientid$": pid}))
+        what = "ITI-8 patient feed" if step.element else "NewPatientId (ITI-8 feed)"
+        if code == "AA":
+            res.details.append(f"{what} of {pid} to {feeder.address}: MSA AA")
+            return
+        res.outcome, res.reason = "FAIL", f"{what} of {pid}: MSA {code or '?'} {reason}".strip()
 
     # ------------------------------------------------------------------ one request
 

@@ -1,6 +1,6 @@
 """`--start`: a throw-away server for one run.
 
-`xds-server serve --profile ihe --port <free> --data-dir <tmp>` as a subprocess with
+`xds-server serve --profile ihe --port <free> --data-dir <tmp> --mllp-port <free>` as a subprocess with
 XDS_MULTI_PATIENT_QUERY=on (ITI-51 is off by default), its output to `<tmp>/server.log`; ready once the
 port answers HTTP; stopped (SIGTERM, then SIGKILL) when the run ends. Other XDS_* settings are inherited:
 with a PostgreSQL XDS_DATABASE_URL and no XDS_DATABASE_SCHEMA the server gets a fresh schema, dropped
@@ -57,6 +57,7 @@ class LocalServer:
         self.data_dir.mkdir()
         self.log_path = self.tmp / "server.log"
         self.port = free_port()
+        self.mllp_port = free_port()  # the ITI-8 listener (`serve --mllp-port`)
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "XDS_MULTI_PATIENT_QUERY": "on"}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -68,7 +69,7 @@ class LocalServer:
 
     def start(self) -> None:
         cmd = [*xds_server_command(), "serve", "--profile", self.profile, "--port", str(self.port),
-               "--data-dir", str(self.data_dir)]  # fmt: skip
+               "--data-dir", str(self.data_dir), "--mllp-port", str(self.mllp_port)]  # fmt: skip
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,

@@ -3,8 +3,8 @@ transaction is one module and one line in ``ROUTERS`` (the CapabilityStatement f
 
 from fastapi import APIRouter
 
-from fhir_api.routes import patient
+from fhir_api.routes import patient, patient_feed
 
-ROUTERS: list[APIRouter] = [patient.router]
+ROUTERS: list[APIRouter] = [patient.router, patient_feed.router]
 
 __all__ = ["ROUTERS"]

@@ -30,7 +30,9 @@ class TestCapabilityStatement:
         assert statement["fhirVersion"] == "4.0.1"
         assert statement["kind"] == "instance"
         patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
-        assert [i["code"] for i in patient["interaction"]] == ["read", "search-type"]
+        # read and search (PDQm), conditional update (ITI-104 patient identity feed)
+        assert [i["code"] for i in patient["interaction"]] == ["read", "update", "search-type"]
+        assert patient.get("conditionalUpdate") is True
         assert {p["name"] for p in patient["searchParam"]} == {"identifier", "_id"}
         # nothing is claimed that is not mounted
         served = {r.path for r in ihe_server.client.app.state.fhir_face.routes}  # type: ignore[attr-defined]

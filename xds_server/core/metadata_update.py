@@ -182,6 +182,7 @@ class _UpdatePlanner:
 
     # -- driver --------------------------------------------------------------------------------------
     def run(self) -> UpdatePlan:
+        self.reader.lock_patient(self.patient)  # first: the order every writer and a merge agree on
         latest = self._lock()
         self._register_submission_set()
         self._assign_ids()

@@ -70,6 +70,14 @@ class RegistryReader(Protocol):
         """Associations whose source or target is one of ``entry_uuids`` (optionally of the given types)."""
         ...
 
+    def lock_patient(self, patient_id: str) -> None:
+        """Serialise this transaction with a merge of ``patient_id`` (patient identity feed) until it ends.
+
+        Writers call it first, before any other lock or read: a merge that locked the patient first runs
+        wholly before (the writer then finds the id merged, hence unknown), otherwise wholly after (and moves
+        what the writer stored). Concurrent writers of one patient do not block each other."""
+        ...
+
     def lock(self, entry_uuids: Collection[str], unique_ids: Collection[str]) -> None:
         """Serialise this transaction with every concurrent one that locks one of the same stored objects or
         uniqueIds, until it ends; reads made afterwards see what those transactions committed.

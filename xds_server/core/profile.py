@@ -66,6 +66,10 @@ class DomainProfile:
     #: Authority given to a bare INS, and the CX.5 type code of the canonical form (``NH``).
     default_patient_authority: str | None = None
     patient_id_type: str | None = None
+    #: Patient Identity Feed: the assigning authorities whose identifier becomes the registry's patient id,
+    #: most preferred first (dmp: INS-NIR before the temporary NIA); None = any accepted authority, the first
+    #: in the message. Identifiers of other authorities are kept as cross-references.
+    feed_authorities: tuple[str, ...] | None = None
     #: DocumentEntry.sourcePatientId must denote the same patient as patientId (DMP: both are the INS).
     source_patient_id_is_patient_id: bool = False
     bindings: tuple[ValueSetBinding, ...] = ()

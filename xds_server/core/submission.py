@@ -157,6 +157,7 @@ class _Planner:
         )
 
     def _lock(self) -> None:
+        self.reader.lock_patient(self.patient)  # first: the order every writer and a merge agree on
         in_message = {o.entry_uuid for o in self.sub.objects() if o.entry_uuid}
         stored = {
             ref

@@ -30,8 +30,8 @@ class SystemClock:
 
 
 _c = patient.c
-_GET = select(_c.state, _c.birth_date).where(_c.patient_id == bindparam("pid"))
-_LIST = select(_c.patient_id, _c.state).order_by(_c.patient_id)
+_GET = select(_c.state, _c.birth_date).where(_c.patient_id == bindparam("pid"), _c.merged_into.is_(None))
+_LIST = select(_c.patient_id, _c.state).where(_c.merged_into.is_(None)).order_by(_c.patient_id)
 _SET_STATE = (
     update(patient)
     .where(_c.patient_id == bindparam("pid"))
@@ -94,7 +94,7 @@ class SqlPatientDirectory:
         return None if row is None else row.birth_date
 
     def list(self) -> Iterator[tuple[str, PatientState]]:
-        """Every known patient with its state, by patient id."""
+        """Every known patient with its state, by patient id (an id merged into another is no patient)."""
         with translate_db_errors():
             rows = self._connection.execute(_LIST).all()
         return iter([(row.patient_id, PatientState(row.state)) for row in rows])

@@ -81,7 +81,7 @@ _LOAD = union_all(
         _s.medecin_traitant,
     )
     .select_from(patient.outerjoin(patient_setting, _s.patient_id == _p.patient_id))
-    .where(_p.patient_id == _PID),
+    .where(_p.patient_id == _PID, _p.merged_into.is_(None)),  # a merged id names no record any more
     select(
         _pp.relation,
         _pp.professional_id,
@@ -101,7 +101,7 @@ _LOAD = union_all(
         _untyped(String),
     ).where(_pr.patient_id == _PID),
 )
-_EXISTS = select(_p.patient_id).where(_p.patient_id == _PID)
+_EXISTS = select(_p.patient_id).where(_p.patient_id == _PID, _p.merged_into.is_(None))
 _REPRESENTED_BY = (
     select(_pr.patient_id).where(_pr.representative_id == bindparam("rid")).order_by(_pr.patient_id)
 )

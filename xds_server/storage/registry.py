@@ -175,7 +175,17 @@ _PACKAGE_UNIQUE_IDS = union(
     select(folder.c.unique_id).where(folder.c.unique_id.in_(_ids)),
 )
 
-_PATIENT_STATE = select(patient.c.state).where(patient.c.patient_id == bindparam("patient_id"))
+# A merged id (patient identity feed) no longer names a patient: unknown, like an id never fed.
+_PATIENT_STATE = select(patient.c.state).where(
+    patient.c.patient_id == bindparam("patient_id"), patient.c.merged_into.is_(None)
+)
+# PostgreSQL only (``lock_patient``): a merge takes the row FOR UPDATE, writers FOR SHARE (they do not block
+# each other).
+_LOCK_PATIENT = (
+    select(patient.c.patient_id)
+    .where(patient.c.patient_id == bindparam("patient_id"))
+    .with_for_update(read=True)
+)
 
 _XML = select(_ro.entry_uuid, _ro.xml).where(_ro.entry_uuid.in_(_ids)).order_by(_ro.seq)
 
@@ -338,6 +348,12 @@ class SqlRegistryStore:
             for lid, row in latest.items()
             if row.entry_uuid in found
         }
+
+    def lock_patient(self, patient_id: str) -> None:
+        if self._connection.dialect.name != "postgresql":
+            return  # SQLite: BEGIN IMMEDIATE, this transaction is the only writer
+        with translate_db_errors():
+            self._connection.execute(_LOCK_PATIENT, {"patient_id": patient_id}).all()
 
     def lock(self, entry_uuids: Collection[str], unique_ids: Collection[str]) -> None:
         if self._connection.dialect.name != "postgresql":

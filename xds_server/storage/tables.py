@@ -54,6 +54,23 @@ patient = Table(
     Column("birth_date", Date, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Patient identity feed (storage/feed.py): demographics as fed (given names joined by '^') ...
+    Column("family_name", String(256), nullable=True),
+    Column("given_names", String(512), nullable=True),
+    Column("sex", String(1), nullable=True),  # HL7 table 0001
+    # ... and, once merged (ITI-8 A40), the surviving id: the row stays so the dead id is refused.
+    Column("merged_into", PATIENT, nullable=True),
+    Index(None, "merged_into"),
+)
+
+# Cross-references: the other identifiers a feed gave for the patient (PID-3 repetitions of other authorities,
+# FHIR identifiers), as sent.
+patient_identifier = Table(
+    "patient_identifier",
+    metadata,
+    Column("patient_id", PATIENT, ForeignKey("patient.patient_id", ondelete="CASCADE"), primary_key=True),
+    Column("identifier", String(512), primary_key=True),
+    Index(None, "identifier"),
 )
 
 registry_object = Table(

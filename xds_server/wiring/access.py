@@ -79,12 +79,28 @@ from xds_server.core.vocabulary import AssociationType
 from xds_server.ebxml.codec import decode_object_xml
 from xds_server.wiring.services import AccessControl, Services, UnitOfWork
 
+
+def may_feed_patients(services: Services, actor: AccessContext | None) -> bool:
+    """Patient Identity Feed FHIR (ITI-104): may the actor create, update and merge patients? Deny by
+    default: without access control or actor, no. The ``ihe`` profile lets any authenticated actor feed; the
+    DMP profiles only a system actor (an establishment's identity source), never a professional, a patient or
+    a legal representative. (ITI-8 over MLLP has no actor: its listener is reachable by the network the
+    operator opens, with TLS client certificates when ``--tls-client-ca`` is set.)"""
+    access = services.access
+    if access is None or actor is None:
+        return False
+    if not access.enforces_dmp:
+        return True
+    return actor.actor_kind is ActorKind.SYSTEM
+
+
 __all__ = [
     "PATIENT_PARAMETERS",
     "check_removal",
     "check_submission",
     "check_update",
     "directory_visible",
+    "may_feed_patients",
     "precheck_submission",
     "query_scope",
     "retrieve_authorizer",

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from xds_server.config import Settings
 from xds_server.core.blobs import BlobStore, DocumentIndex
+from xds_server.core.patient_feed import PatientFeedStore
 from xds_server.core.policy import AccessContext, ActorKind, Policy, PolicyMode, RecordSettings
 from xds_server.core.ports import Clock, IdFactory, PatientDirectory, RegistryStore
 from xds_server.core.profile import DomainProfile
@@ -115,6 +116,8 @@ class Services:
     access: AccessControl | None = None
     #: read-only transactions for the read-only routes (``for_reading``); None: ``transaction`` serves them
     read_transaction: TransactionFactory | None = None
+    #: the patient identity feed's transaction (core.patient_feed on storage); None: no feed on this server
+    feed_transaction: Callable[[], AbstractContextManager[PatientFeedStore]] | None = None
 
     def for_reading(self) -> Services:
         """These services with ``transaction`` opening a read-only transaction (when one is configured)."""
