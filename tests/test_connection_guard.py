@@ -126,14 +126,14 @@ class TestCaps:
         try:
             time.sleep(0.3)
             extra = [server.connect() for _ in range(4)]
-            assert all(closed_within(sock, 0.9) for sock in extra)  # before the header timeout (1 s)
+            assert all(closed_within(sock, 10) for sock in extra)
             for sock in extra:
                 sock.close()
         finally:
             for sock in held:
                 sock.close()
         wait_for_tokens()
-        assert server.metric("client_connection_limit") >= 4
+        assert server.metric("client_connection_limit") >= 4  # closed for the cap, not by the header timeout
 
     def test_requests_past_the_rate_are_answered_429(self, server: Server) -> None:
         wait_for_tokens()
