@@ -49,6 +49,7 @@ from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
 from xds_server.storage.database import Database, configured_database
 from xds_server.storage.feed import SqlPatientFeed
 from xds_server.storage.gc import sweep_staging
+from xds_server.storage.group_commit import GroupCommit
 from xds_server.storage.migrate import refresh_statistics, upgrade
 from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.query_sql import SqlQueryPort
@@ -100,17 +101,18 @@ def record_reader(connection: Connection) -> RecordReader:
     return SqlRecordStore(connection)
 
 
-def unit_of_work_factory(database: Database, *, readonly: bool = False) -> TransactionFactory:
+def unit_of_work_factory(
+    database: Database, *, readonly: bool = False, group: GroupCommit | None = None
+) -> TransactionFactory:
     """``transaction()`` for the handlers: the SQL ports on one connection, committed when the block ends.
     ``readonly``: a read-only transaction (``Database.transaction(readonly=True)``), for queries and
-    retrieves."""
+    retrieves. ``group``: write transactions run as members of its group commits (storage/group_commit.py:
+    one savepoint each, answered once their batch is durable)."""
 
     @contextmanager
     def transaction() -> Iterator[UnitOfWork]:
-        with (
-            metrics.timed_database("read" if readonly else "write"),
-            database.transaction(readonly=readonly) as connection,
-        ):
+        opened = group.transaction() if group is not None else database.transaction(readonly=readonly)
+        with metrics.timed_database("read" if readonly else "write"), opened as connection:
             yield UnitOfWork(
                 registry=SqlRegistryStore(connection, encode_object_xml),
                 patients=SqlPatientDirectory(connection),
@@ -220,7 +222,7 @@ def build_services(
     return Services(
         settings=settings,
         profile=profile,
-        transaction=unit_of_work_factory(database),
+        transaction=unit_of_work_factory(database, group=GroupCommit(database)),
         clock=SystemClock(),
         ids=RandomIds(),
         blobs=TimedBlobStore(open_blob_store(settings.blob_store, default_dir=settings.blob_dir)),

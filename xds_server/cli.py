@@ -26,6 +26,7 @@ from xds_server.access_cli import (
 from xds_server.access_cli import (
     patient_id as canonical_patient,
 )
+from xds_server.bench_cli import bench_app
 from xds_server.config import Settings, load_settings
 from xds_server.core.errors import XdsError
 from xds_server.core.ports import PatientState
@@ -45,6 +46,7 @@ app.add_typer(patients_app, name="patients")
 app.command("gc")(gc_command)
 app.add_typer(dev_app, name="dev")
 app.add_typer(policy_app, name="policy")
+app.add_typer(bench_app, name="bench")
 app.add_typer(feed_app, name="feed")
 
 
@@ -106,6 +108,9 @@ def serve(
             "--tls-client-ca", help="Require client certificates from these CAs [$XDS_TLS_CLIENT_CA]"
         ),
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes sharing the port (one per core; plain HTTP only)")
+    ] = 1,
     mllp_port: Annotated[
         int | None,
         typer.Option(
@@ -150,6 +155,11 @@ def serve(
         )
     if trusted(settings.data_dir, settings.dev_authority):
         typer.echo(f"WARNING: {DEV_AUTHORITY_WARNING}", err=True)
+    if workers > 1:
+        from xds_server.serve_workers import run_workers
+
+        run_workers(settings, host=host, port=port, workers=workers, tls=bool(ssl_options))
+        return
     # log_config=None: uvicorn's loggers go through the root handler logs.configure set (text or JSON)
     uvicorn.run(
         application,

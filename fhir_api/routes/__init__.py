@@ -3,8 +3,14 @@ transaction is one module and one line in ``ROUTERS`` (the CapabilityStatement f
 
 from fastapi import APIRouter
 
-from fhir_api.routes import patient, patient_feed
+from fhir_api.routes import binary, document_reference, lists, patient, patient_feed
 
-ROUTERS: list[APIRouter] = [patient.router, patient_feed.router]
+ROUTERS: list[APIRouter] = [
+    patient.router,
+    patient_feed.router,
+    document_reference.router,
+    lists.router,
+    binary.router,
+]
 
 __all__ = ["ROUTERS"]

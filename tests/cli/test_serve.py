@@ -382,6 +382,54 @@ class TestSubprocess:
         )
 
 
+class TestWorkers:
+    def test_two_workers_serve_one_port_and_stop_together(self, cli: Cli, serving: list[Running]) -> None:
+        running = start(cli, "--workers", "2")
+        serving.append(running)
+        assert health(running.url).status_code == 200
+        deadline = time.monotonic() + START_TIMEOUT
+        while running.output().count("Application startup complete") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert running.output().count("Application startup complete") == 2, running.output()
+        children = _children(running.process.pid)
+        assert len(children) >= 2, children
+        stop(running)
+        assert running.process.returncode is not None
+        deadline = time.monotonic() + 15
+        while any(_alive(child) for child in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(child) for child in children), children
+
+    def test_workers_refuse_tls(self, cli: Cli, pki: Pki) -> None:
+        done = subprocess.run(
+            [
+                *xds_server(), "serve", "--workers", "2", "--port", str(free_port()),
+                "--tls-cert", str(pki.server.cert), "--tls-key", str(pki.server.key),
+            ],
+            env=subprocess_env(cli),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )  # fmt: skip
+        assert done.returncode == 2 and "--workers needs plain HTTP" in done.stderr
+
+
+def _alive(pid: int) -> bool:
+    """A process that exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def _children(pid: int) -> list[int]:
+    """The worker processes of a uvicorn parent (Linux /proc)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
 class TestTlsExtension:
     """``tls_extension`` on both ends of a real (in-memory) TLS 1.3 handshake with the test PKI."""
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 from lxml import etree
 
+from tests.ebxml.strategies import any_object
 from xds_server.core.metadata import (
     AnyObject,
     Association,
@@ -245,3 +247,26 @@ class TestSerialisation:
             "urn:uuid:as",
         ]
         assert etree.tostring(request).count(b"xmlns:") == 2  # lcm and rim, declared once on the root
+
+
+class TestTextSerialisation:
+    """``encode_object_xml`` writes text directly (the write hot path); it must equal lxml's serialisation of
+    ``encode_object`` byte for byte, whatever the object."""
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(any_object)
+    def test_equals_the_lxml_serialisation(self, obj: AnyObject) -> None:
+        assert encode_object_xml(obj) == etree.tostring(encode_object(obj), encoding="unicode")
+
+    @pytest.mark.parametrize(
+        "value",
+        ["a & b < c > d", "quote \" and apostrophe '", "tab\there", "line\nbreak", "cr\rhere", "é€😀"],
+    )
+    def test_escaping_matches_lxml(self, value: str) -> None:
+        obj = dataclasses.replace(
+            ENTRY,
+            title=LocalizedText(value, lang="fr"),
+            extra_slots=(Slot("x", (value, "")),),
+            comments=LocalizedText(value),
+        )
+        assert encode_object_xml(obj) == etree.tostring(encode_object(obj), encoding="unicode")

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from lxml import etree
+from signxml.verifier import XMLVerifier
 
 from xds_server.core.policy import AccessMode, ActorKind
 from xds_server.identity.dev_authority import (
@@ -309,6 +310,60 @@ class TestTrust:
     def test_no_trusted_certificate_refuses_everything(self, authority: DevAuthority) -> None:
         nobody = AssertionVerifier(lambda: [], clock=lambda: NOW)
         assert refused(nobody, [header(signed(authority))]).fault is WsseFault.FAILED_AUTHENTICATION
+
+
+class TestVerifiedSignatureReuse:
+    """A client keeps its assertion for a session: its signature is checked once, every other condition on
+    every request."""
+
+    def test_the_signature_of_a_reused_assertion_is_checked_once(
+        self, verifier: AssertionVerifier, authority: DevAuthority, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        calls = []
+        real = XMLVerifier.verify
+
+        def counting(self: XMLVerifier, *args: object, **kwargs: object) -> object:
+            calls.append(1)
+            return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(XMLVerifier, "verify", counting)
+        reusable = signed(authority)
+        contexts = [verifier.verify_security_header([header(copy.deepcopy(reusable))]) for _ in range(3)]
+        assert len(calls) == 1
+        assert contexts[0] == contexts[1] == contexts[2]
+
+    def test_a_reused_assertion_is_still_refused_once_expired(self, authority: DevAuthority) -> None:
+        moments = [NOW, NOW + timedelta(minutes=31, seconds=1)]
+        verifier = AssertionVerifier(lambda: [authority.certificate], clock=lambda: moments[0])
+        assertion = signed(authority, ttl=timedelta(minutes=30))
+        verifier.verify_security_header([header(copy.deepcopy(assertion))])
+        moments[0] = moments[1]
+        assert "expired" in refused(verifier, [header(assertion)]).message
+
+    def test_a_reused_assertion_is_refused_once_its_certificate_is_no_longer_trusted(
+        self, authority: DevAuthority, stranger: DevAuthority
+    ) -> None:
+        trusted = [authority.certificate]
+        verifier = AssertionVerifier(lambda: list(trusted), clock=lambda: NOW)
+        assertion = signed(authority)
+        verifier.verify_security_header([header(copy.deepcopy(assertion))])
+        trusted[:] = [stranger.certificate]
+        assert refused(verifier, [header(assertion)]).fault is WsseFault.FAILED_AUTHENTICATION
+
+    def test_a_tampered_copy_of_a_verified_assertion_is_refused(
+        self, verifier: AssertionVerifier, authority: DevAuthority
+    ) -> None:
+        genuine = signed(authority)
+        verifier.verify_security_header([header(copy.deepcopy(genuine))])
+        _name_id(genuine).text = "899999999999"
+        assert refused(verifier, [header(genuine)]).fault is WsseFault.FAILED_AUTHENTICATION
+
+    def test_a_one_time_assertion_is_refused_the_second_time_even_when_cached(
+        self, verifier: AssertionVerifier, authority: DevAuthority
+    ) -> None:
+        once = signed(authority, one_time_use=True)
+        verifier.verify_security_header([header(copy.deepcopy(once))])
+        assert "already used" in refused(verifier, [header(once)]).message
 
 
 class TestReplay:

@@ -215,6 +215,9 @@ class FakeIndex:
     def referenced_hashes(self) -> set[str]:
         return {d.hash for d in self.rows}
 
+    def removed(self, entry_uuid: str) -> bool:
+        return False
+
 
 def stored(unique_id: str, sha1: str, mime: str = "text/plain") -> StoredDocument:
     return StoredDocument(f"urn:uuid:{unique_id}", unique_id, "P^^^&1.2&ISO", "Approved", sha1, 1, mime)

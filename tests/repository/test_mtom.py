@@ -7,7 +7,9 @@ import hashlib
 import os
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from typing import Any
 
+import anyio.to_thread
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -170,6 +172,55 @@ class TestParts:
             part = message.resolve("cid:p@x")
             assert part.path.read_bytes() == payload
             assert part.sha1 == hashlib.sha1(payload).hexdigest()
+
+
+class TestLargePartsOffTheEventLoop:
+    """Past ``OFFLOAD_BYTES`` queued, hashing and writing happen in a worker thread (the event loop serves
+    other requests meanwhile); small documents stay on the loop (a thread hop costs more than the write)."""
+
+    def _count_offloads(self, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+        calls: list[int] = []
+        real = anyio.to_thread.run_sync
+
+        async def counting(function: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            return await real(function, *args, **kwargs)
+
+        monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+        return calls
+
+    def test_a_large_part_is_hashed_and_written_in_a_worker_thread(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        calls = self._count_offloads(monkeypatch)
+        big = bytes(range(256)) * (3 * 1024 * 4 + 7)  # ~3 MiB
+        small = b"a small document"
+        body = build([(ROOT_HEADERS, ROOT), (doc_headers("big@x"), big), (doc_headers("small@x"), small)])
+        with read(body, mtom_type(), tmp_path, size=65536) as message:
+            part = message.resolve("cid:big@x")
+            assert part.path.read_bytes() == big
+            assert (part.size, part.sha1) == (len(big), hashlib.sha1(big).hexdigest())
+            assert message.resolve("cid:small@x").path.read_bytes() == small
+            assert list(message.parts) == ["big@x", "small@x"]
+        assert len(calls) >= 2  # at least every MiB of the big part
+
+    def test_a_small_request_never_leaves_the_event_loop(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        calls = self._count_offloads(monkeypatch)
+        body = build([(ROOT_HEADERS, ROOT), (doc_headers("doc@x"), b"x" * 10_000)])
+        with read(body, mtom_type(), tmp_path) as message:
+            assert message.resolve("cid:doc@x").size == 10_000
+        assert calls == []
+
+    def test_a_failure_in_the_worker_thread_leaves_no_file(self, tmp_path: Path) -> None:
+        bad = b"QUJD" * (300 * 1024) + b"!!!!"  # base64 that turns bad after more than a MiB
+        body = build(
+            [(ROOT_HEADERS, ROOT), (doc_headers("b64@x", **{"Content-Transfer-Encoding": "base64"}), bad)]
+        )
+        with pytest.raises(MtomError):
+            read(body, mtom_type(), tmp_path)
+        assert spool_files(tmp_path) == []
 
 
 class TestResolve:

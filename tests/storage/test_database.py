@@ -85,7 +85,7 @@ class TestSqliteSettings:
 
             assert pragma("journal_mode") == "wal"
             assert pragma("foreign_keys") == 1
-            assert pragma("synchronous") == 1  # NORMAL
+            assert pragma("synchronous") == 2  # FULL: an acknowledged commit is on disk
             assert pragma("busy_timeout") == 10_000
 
     def test_foreign_keys_are_enforced(self, sqlite_database: Database) -> None:

@@ -107,6 +107,10 @@ class DocumentIndex(Protocol):
         """Lower-case hashes of every DocumentEntry: the blobs ``gc`` must keep."""
         ...
 
+    def removed(self, entry_uuid: str) -> bool:
+        """Whether this DocumentEntry of the repository was removed (ITI-62): ITI-68 answers 410 Gone."""
+        ...
+
 
 def blob_key(sha1_hex: str) -> str:
     """The key of a document from its SHA-1: lower-case hex (submitters may send upper case)."""

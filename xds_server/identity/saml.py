@@ -32,7 +32,9 @@ by an untrusted key, out of its validity window or replayed is ``wsse:FailedAuth
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +42,7 @@ from enum import StrEnum
 from typing import Final, Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from lxml import etree
 from signxml.exceptions import SignXMLException
 from signxml.verifier import SignatureConfiguration, XMLVerifier
@@ -109,6 +112,39 @@ class ReplayStore(Protocol):
     def first_use(self, key: str, expires: datetime, now: datetime) -> bool: ...
 
 
+class VerifiedSignatures:
+    """Assertions whose signature was already found valid, by the SHA-256 of their exact serialisation, with
+    the fingerprint of the certificate that verified it (bounded, least recently used first out).
+
+    Checking an XML signature (canonicalisation, digest, RSA) costs about a millisecond, on every request of
+    a client that keeps its assertion for a session. Identical bytes verified by the same, still trusted,
+    certificate give the same answer, so the verifier reuses it; everything else (time conditions, replay,
+    audience, attributes) is still checked on every request. A certificate no longer trusted makes its
+    entries useless at once (the fingerprint must be among the trusted ones)."""
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self._entries: OrderedDict[bytes, tuple[etree._Element, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max = max_entries
+
+    def get(self, key: bytes) -> tuple[etree._Element, bytes] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: bytes, signed: etree._Element, fingerprint: bytes) -> None:
+        with self._lock:
+            self._entries[key] = (signed, fingerprint)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class ReplayCache:
     """Assertion ids seen, each kept until its NotOnOrAfter: a OneTimeUse assertion is accepted once.
     Thread-safe (handlers may run in a thread pool); expired ids are purged as new ones arrive."""
@@ -176,6 +212,7 @@ class AssertionVerifier:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._replay: ReplayStore = replay_cache if replay_cache is not None else ReplayCache()
         self._authorities = authorities or (lambda: None)
+        self._verified = VerifiedSignatures()
 
     def verify_security_header(self, blocks: Sequence[etree._Element]) -> AccessContext:
         """The AccessContext of the request whose ``wsse:Security`` header blocks are ``blocks``."""
@@ -239,6 +276,12 @@ class AssertionVerifier:
         if not certificates:
             raise IdentityError.failed("no trusted signing certificate is configured")
         data = etree.tostring(assertion)
+        key = hashlib.sha256(data).digest()
+        known = self._verified.get(key)
+        if known is not None:
+            verified, fingerprint = known
+            if any(c.fingerprint(hashes.SHA256()) == fingerprint for c in certificates):
+                return verified, issued_to
         for certificate in certificates:
             try:
                 result = XMLVerifier().verify(data, x509_cert=certificate, expect_config=_SIGNATURE_CONFIG)
@@ -247,6 +290,7 @@ class AssertionVerifier:
             signed = result.signed_xml  # type: ignore[union-attr]
             if signed is None:
                 raise IdentityError.invalid("the signed content is not an XML element")
+            self._verified.put(key, signed, certificate.fingerprint(hashes.SHA256()))
             return signed, issued_to
         raise IdentityError.failed("the assertion's signature is not valid for any trusted certificate")
 
@@ -426,5 +470,6 @@ __all__ = [
     "ReplayStore",
     "RoleKind",
     "SamlSettings",
+    "VerifiedSignatures",
     "VihfAttribute",
 ]

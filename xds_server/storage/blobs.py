@@ -125,6 +125,17 @@ class FileBlobStore:
         os.replace(source, final)
         _fsync_dir(final.parent)
 
+    def load_bytes(self, key: str, data: bytes) -> None:
+        """Bulk loading only (``xds-server bench generate``): store ``data`` under ``key`` without any fsync.
+        Atomic (a rename) but not durable until the caller syncs the file system (``os.sync()``)."""
+        final = self.path_of(key)
+        if final.exists():
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self._staging / f"load-{key}-{os.getpid()}"
+        temporary.write_bytes(data)
+        os.replace(temporary, final)
+
     def _make_dirs(self, leaf: Path) -> None:
         """Create the fan-out folders of a key; a new folder is durable once its parent is synced."""
         for folder in (leaf.parent, leaf):
@@ -247,6 +258,12 @@ class SqlDocumentIndex:
             )
             for row in rows
         ]
+
+    def removed(self, entry_uuid: str) -> bool:
+        found = self.connection.execute(
+            select(deleted_document.c.entry_uuid).where(deleted_document.c.entry_uuid == entry_uuid).limit(1)
+        ).first()
+        return found is not None
 
     def referenced_hashes(self) -> set[str]:
         """Every hash any DocumentEntry carries (whatever its repository or status): never collect those."""

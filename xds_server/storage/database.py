@@ -4,8 +4,10 @@ Theory of operation. The request owns the transaction (style.md habit 7): the co
 ``Database.transaction()``, builds the repositories on the connection it yields, runs the use case and lets
 the block commit (or roll back on any exception). Repositories never commit.
 
-SQLite is tuned for one writer and many readers on one file: WAL journal, ``synchronous=NORMAL`` (durable
-at checkpoints, never corrupt), foreign keys on, a busy timeout. The sqlite3 driver's own transaction
+SQLite is tuned for one writer and many readers on one file: WAL journal, ``synchronous=FULL`` (every
+commit is flushed to the WAL before it returns: an acknowledged submission survives a power failure; the
+cost of that flush is shared by the submissions of one group commit, storage/group_commit.py), foreign
+keys on, a busy timeout. The sqlite3 driver's own transaction
 handling is switched off and we emit BEGIN ourselves (the SQLAlchemy recipe): a write transaction starts with
 ``BEGIN IMMEDIATE``, so it takes the write lock up front and waits ``busy_timeout`` for it, instead of
 starting as a reader and failing with SQLITE_BUSY when it upgrades after another writer committed. So every
@@ -168,7 +170,7 @@ def _sqlite_engine(url: URL, echo: bool, busy_timeout_ms: int, options: dict[str
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA synchronous = FULL")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA cache_size = -32000")  # 32 MiB page cache per connection
             cursor.execute("PRAGMA temp_store = MEMORY")

@@ -27,6 +27,7 @@ chunks and the chunk results merged in ``seq`` order, to stay below the drivers'
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import fields, replace
 from typing import Any, TypeVar, cast
@@ -36,6 +37,7 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, o
 from xds_server.core.metadata import ObjectKind
 from xds_server.core.policy.record import PS_NATIONAL_ID_OID
 from xds_server.core.query.criteria import (
+    ANY_SCHEME,
     AssociationCriteria,
     DocumentCriteria,
     FolderCriteria,
@@ -96,6 +98,19 @@ def _in(column: Any, values: frozenset[str] | None) -> list[ColumnElement[bool]]
     if len(values) == 1:
         return [column == next(iter(values))]
     return [column.in_(sorted(values))]
+
+
+def _codes(column: Any, values: frozenset[str] | None, dialect: _Dialect) -> list[ColumnElement[bool]]:
+    """Code keys ``code^^scheme``; a key ``code^^*`` (``criteria.ANY_SCHEME``) matches the code in any
+    scheme (a FHIR token without a system)."""
+    if values is None:
+        return []
+    wild = sorted(v.removesuffix(ANY_SCHEME) for v in values if v.endswith(ANY_SCHEME))
+    if not wild:
+        return _in(column, values)
+    exact = frozenset(v for v in values if not v.endswith(ANY_SCHEME))
+    alternatives = [dialect.matches(column, (prefix, _ANY)) for prefix in wild]
+    return [or_(*_in(column, exact), *alternatives)] if exact else [or_(*alternatives)]
 
 
 def _range(column: Any, bounds: TimeRange) -> list[ColumnElement[bool]]:
@@ -160,23 +175,56 @@ def _visible(d: Any, scope: Visibility, dialect: _Dialect) -> list[ColumnElement
     if not scope.include_deprecated:
         conditions.append(d.status == Status.APPROVED.value)
     if not scope.unrestricted:
-        allowed: list[ColumnElement[bool]] = []
-        if scope.allowed_type_codes is not None:
-            allowed.append(and_(d.type_code.is_not(None), *_in(d.type_code, scope.allowed_type_codes)))
-        if scope.hidden_confidentiality_codes:
-            allowed.append(
-                ~exists().where(
-                    _dc.entry_uuid == d.entry_uuid,
-                    _dc.attribute == CONFIDENTIALITY_CODE,
-                    *_in(_dc.code_key, scope.hidden_confidentiality_codes),
-                )
-            )
-        if allowed:  # nothing restricts the entry otherwise (and the author exception adds nothing)
-            rule = and_(*allowed)
-            if scope.author_ids:
-                rule = or_(_authored_by(d.entry_uuid, scope.author_ids, dialect), rule)
+        parts = (
+            scope.allowed_type_codes,
+            scope.hidden_confidentiality_codes,
+            scope.author_ids,
+            dialect.sqlite,
+        )
+        rule = _entry_restriction(*parts) if d is _de else _restriction(d, *parts)
+        if rule is not None:
             conditions.append(rule)
     return conditions
+
+
+@functools.lru_cache(maxsize=256)
+def _entry_restriction(
+    allowed_type_codes: frozenset[str] | None,
+    hidden_codes: frozenset[str],
+    author_ids: frozenset[str],
+    sqlite: bool,
+) -> ColumnElement[bool] | None:
+    """``_restriction`` on ``document_entry`` itself (FindDocuments, the hot path), built once per kind of
+    actor (profession, role, own id) and reused for every record: SQLAlchemy constructs are immutable, and
+    building this one, with its long typeCode list, was most of the policy's cost per query."""
+    return _restriction(_de, allowed_type_codes, hidden_codes, author_ids, sqlite)
+
+
+def _restriction(
+    d: Any,
+    allowed_type_codes: frozenset[str] | None,
+    hidden_codes: frozenset[str],
+    author_ids: frozenset[str],
+    sqlite: bool,
+) -> ColumnElement[bool] | None:
+    """The habilitation and masking part of ``_visible``: what the actor may see of any record."""
+    allowed: list[ColumnElement[bool]] = []
+    if allowed_type_codes is not None:
+        allowed.append(and_(d.type_code.is_not(None), *_in(d.type_code, allowed_type_codes)))
+    if hidden_codes:
+        allowed.append(
+            ~exists().where(
+                _dc.entry_uuid == d.entry_uuid,
+                _dc.attribute == CONFIDENTIALITY_CODE,
+                *_in(_dc.code_key, hidden_codes),
+            )
+        )
+    if not allowed:  # nothing restricts the entry otherwise (and the author exception adds nothing)
+        return None
+    rule = and_(*allowed)
+    if author_ids:
+        rule = or_(_authored_by(d.entry_uuid, author_ids, _Dialect(sqlite)), rule)
+    return rule
 
 
 def _authored_by(entry_uuid: Any, national_ids: frozenset[str], dialect: _Dialect) -> ColumnElement[bool]:
@@ -351,11 +399,11 @@ class SqlQueryPort:
             *_in(_de.entry_uuid, c.entry_uuids),
             *_in(_de.unique_id, c.unique_ids),
             *_in(_de.logical_id, c.logical_ids),
-            *_in(_de.class_code, c.class_codes),
-            *_in(_de.type_code, c.type_codes),
-            *_in(_de.practice_setting_code, c.practice_setting_codes),
-            *_in(_de.healthcare_facility_type_code, c.healthcare_facility_type_codes),
-            *_in(_de.format_code, c.format_codes),
+            *_codes(_de.class_code, c.class_codes, self._dialect),
+            *_codes(_de.type_code, c.type_codes, self._dialect),
+            *_codes(_de.practice_setting_code, c.practice_setting_codes, self._dialect),
+            *_codes(_de.healthcare_facility_type_code, c.healthcare_facility_type_codes, self._dialect),
+            *_codes(_de.format_code, c.format_codes, self._dialect),
             *_range(_de.creation_time, c.creation_time),
             *_range(_de.service_start_time, c.service_start_time),
             *_range(_de.service_stop_time, c.service_stop_time),
@@ -370,7 +418,7 @@ class SqlQueryPort:
                     exists().where(
                         _dc.entry_uuid == _de.entry_uuid,
                         _dc.attribute == attribute,
-                        *_in(_dc.code_key, group),
+                        *_codes(_dc.code_key, group, self._dialect),
                     )
                 )
         for group in c.reference_ids:
@@ -400,7 +448,7 @@ class SqlQueryPort:
             *_in(_ss.entry_uuid, c.entry_uuids),
             *_in(_ss.unique_id, c.unique_ids),
             *_in(_ss.source_id, c.source_ids),
-            *_in(_ss.content_type_code, c.content_type_codes),
+            *_codes(_ss.content_type_code, c.content_type_codes, self._dialect),
             *_range(_ss.submission_time, c.submission_time),
         ]
         if c.author_persons is not None:
@@ -433,7 +481,8 @@ class SqlQueryPort:
         for group in c.codes:
             where.append(
                 exists().where(
-                    folder_code.c.entry_uuid == _fd.entry_uuid, *_in(folder_code.c.code_key, group)
+                    folder_code.c.entry_uuid == _fd.entry_uuid,
+                    *_codes(folder_code.c.code_key, group, self._dialect),
                 )
             )
         columns: list[Any] = [_fd.entry_uuid, _fd.status, _fd.patient_id, _fd.last_update_time, _ro.seq]

@@ -244,7 +244,7 @@ _REMEMBER_DELETED = insert(deleted_document).from_select(
 )
 
 # Inserts, parents before children.
-_INSERT_ORDER = (
+INSERT_ORDER = (
     registry_object,
     document_entry,
     submission_set,
@@ -262,7 +262,7 @@ def _inserter(dialect: Dialect) -> BulkInserter:
     key = (dialect.name, dialect.driver)
     inserter = _INSERTERS.get(key)
     if inserter is None:
-        inserter = _INSERTERS[key] = BulkInserter(dialect, _INSERT_ORDER)
+        inserter = _INSERTERS[key] = BulkInserter(dialect, INSERT_ORDER)
     return inserter
 
 
@@ -384,14 +384,14 @@ class SqlRegistryStore:
         if not objects:
             return
         with translate_db_errors():
-            rows = _Rows()
+            rows = ObjectRows()
             if self._inserter.seq_from_sequence:  # the INSERT draws it
                 for obj in objects:
                     rows.add(obj, None, self._encode_xml(obj))
             else:
                 for obj, seq in zip(objects, self._allocate_seq(len(objects)), strict=True):
                     rows.add(obj, seq, self._encode_xml(obj))
-            self._inserter.insert(self._connection, [(t.name, rows.by_table[t.name]) for t in _INSERT_ORDER])
+            self._inserter.insert(self._connection, [(t.name, rows.by_table[t.name]) for t in INSERT_ORDER])
 
     def set_status(self, entry_uuids: Collection[str], status: str) -> None:
         with translate_db_errors():
@@ -443,11 +443,12 @@ def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
 # ---- rows --------------------------------------------------------------------------------------------------
 
 
-class _Rows:
-    """Rows of one batch, per table; every row of a table has the same keys (one executemany each)."""
+class ObjectRows:
+    """Rows of one batch, per table; every row of a table has the same keys (one executemany each). Also the
+    row builder of the bulk loader (storage/bulk_load.py), so both write exactly the same rows."""
 
     def __init__(self) -> None:
-        self.by_table: dict[str, list[dict[str, Any]]] = {table.name: [] for table in _INSERT_ORDER}
+        self.by_table: dict[str, list[dict[str, Any]]] = {table.name: [] for table in INSERT_ORDER}
 
     def add(self, obj: AnyObject, seq: int | None, xml: str) -> None:
         """``seq`` None: the INSERT draws it from the sequence (PostgreSQL), so the row has no seq key."""

@@ -6,7 +6,9 @@ Conventions shared by every criteria class:
   short-circuits it rather than sending ``IN ()`` to a database).
 * A ``frozenset`` is an OR-list; a tuple of frozensets (``event_codes`` ...) is an AND of OR-groups: the
   object must match at least one value of every group (a repeated Slot, rule book §a).
-* Codes are ``code^^scheme`` keys, times normalised 14-digit DTM strings; a ``TimeRange`` is
+* Codes are ``code^^scheme`` keys (``code^^*``, ending in ``ANY_SCHEME``: that code in any scheme, the
+  FHIR face's token without a system; XDS stored queries always name the scheme), times normalised
+  14-digit DTM strings; a ``TimeRange`` is
   ``low <= value < high`` and an object without the attribute never matches a range on it.
 * Metadata Update: ``latest_only`` keeps only the latest version of each logical id; an Association
   ``statuses`` filter drops Deprecated associations. The fetcher sets both for ``$MetadataLevel`` 1.
@@ -20,6 +22,7 @@ from typing import Final
 from xds_server.core.policy.scope import VisibilityScope
 
 __all__ = [
+    "ANY_SCHEME",
     "EVERYTHING",
     "AssociationCriteria",
     "DocumentCriteria",
@@ -29,6 +32,10 @@ __all__ = [
     "Visibility",
     "sees_everything",
 ]
+
+
+#: Suffix of a code key matching the code in any coding scheme (``code^^*``).
+ANY_SCHEME: Final = "^^*"
 
 
 @dataclass(frozen=True, slots=True)
