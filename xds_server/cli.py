@@ -158,7 +158,7 @@ def serve(
     if workers > 1:
         from xds_server.serve_workers import run_workers
 
-        run_workers(settings, host=host, port=port, workers=workers, tls=bool(ssl_options))
+        run_workers(settings, host=host, port=port, workers=workers, tls="ssl_certfile" in ssl_options)
         return
     # log_config=None: uvicorn's loggers go through the root handler logs.configure set (text or JSON)
     uvicorn.run(
