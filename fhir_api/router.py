@@ -194,12 +194,13 @@ def build_face() -> FhirFace:
 
     modules = [capability_router, *_route_modules()]
     served = tuple(r for module in modules for r in module.routes if isinstance(r, APIRoute))
-    api = APIRouter(prefix=PREFIX, route_class=FhirRoute, tags=["FHIR R4 (IHE MHD)"])
+    # the prefix is given per module: a system-level route (``POST /fhir``, ITI-65) has the empty path
+    api = APIRouter(route_class=FhirRoute, tags=["FHIR R4 (IHE MHD)"])
     for module in modules:
-        api.include_router(module)
+        api.include_router(module, prefix=PREFIX)
 
     @api.api_route(
-        "/{path:path}",
+        PREFIX + "/{path:path}",
         methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
         include_in_schema=False,
     )

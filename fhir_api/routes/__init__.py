@@ -3,7 +3,15 @@ transaction is one module and one line in ``ROUTERS`` (the CapabilityStatement f
 
 from fastapi import APIRouter
 
-from fhir_api.routes import binary, document_reference, lists, patient, patient_feed
+from fhir_api.routes import (
+    binary,
+    document_reference,
+    lists,
+    metadata_update,
+    patient,
+    patient_feed,
+    provide,
+)
 
 ROUTERS: list[APIRouter] = [
     patient.router,
@@ -11,6 +19,8 @@ ROUTERS: list[APIRouter] = [
     document_reference.router,
     lists.router,
     binary.router,
+    provide.router,
+    metadata_update.router,
 ]
 
 __all__ = ["ROUTERS"]

@@ -241,7 +241,7 @@ class TestCapabilityStatement:
         )
         resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
         for name, interactions in (
-            ("DocumentReference", ["read", "search-type"]),
+            ("DocumentReference", ["read", "patch", "search-type"]),  # patch: the PDSm metadata update
             ("List", ["read", "search-type"]),
             ("Binary", ["read"]),
         ):
