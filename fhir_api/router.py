@@ -28,6 +28,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
+from fhir_api.audit import AuditUnavailable, close_audit, open_audit
 from fhir_api.auth import authenticate
 from fhir_api.formats import Format, fhir_response, response_format
 from fhir_api.outcome import FhirError, OutcomeIssue, from_xds_error, outcome_json
@@ -65,6 +66,8 @@ class FhirInteraction:
     profiles: tuple[str, ...] = ()
     conditional_update: bool = False
     documentation: str = ""
+    #: the IHE transaction its trace is recorded as (core.audit.EVENT_KINDS); None: fhir_api.audit decides
+    audit: str | None = None
 
     def extra(self) -> dict[str, Any]:
         """For ``openapi_extra``."""
@@ -110,10 +113,20 @@ class FhirRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def fhir_handler(request: Request) -> Response:
+            # every answer is traced before it leaves (fhir_api.audit); no trace, no answer
             try:
-                return await handler(request)
+                response = await handler(request)
+                description = None
             except Exception as error:
-                return error_answer(request, error)
+                response = error_answer(request, error)
+                description = str(error)[:2000] or None
+            try:
+                await close_audit(request, response.status_code, description)
+            except AuditUnavailable:
+                return _error_response(
+                    request, FhirError.single(500, "exception", "the request could not be traced")
+                )
+            return response
 
         return fhir_handler
 
@@ -161,6 +174,7 @@ def fhir_request(request: Request) -> FhirRequest:
     """The authenticated request (401 before anything else when the bearer token is missing or bad)."""
     public = public_request(request)
     public.actor = authenticate(request, public.services)
+    public.services = open_audit(request, public.services, public.actor)
     return public
 
 

@@ -8,6 +8,8 @@ brought to the newest Alembic revision during start-up, before the server accept
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 import uuid
@@ -23,6 +25,8 @@ from starlette.concurrency import run_in_threadpool
 
 from fhir_api import build_face
 from xds_server import __version__, metrics
+from xds_server.audit import render_json
+from xds_server.audit.dispatch import Dispatcher, Outbox, SmtpMailer
 from xds_server.config import DEFAULT_AUDIENCE, Settings
 from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import canonical_patient_id
@@ -45,12 +49,14 @@ from xds_server.identity.trust import load_authorities
 from xds_server.logs import RequestIdMiddleware
 from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
+from xds_server.storage.audit import SqlAuditStore
 from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
 from xds_server.storage.database import Database, configured_database
 from xds_server.storage.feed import SqlPatientFeed
 from xds_server.storage.gc import sweep_staging
 from xds_server.storage.group_commit import GroupCommit
 from xds_server.storage.migrate import refresh_statistics, upgrade
+from xds_server.storage.outbox import SqlOutbox
 from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.query_sql import SqlQueryPort
 from xds_server.storage.records import SqlRecordStore
@@ -113,15 +119,58 @@ def unit_of_work_factory(
     def transaction() -> Iterator[UnitOfWork]:
         opened = group.transaction() if group is not None else database.transaction(readonly=readonly)
         with metrics.timed_database("read" if readonly else "write"), opened as connection:
+            records = SqlRecordStore(connection)
             yield UnitOfWork(
                 registry=SqlRegistryStore(connection, encode_object_xml),
                 patients=SqlPatientDirectory(connection),
                 documents=SqlDocumentIndex(connection),
                 queries=SqlQueryPort(connection),
-                records=record_reader(connection),
+                records=records,
+                record_settings=records,
+                audit=SqlAuditStore(connection, render_json),
             )
 
     return transaction
+
+
+def build_dispatcher(settings: Settings, database: Database) -> Dispatcher | None:
+    """The patient notice dispatcher over the configured SMTP relay; None when no XDS_SMTP_HOST is set."""
+    if not settings.smtp_host:
+        return None
+
+    @contextmanager
+    def outbox() -> Iterator[Outbox]:
+        with database.transaction() as connection:
+            yield SqlOutbox(connection)
+
+    mailer = SmtpMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        user=settings.smtp_user,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+    )
+    return Dispatcher(
+        outbox,
+        mailer,
+        settings.smtp_from,
+        SystemClock(),
+        name=f"{settings.audit_observer}-{uuid.uuid4().hex[:8]}",
+        domain=settings.audit_observer,
+    )
+
+
+async def dispatch_forever(dispatcher: Dispatcher, interval: float) -> None:
+    """The dispatcher inside ``serve``: one outbox pass every ``interval`` seconds, in a worker thread; a
+    failing pass (database or relay down) is logged and the next one tries again."""
+    while True:
+        try:
+            report = await run_in_threadpool(dispatcher.run_once)
+            if report.sent or report.errors:
+                log.info("patient notices: %s", report)
+        except Exception:
+            log.exception("patient notice dispatch failed; retrying in %.0f s", interval)
+        await asyncio.sleep(interval)
 
 
 def feed_transaction_factory(database: Database) -> Callable[[], AbstractContextManager[SqlPatientFeed]]:
@@ -261,9 +310,19 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 "ITI-8 patient identity feed on mllp://%s:%s%s", settings.mllp_host, app.state.mllp_port, tls
             )
         log.info("xds-server %s ready: profile %s, database %s", __version__, settings.profile, database.url)
+        dispatcher = build_dispatcher(settings, database)
+        task = (
+            asyncio.create_task(dispatch_forever(dispatcher, settings.notify_interval))
+            if dispatcher
+            else None
+        )
         try:
             yield
         finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if listener is not None:
                 await listener.close()
             if owned:
@@ -314,6 +373,7 @@ __all__ = [
     "RandomIds",
     "SystemClock",
     "build_access",
+    "build_dispatcher",
     "build_services",
     "create_app",
     "feed_service",

@@ -26,6 +26,7 @@ from xds_server.access_cli import (
 from xds_server.access_cli import (
     patient_id as canonical_patient,
 )
+from xds_server.audit_cli import audit_app, notify_app, register_audit_patient_commands
 from xds_server.bench_cli import bench_app
 from xds_server.config import Settings, load_settings
 from xds_server.core.errors import XdsError
@@ -46,6 +47,9 @@ app.add_typer(patients_app, name="patients")
 app.command("gc")(gc_command)
 app.add_typer(dev_app, name="dev")
 app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
+app.add_typer(notify_app, name="notify")
+register_audit_patient_commands(patients_app)
 app.add_typer(bench_app, name="bench")
 app.add_typer(feed_app, name="feed")
 

@@ -142,6 +142,19 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    #: Access trail (issue 11): this server's name as the observer of its AuditEvents.
+    audit_observer: str = "xds-server"
+    #: ``system`` actors (token subjects) who may read every trace (comma-separated in the environment).
+    auditors: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Patient notices by e-mail: the SMTP relay (no host: the dispatcher does not run), the sender, optional
+    #: login and STARTTLS; how often the dispatcher inside ``serve`` polls the outbox (seconds).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, gt=0, lt=65536)
+    smtp_from: str = "dmp-notifications@localhost"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    notify_interval: float = Field(default=30.0, gt=0)
     #: Patient Identity Feed (ITI-8, HL7 v2 over MLLP): TCP port of the listener (off when unset; 0 picks a
     #: free port), on ``mllp_host``; TLS with the HTTPS certificate options when they are set.
     mllp_port: int | None = Field(default=None, ge=0, le=65535)
@@ -167,7 +180,7 @@ class Settings(BaseSettings):
             raise ValueError(f"dev_authority must be on or off, not {value!r}")
         return normalised
 
-    @field_validator("trusted_certs", "trusted_cas", "trusted_crls", mode="before")
+    @field_validator("trusted_certs", "trusted_cas", "trusted_crls", "auditors", mode="before")
     @classmethod
     def _path_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -175,7 +188,15 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "saml_audience", "anonymous_actor", "tls_cert", "tls_key", "tls_client_ca", mode="before"
+        "saml_audience",
+        "anonymous_actor",
+        "tls_cert",
+        "tls_key",
+        "tls_client_ca",
+        "smtp_host",
+        "smtp_user",
+        "smtp_password",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:

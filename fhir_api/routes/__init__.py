@@ -4,6 +4,7 @@ transaction is one module and one line in ``ROUTERS`` (the CapabilityStatement f
 from fastapi import APIRouter
 
 from fhir_api.routes import (
+    audit_event,
     binary,
     document_reference,
     lists,
@@ -11,6 +12,7 @@ from fhir_api.routes import (
     patient,
     patient_feed,
     provide,
+    record_settings,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -21,6 +23,8 @@ ROUTERS: list[APIRouter] = [
     binary.router,
     provide.router,
     metadata_update.router,
+    audit_event.router,
+    record_settings.router,
 ]
 
 __all__ = ["ROUTERS"]

@@ -772,3 +772,67 @@ class TestPdsmAdapted:
             "201 Created",
         ]
         assert registry_status(dmp_server, f"urn:uuid:{original}").endswith("Deprecated")
+
+
+class TestPatientMasking:
+    """The patient hides a document from professionals and shows it again (PDSm PATCH with his own token);
+    he cannot touch what professionals set, nor another patient's documents."""
+
+    def _deposit(self, server: FhirServer) -> str:
+        bundle = dmp_valid_bundle()
+        assert post_as(server, AUTHOR, bundle).status_code == 200
+        return "urn:ietf:rfc:3986|" + bundle["entry"][1]["resource"]["masterIdentifier"]["value"]
+
+    def _medecin_finds(self, server: FhirServer) -> int:
+        search = server.client.get(
+            "/fhir/DocumentReference",
+            params={"patient.identifier": f"urn:oid:{INS_TEST_AUTHORITY}|{INS}", "status": "current"},
+            headers=server.auth(MEDECIN),
+        )
+        assert search.status_code == 200, search.text
+        return int(search.json().get("total", 0))
+
+    def test_patient_masks_and_unmasks(self, dmp_server: FhirServer) -> None:
+        dmp_record(dmp_server, authorised=[MEDECIN])
+        identifier = self._deposit(dmp_server)
+        patient = dmp_server.auth(patient_self=TEST_CX)
+        assert self._medecin_finds(dmp_server) == 1
+        masked = patch(dmp_server, identifier, masked_with(MASKING_SYSTEM), patient)
+        assert masked.status_code == 200, masked.text
+        assert self._medecin_finds(dmp_server) == 0
+        unmasked = patch(dmp_server, identifier, [{"op": "remove", "path": "/securityLabel/1"}], patient)
+        assert unmasked.status_code == 200, unmasked.text
+        assert self._medecin_finds(dmp_server) == 1
+
+    def test_patient_cannot_change_other_labels(self, dmp_server: FhirServer) -> None:
+        dmp_record(dmp_server, authorised=[MEDECIN])
+        identifier = self._deposit(dmp_server)
+        patient = dmp_server.auth(patient_self=TEST_CX)
+        before = object_count(dmp_server)
+        restricted = [
+            {
+                "op": "replace",
+                "path": "/securityLabel/0",
+                "value": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}
+                    ]
+                },
+            }
+        ]
+        response = patch(dmp_server, identifier, restricted, patient)
+        assert response.status_code == 403, response.text
+        status = patch(
+            dmp_server, identifier, [{"op": "replace", "path": "/status", "value": "superseded"}], patient
+        )
+        assert status.status_code == 403, status.text
+        assert object_count(dmp_server) == before
+
+    def test_another_patient_gets_404(self, dmp_server: FhirServer) -> None:
+        dmp_record(dmp_server)
+        identifier = self._deposit(dmp_server)
+        dmp_server.add_patient(OTHER_CX)
+        response = patch(
+            dmp_server, identifier, masked_with(MASKING_SYSTEM), dmp_server.auth(patient_self=OTHER_CX)
+        )
+        assert response.status_code == 404, response.text

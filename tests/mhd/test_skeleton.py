@@ -30,8 +30,9 @@ class TestCapabilityStatement:
         assert statement["fhirVersion"] == "4.0.1"
         assert statement["kind"] == "instance"
         patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
-        # read and search (PDQm), conditional update (ITI-104 patient identity feed)
-        assert [i["code"] for i in patient["interaction"]] == ["read", "update", "search-type"]
+        # read and search (PDQm), conditional update (ITI-104 patient identity feed), patch (the patient's
+        # contact e-mail and record state: fhir_api/routes/record_settings.py)
+        assert [i["code"] for i in patient["interaction"]] == ["read", "update", "patch", "search-type"]
         assert patient.get("conditionalUpdate") is True
         assert {p["name"] for p in patient["searchParam"]} == {"identifier", "_id"}
         # nothing is claimed that is not mounted

@@ -179,8 +179,15 @@ def oracle_may_write(
     existing = doc if operation is WriteOperation.DEPRECATE else original
     if operation is not WriteOperation.DEPOSIT:
         assert existing is not None
-        if not oracle_document_rules(DMP, ctx, rec, existing) or patient_side:
+        if not oracle_document_rules(DMP, ctx, rec, existing):
             return False
+        if patient_side:
+            # the patient side may only toggle MASQUE_PS on a document it sees (issue 11)
+            return (
+                operation is WriteOperation.UPDATE_MASKING
+                and original is not None
+                and original.confidentiality_codes ^ doc.confidentiality_codes == {MASQUE_PS}
+            )
         me = ctx.national_id
         author_side = me in existing.author_ids or (
             ctx.structure_id is not None and ctx.structure_id in existing.author_structures

@@ -3,8 +3,6 @@ response action), on the registry of conftest.py. Uses the NIST 11897 request sh
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -14,6 +12,7 @@ import pytest
 from lxml import etree
 
 from tests.identity_helpers import open_access
+from xds_server.app import unit_of_work_factory
 from xds_server.config import Settings
 from xds_server.core.profile import IHE_DEFAULT
 from xds_server.core.query import Transaction
@@ -23,7 +22,7 @@ from xds_server.soap import iti18
 from xds_server.soap.router import ROUTES, Router
 from xds_server.storage.database import Database
 from xds_server.storage.query_sql import SqlQueryPort
-from xds_server.wiring import Services, UnitOfWork
+from xds_server.wiring import Services
 
 from .builders import APPROVED, DEPRECATED, NS, PATIENT, FixedClock, Uuids, adhoc, q, s
 from .conftest import World
@@ -40,15 +39,13 @@ class QueryWork:
 
 
 def services_for(database: Database, tmp_path: Path, **settings: object) -> Services:
-    @contextmanager
-    def transaction() -> Iterator[UnitOfWork]:
-        with database.transaction(readonly=True) as connection:
-            yield QueryWork(SqlQueryPort(connection))  # type: ignore[misc]
-
+    # the composition root's units of work: the query reads in a read-only one, its trace is written in a
+    # write one (the access trail, wiring/audit.py)
     return Services(
         settings=Settings(data_dir=tmp_path, profile="ihe", **settings),  # type: ignore[arg-type]
         profile=IHE_DEFAULT,
-        transaction=transaction,
+        transaction=unit_of_work_factory(database),
+        read_transaction=unit_of_work_factory(database, readonly=True),
         clock=FixedClock(),
         ids=Uuids(),
         access=open_access(),

@@ -17,6 +17,7 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from tests.identity_helpers import open_access
+from xds_server.audit import render_json
 from xds_server.config import Settings
 from xds_server.core.blobs import BlobStore
 from xds_server.core.ports import PatientState
@@ -27,6 +28,7 @@ from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.mtom import MultipartLimits, MultipartMessage, read_multipart
 from xds_server.soap.router import Router
 from xds_server.storage import tables
+from xds_server.storage.audit import SqlAuditStore
 from xds_server.storage.blobs import FileBlobStore, SqlDocumentIndex
 from xds_server.storage.database import Database
 from xds_server.storage.patients import SqlPatientDirectory
@@ -140,6 +142,7 @@ def make_repository(
                 registry=SqlRegistryStore(connection, encode_object_xml),
                 patients=SqlPatientDirectory(connection),
                 documents=SqlDocumentIndex(connection),
+                audit=SqlAuditStore(connection, render_json),
             )
 
     services = Services(

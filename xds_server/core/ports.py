@@ -11,9 +11,12 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from xds_server.core.metadata import AnyObject, Association, DocumentEntry, ObjectKind
+
+if TYPE_CHECKING:  # core.audit reads core.policy, which reads this module
+    from xds_server.core.audit import AuditRecord, Notice, StoredTrace, TrailQuery
 
 
 class PatientState(StrEnum):
@@ -130,6 +133,31 @@ class PatientDirectory(Protocol):
     def list(self) -> Iterable[tuple[str, PatientState]]: ...
 
 
+class AuditSink(Protocol):
+    """The access trail and the patient notification outbox, bound to one open transaction (append-only:
+    nothing here changes or deletes a trace). A failing sink fails the transaction it is part of."""
+
+    def append(self, record: AuditRecord) -> None:
+        """Store one transaction's trace."""
+        ...
+
+    def accessed_before(self, patient_id: str, agent_id: str) -> bool:
+        """Whether this agent already has a successful trace on this patient's record."""
+        ...
+
+    def enqueue(self, notice: Notice) -> None:
+        """Put one patient notice in the outbox (delivered later by the dispatcher)."""
+        ...
+
+    def search(self, query: TrailQuery, *, offset: int, limit: int) -> tuple[list[StoredTrace], bool]:
+        """One page of the traces matching ``query`` (newest first) and whether more follow."""
+        ...
+
+    def hidden_documents(self, patient_id: str, code_keys: Collection[str]) -> set[str]:
+        """Ids (uniqueId, entryUUID) of the patient's current documents carrying one of ``code_keys``."""
+        ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
@@ -142,6 +170,7 @@ class IdFactory(Protocol):
 
 __all__ = [
     "Association",
+    "AuditSink",
     "Clock",
     "DocumentEntry",
     "IdFactory",

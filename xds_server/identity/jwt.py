@@ -226,6 +226,7 @@ def context_from_claims(claims: Mapping[str, Any], *, require_structure: bool = 
         "lps_name": _text(claims.get(Claim.LPS_NAME)),
         "lps_version": _text(claims.get(Claim.LPS_VERSION)),
         "issuer": _text(claims.get("iss")),
+        "credential_id": _text(claims.get("jti")),
         "name": " ".join(
             filter(None, (_text(claims.get(Claim.GIVEN_NAME)), _text(claims.get(Claim.FAMILY_NAME))))
         )

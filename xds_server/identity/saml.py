@@ -379,6 +379,7 @@ class AssertionVerifier:
             lps_name=_first_text(attributes, VihfAttribute.LPS_NAME),
             lps_version=_first_text(attributes, VihfAttribute.LPS_VERSION),
             issuer=(signed.findtext(f"{{{SAML2}}}Issuer") or "").strip() or None,
+            credential_id=signed.get("ID"),
         )
 
 

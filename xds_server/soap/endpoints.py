@@ -80,12 +80,13 @@ async def _answer(request: Request, router: Router) -> HttpAnswer:
     content_type = request.headers.get("content-type", "")
     multipart = is_multipart(content_type)
     subject = transport_subject(request.scope)
+    address = request.client.host if request.client is not None else None
     envelope_limit = min(settings.max_envelope_bytes, settings.max_request_bytes)
     limit = settings.max_request_bytes if multipart else envelope_limit
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return _too_large(limit, multipart)
-    admitted = _Admission(router, subject)
+    admitted = _Admission(router, subject, address)
     if multipart:
         limits = MultipartLimits(
             max_request_bytes=limit, max_parts=settings.max_parts, max_root_bytes=envelope_limit
@@ -105,7 +106,12 @@ async def _answer(request: Request, router: Router) -> HttpAnswer:
             return fault_answer(SoapFault.sender(f"unreadable MTOM/XOP request: {error}"))
         with message:  # deletes the spooled parts the handler did not store
             return await run_in_threadpool(
-                router.handle, message.root, message, transport_subject=subject, actor=admitted.actor
+                router.handle,
+                message.root,
+                message,
+                transport_subject=subject,
+                client_address=address,
+                actor=admitted.actor,
             )
     try:
         body = await _read_body(request.stream(), limit, admitted)
@@ -113,7 +119,9 @@ async def _answer(request: Request, router: Router) -> HttpAnswer:
         return _too_large(limit, multipart)
     except SoapFault as fault:
         return fault_answer(fault)
-    return await run_in_threadpool(router.handle, body, None, transport_subject=subject, actor=admitted.actor)
+    return await run_in_threadpool(
+        router.handle, body, None, transport_subject=subject, client_address=address, actor=admitted.actor
+    )
 
 
 def transport_subject(scope: Mapping[str, Any]) -> str | None:
@@ -157,9 +165,10 @@ class _Admission:
     WS-Security header in a worker thread, and a refusal stops the reading. Anything the pull parser cannot
     judge (a DOCTYPE, malformed XML) is left to the full parse, which refuses it with its own fault."""
 
-    def __init__(self, router: Router, transport_subject: str | None) -> None:
+    def __init__(self, router: Router, transport_subject: str | None, client_address: str | None) -> None:
         self.router = router
         self.transport_subject = transport_subject
+        self.client_address = client_address
         self.actor: AccessContext | None = None
         self._pending = True
         self._fed = 0
@@ -204,7 +213,9 @@ class _Admission:
 
     async def _admit(self, header: etree._Element | None) -> None:
         self._pending = False
-        self.actor = await run_in_threadpool(self.router.admit, header, self.transport_subject)
+        self.actor = await run_in_threadpool(
+            self.router.admit, header, self.transport_subject, self.client_address
+        )
 
 
 __all__ = ["REGISTRY_PATH", "REPOSITORY_PATH", "api", "transport_subject"]

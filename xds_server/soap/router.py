@@ -23,6 +23,12 @@ A handler is ``def handle(request: SoapRequest, services: Services) -> Reply``:
 
 The router answers in the request's packaging: plain ``application/soap+xml`` for a plain request, MTOM/XOP
 ``multipart/related`` for an MTOM request or whenever the reply carries parts.
+
+Every routed request leaves one trace in the access trail (wiring/audit.py, issue 11), allowed or refused:
+the router opens the request's ``RequestAudit`` (the route's IHE transaction, the actor, the client), hands
+the handler services whose write transaction records the success trace with the change it commits, and,
+when nothing was committed, traces the outcome it read from the reply (``outcome_of``) before answering.
+A trace that cannot be written turns the answer into an ``env:Receiver`` fault (fail closed).
 """
 
 from __future__ import annotations
@@ -36,8 +42,11 @@ from dataclasses import dataclass
 from lxml import etree
 
 from xds_server import metrics
+from xds_server.core.audit import EVENT_KINDS, AuditAction, AuditEntity, AuditOutcome, ClientInfo, EntityRole
+from xds_server.core.errors import ErrorCode
 from xds_server.core.policy import AccessContext
-from xds_server.core.vocabulary import SoapAction
+from xds_server.core.vocabulary import ResponseStatus, SoapAction
+from xds_server.ebxml.namespaces import RS
 from xds_server.soap import iti18, iti41, iti42, iti43, iti57, iti62
 from xds_server.soap.envelope import SoapRequest, read_envelope, write_envelope, wsa_text
 from xds_server.soap.faults import (
@@ -51,6 +60,7 @@ from xds_server.soap.mtom import MultipartMessage, mtom_response
 from xds_server.soap.security import authenticate
 from xds_server.soap.services import Reply
 from xds_server.wiring import Services
+from xds_server.wiring.audit import AuditUnavailable, RequestAudit
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +73,28 @@ class Route:
     response_action: str
     #: the handler only reads: its ``services.transaction()`` is read-only (soap.services.for_reading)
     readonly: bool = False
+    #: the IHE transaction (core.audit.EVENT_KINDS key) its trace is recorded as
+    transaction: str = ""
 
 
 #: {request action: route}. One line per transaction. Queries and retrieves are read-only: on SQLite they
 #: never wait for the write lock of a concurrent submission.
 ROUTES: Mapping[str, Route] = {
-    SoapAction.REGISTER: Route(iti42.handle, SoapAction.REGISTER_RESPONSE),
-    SoapAction.PROVIDE_AND_REGISTER: Route(iti41.handle, SoapAction.PROVIDE_AND_REGISTER_RESPONSE),
-    SoapAction.RETRIEVE: Route(iti43.handle, SoapAction.RETRIEVE_RESPONSE, readonly=True),
-    SoapAction.STORED_QUERY: Route(iti18.handle, SoapAction.STORED_QUERY_RESPONSE, readonly=True),
-    SoapAction.MULTI_PATIENT_QUERY: Route(
-        iti18.handle_iti51, SoapAction.MULTI_PATIENT_QUERY_RESPONSE, readonly=True
+    SoapAction.REGISTER: Route(iti42.handle, SoapAction.REGISTER_RESPONSE, transaction="ITI-42"),
+    SoapAction.PROVIDE_AND_REGISTER: Route(
+        iti41.handle, SoapAction.PROVIDE_AND_REGISTER_RESPONSE, transaction="ITI-41"
     ),
-    SoapAction.UPDATE: Route(iti57.handle, SoapAction.UPDATE_RESPONSE),
-    SoapAction.DELETE: Route(iti62.handle, SoapAction.DELETE_RESPONSE),
+    SoapAction.RETRIEVE: Route(
+        iti43.handle, SoapAction.RETRIEVE_RESPONSE, readonly=True, transaction="ITI-43"
+    ),
+    SoapAction.STORED_QUERY: Route(
+        iti18.handle, SoapAction.STORED_QUERY_RESPONSE, readonly=True, transaction="ITI-18"
+    ),
+    SoapAction.MULTI_PATIENT_QUERY: Route(
+        iti18.handle_iti51, SoapAction.MULTI_PATIENT_QUERY_RESPONSE, readonly=True, transaction="ITI-51"
+    ),
+    SoapAction.UPDATE: Route(iti57.handle, SoapAction.UPDATE_RESPONSE, transaction="ITI-57"),
+    SoapAction.DELETE: Route(iti62.handle, SoapAction.DELETE_RESPONSE, transaction="ITI-62"),
 }
 
 
@@ -103,17 +121,19 @@ class Router:
         multipart: MultipartMessage | None = None,
         *,
         transport_subject: str | None = None,
+        client_address: str | None = None,
         actor: AccessContext | None = None,
     ) -> HttpAnswer:
         """Check the envelope, run the handler of its action, package the reply (never raises).
-        ``transport_subject``: the TLS client certificate subject of the connection (RFC 4514). ``actor``:
-        the caller ``admit`` already verified from this very envelope's header while its body was still
-        arriving (the credential is not verified twice: a OneTimeUse assertion would be refused as replayed).
-        Each request is counted in /metrics by transaction and outcome, with its duration."""
+        ``transport_subject``: the TLS client certificate subject of the connection (RFC 4514);
+        ``client_address``: the peer's address (for the trace). ``actor``: the caller ``admit`` already
+        verified from this very envelope's header while its body was still arriving (the credential is not
+        verified twice: a OneTimeUse assertion would be refused as replayed). Each request is counted in
+        /metrics by transaction and outcome, with its duration."""
         started = time.perf_counter()
         seen = _Seen()
         try:
-            answer = self._handle(envelope, multipart, transport_subject, seen, actor)
+            answer = self._handle(envelope, multipart, transport_subject, seen, actor, client_address)
         except SoapFault as fault:
             seen.outcome = "fault"
             answer = fault_answer(fault)
@@ -131,6 +151,7 @@ class Router:
         transport_subject: str | None,
         seen: _Seen,
         actor: AccessContext | None = None,
+        client_address: str | None = None,
     ) -> HttpAnswer:
         request = read_envelope(envelope, multipart=multipart)
         request = dataclasses.replace(request, transport_subject=transport_subject)
@@ -151,12 +172,23 @@ class Router:
                 relates_to=request.message_id,
             )
         try:
-            request = dataclasses.replace(request, actor=actor or self._authenticate(request))
-        except SoapFault:
-            metrics.refused("authentication")
-            raise
-        reply = self._run(route, request)
-        seen.outcome = _outcome(reply.body)
+            try:
+                actor = actor or self._authenticate(request)
+            except SoapFault as fault:
+                metrics.refused("authentication")
+                # a refused identity is traced too (no actor: the credential was not accepted)
+                refused = self._audit(route, request, None, client_address)
+                self._finish(refused, AuditOutcome.SERIOUS_FAILURE, fault.reason)
+                raise
+            request = dataclasses.replace(request, actor=actor)
+            audit = self._audit(route, request, actor, client_address)
+            reply = self._run(route, request, audit)
+            self._finish(audit, *outcome_of(reply.body))
+            seen.outcome = _outcome(reply.body)
+        except AuditUnavailable:
+            raise SoapFault(
+                FaultCode.RECEIVER, "the request could not be traced", relates_to=request.message_id
+            ) from None
         xml = write_envelope(route.response_action, reply.body, relates_to=request.message_id)
         if request.mtom or reply.parts:
             package = mtom_response(xml, reply.parts, action=route.response_action)
@@ -164,7 +196,10 @@ class Router:
         return HttpAnswer(200, f'{SOAP12_CONTENT_TYPE}; action="{route.response_action}"', xml, len(xml))
 
     def admit(
-        self, header: etree._Element | None, transport_subject: str | None = None
+        self,
+        header: etree._Element | None,
+        transport_subject: str | None = None,
+        client_address: str | None = None,
     ) -> AccessContext | None:
         """Credentials first (issue 14, item 6): the endpoint calls this with the envelope's ``env:Header``
         as soon as it is parsed, before the Body or the MTOM parts are read, so an anonymous or forged
@@ -177,11 +212,14 @@ class Router:
             body=etree.Element("placeholder"),
             header=header,
         )
-        if request.action not in self.routes:
+        route = self.routes.get(request.action)
+        if route is None:
             return None
         try:
             return self._authenticate(request)
-        except SoapFault:
+        except SoapFault as fault:
+            refused = self._audit(route, request, None, client_address)  # traced as handle traces it
+            self._finish(refused, AuditOutcome.SERIOUS_FAILURE, fault.reason)
             # the request line ``handle`` would have logged: who knocked, refused before the body was read
             log.info(
                 "SOAP %s message %s, TLS client %s",
@@ -204,14 +242,47 @@ class Router:
             )
         return authenticate(access, request)
 
-    def _run(self, route: Route, request: SoapRequest) -> Reply:
-        services = self.services.for_reading() if route.readonly else self.services
+    def _audit(
+        self, route: Route, request: SoapRequest, actor: AccessContext | None, client_address: str | None
+    ) -> RequestAudit | None:
+        """The request's audit; None for a route that is no IHE transaction (test frames only: every route
+        of ``ROUTES`` names its transaction)."""
+        kind = EVENT_KINDS.get(route.transaction)
+        if kind is None:
+            return None
+        entities = []
+        if kind.action is AuditAction.EXECUTE:  # a query: its raw request
+            entities.append(AuditEntity(EntityRole.QUERY, request.action, query=etree.tostring(request.body)))
+        if actor is not None and actor.credential_id:
+            entities.append(AuditEntity(EntityRole.TOKEN, actor.credential_id))
+        if request.message_id:
+            entities.append(AuditEntity(EntityRole.REQUEST_ID, request.message_id))
+        client = ClientInfo(
+            lps_name=actor.lps_name if actor is not None else None,
+            lps_version=actor.lps_version if actor is not None else None,
+            tls_subject=request.transport_subject,
+            address=client_address,
+        )
+        return RequestAudit(self.services, route.transaction, actor, client, entities=entities)
+
+    @staticmethod
+    def _finish(audit: RequestAudit | None, outcome: AuditOutcome, description: str | None) -> None:
+        if audit is not None:
+            audit.finish(outcome, description)
+
+    def _run(self, route: Route, request: SoapRequest, audit: RequestAudit | None) -> Reply:
+        services = audit.bind(self.services) if audit is not None else self.services
+        services = services.for_reading() if route.readonly else services
         try:
             return route.handler(request, services)
         except SoapFault as fault:
+            self._finish(audit, AuditOutcome.SERIOUS_FAILURE, fault.reason)
             raise fault.with_relates_to(fault.relates_to or request.message_id) from None
+        except AuditUnavailable:
+            raise
         except Exception:
             log.exception("handler for %s failed", request.action)
+            self._finish(audit, AuditOutcome.MAJOR_FAILURE, "internal server error")
             raise SoapFault(
                 FaultCode.RECEIVER, "internal server error", relates_to=request.message_id
             ) from None
@@ -227,7 +298,7 @@ TRANSACTIONS: Mapping[str, str] = {
     SoapAction.UPDATE: "ITI-57",
     SoapAction.DELETE: "ITI-62",
 }
-_OUTCOMES = {"Success": "success", "PartialSuccess": "partial", "Failure": "failure"}
+_METRIC_OUTCOMES = {"Success": "success", "PartialSuccess": "partial", "Failure": "failure"}
 
 
 @dataclass(slots=True)
@@ -244,7 +315,34 @@ def _outcome(body: etree._Element) -> str:
     if status is None:
         nested = next(body.iterchildren("{*}RegistryResponse"), None)
         status = nested.get("status") if nested is not None else None
-    return _OUTCOMES.get((status or "").rsplit(":", 1)[-1], "unknown")
+    return _METRIC_OUTCOMES.get((status or "").rsplit(":", 1)[-1], "unknown")
+
+
+#: RegistryErrors that say the server failed, not the request (a major failure in the trace).
+_INTERNAL_ERRORS = frozenset({ErrorCode.REGISTRY_ERROR.value, ErrorCode.REPOSITORY_ERROR.value})
+_OUTCOMES = {
+    ResponseStatus.SUCCESS.value: AuditOutcome.SUCCESS,
+    ResponseStatus.PARTIAL_SUCCESS.value: AuditOutcome.MINOR_FAILURE,
+}
+
+
+def outcome_of(body: etree._Element) -> tuple[AuditOutcome, str | None]:
+    """The trace outcome of a reply body: its (or its RegistryResponse's) status and RegistryErrors."""
+    status = body.get("status")
+    if status is None:
+        response = body.find(f".//{{{RS}}}RegistryResponse")
+        status = response.get("status") if response is not None else None
+    errors = [
+        e for e in body.iter(f"{{{RS}}}RegistryError") if not (e.get("severity") or "").endswith(":Warning")
+    ]
+    outcome = _OUTCOMES.get(status or "")
+    if outcome is None:
+        internal = any(e.get("errorCode") in _INTERNAL_ERRORS for e in errors)
+        outcome = AuditOutcome.MAJOR_FAILURE if internal else AuditOutcome.SERIOUS_FAILURE
+    if not errors:
+        return outcome, None
+    text = "; ".join(f"{e.get('errorCode')}: {e.get('codeContext', '')}" for e in errors)
+    return outcome, text[:2000]
 
 
 def fault_answer(fault: SoapFault) -> HttpAnswer:

@@ -177,6 +177,10 @@ class SqlRecordStore:
         """Take ``professional_id`` off the block list; False when he was not on it."""
         return self._unrelate(patient_id, professional_id, Relation.BLOCKED)
 
+    def revoke(self, patient_id: str, professional_id: str) -> bool:
+        """Withdraw the consent declared for ``professional_id``; False when there was none."""
+        return self._unrelate(patient_id, professional_id, Relation.AUTHORISED)
+
     def revoke_administrator(self, patient_id: str, professional_id: str) -> bool:
         """Withdraw an administrator doctor; False when he was not one."""
         return self._unrelate(patient_id, professional_id, Relation.ADMINISTRATOR)
@@ -209,6 +213,16 @@ class SqlRecordStore:
                 self._connection.execute(statement)
         if administrator is not None:
             self._relate(patient_id, administrator, Relation.ADMINISTRATOR, checked=True)
+
+    def set_contact_email(self, patient_id: str, email: str | None) -> None:
+        """Where the patient's notices go (None: nowhere; his yearly statement tells him)."""
+        self._require(patient_id)
+        insert = _insert(self._dialect, patient_setting)
+        statement = insert.values(patient_id=patient_id, email=email).on_conflict_do_update(
+            index_elements=[_s.patient_id], set_={"email": insert.excluded.email}
+        )
+        with translate_db_errors():
+            self._connection.execute(statement)
 
     def add_representative(self, patient_id: str, representative_id: str) -> None:
         """Register ``representative_id`` as a legal representative of ``patient_id``."""

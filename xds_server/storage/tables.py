@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Sequence,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -251,6 +252,7 @@ patient_setting = Table(
     Column("samu_allowed", Boolean, nullable=False, server_default=true()),
     Column("break_glass_allowed", Boolean, nullable=False, server_default=true()),
     Column("medecin_traitant", String(64), nullable=True),  # IDNPS
+    Column("email", String(320), nullable=True),  # where the patient's notices go (issue 11)
 )
 
 # Professionals the patient relates to: consent declared ('authorised'), 'blocked', or chosen as
@@ -283,4 +285,70 @@ used_assertion = Table(
     Column("key_hash", String(64), primary_key=True),  # SHA-256 hex of "issuer|assertion ID"
     Column("expires_at", BigInteger, nullable=False),  # Unix seconds
     Index(None, "expires_at"),
+)
+
+# The access trail (issue 11): one row per transaction, allowed or refused, written in the transaction of
+# the change it traces (or, for a read or a refusal, committed before the answer). Append-only: the
+# migration adds triggers refusing UPDATE and DELETE, and no code path issues either. ``resource`` is the
+# FHIR R4 AuditEvent as recorded (JSON); the other columns index the ITI-81 search parameters.
+audit_event = Table(
+    "audit_event",
+    metadata,
+    Column("event_id", ID, primary_key=True),  # urn:uuid: (AuditEvent.id without the prefix)
+    Column("recorded", DateTime(timezone=True), nullable=False),
+    Column("transaction", String(16), nullable=False),  # ITI-41 ... (subtype)
+    Column("type_code", String(64), nullable=False),  # DCM 110107 ... or rest
+    Column("action", String(1), nullable=False),
+    Column("outcome", SmallInteger, nullable=False),
+    Column("patient_id", PATIENT, nullable=True),
+    Column("agent_id", String(256), nullable=True),  # the user's national id
+    Column("agent_kind", String(32), nullable=True),  # professional | patient | legal_representative | system
+    Column("access_mode", String(16), nullable=True),
+    Column("resource", Text, nullable=False),
+    Index(None, "recorded"),
+    Index(None, "patient_id", "recorded"),
+    Index(None, "patient_id", "agent_id", "outcome"),  # "first access of this professional"
+    Index(None, "agent_id", "recorded"),
+    Index(None, "transaction", "recorded"),
+)
+
+# The entities of each trace (patient, documents, submission set, query, token id), for ``entity=`` searches
+# and to hide the traces of a document from the patient while it is INVISIBLE_PATIENT.
+audit_entity = Table(
+    "audit_entity",
+    metadata,
+    Column("event_id", ID, ForeignKey("audit_event.event_id"), primary_key=True),
+    Column("position", SmallInteger, primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("identifier", String(256), nullable=False),
+    Index(None, "identifier", "role"),
+)
+
+# The patient notification outbox: written in the transaction of its cause, delivered by the dispatcher
+# (xds_server/audit/dispatch.py). States: pending -> sending (claimed, committed before the message is sent)
+# -> sent | pending again (a refusal we know was not delivered, with backoff) | failed (attempts exhausted)
+# | no_address (no e-mail registered: the yearly statement tells him) | uncertain (claimed by a dispatcher
+# that died before recording the outcome: never sent again, at-most-once).
+notification = Table(
+    "notification",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("patient_id", PATIENT, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("event_id", ID, nullable=False),
+    Column("facts", Text, nullable=False),  # JSON object
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=True),
+    Column("claimed_by", String(64), nullable=True),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("recipient", String(320), nullable=True),
+    Column("last_error", Text, nullable=True),
+    CheckConstraint(
+        "state IN ('pending', 'sending', 'sent', 'failed', 'no_address', 'uncertain')", name="state"
+    ),
+    Index(None, "state", "next_attempt_at"),
+    Index(None, "patient_id"),
 )

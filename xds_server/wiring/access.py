@@ -40,6 +40,7 @@ the policy's own RegistryError, whose message helps the professional act.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Collection, Iterable, Sequence
 
@@ -50,6 +51,7 @@ from xds_server.core.absent import (
     unknown_object,
     unknown_status_target,
 )
+from xds_server.core.audit import AuditEntity, EntityRole
 from xds_server.core.blobs import StoredDocument
 from xds_server.core.errors import ErrorCode, Issue, XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
@@ -141,6 +143,29 @@ def _canonical(patient_id: str, profile: DomainProfile) -> str:
         return patient_id.strip()  # validation reports it; the record lookup then finds nothing
 
 
+def _note_patient(work: UnitOfWork, patient_id: str | None, profile: DomainProfile) -> None:
+    """Note on the request's trail (wiring.audit) the record the request is about."""
+    if work.trail is not None and patient_id:
+        work.trail.patient(_canonical(patient_id, profile))
+
+
+def _note_submission(
+    work: UnitOfWork, submission: Submission, profile: DomainProfile, *, created: bool
+) -> None:
+    """Note on the request's trail the patient, the submission set and the documents of a submission
+    (``created``: new DocumentEntries, which the patient is told about)."""
+    trail = work.trail
+    if trail is None:
+        return
+    package = submission.submission_set
+    if package is not None:
+        _note_patient(work, package.patient_id, profile)
+        if package.unique_id:
+            trail.entity(AuditEntity(EntityRole.SUBMISSION_SET, package.unique_id))
+    for doc in submission.documents:
+        trail.document(doc.unique_id, [c.key() for c in doc.confidentiality_codes], created=created)
+
+
 def _record(access: AccessControl, work: UnitOfWork, patient_id: str | None) -> RecordSettings | None:
     if patient_id is None:
         return None
@@ -229,6 +254,7 @@ def precheck_submission(services: Services, actor: AccessContext | None, submiss
         return
     access, actor = enforcing
     with services.for_reading().transaction() as work:
+        _note_submission(work, submission, services.profile, created=True)
         _submission_record(access, actor, work, submission, services.profile)
 
 
@@ -236,6 +262,7 @@ def check_submission(
     services: Services, actor: AccessContext | None, work: UnitOfWork, submission: Submission
 ) -> None:
     """ITI-42 / ITI-41: may the actor feed this record with these documents? Raise XdsError if not."""
+    _note_submission(work, submission, services.profile, created=True)
     enforcing = _enforcing(services, actor)
     if enforcing is None:
         return
@@ -308,6 +335,7 @@ def check_update(
 ) -> None:
     """ITI-57: new versions (masking changes to the author, his structure and the administrator doctors,
     other changes to the author and his structure) and availability-status changes (author, structure)."""
+    _note_submission(work, submission, services.profile, created=False)
     enforcing = _enforcing(services, actor)
     if enforcing is None:
         return
@@ -368,11 +396,15 @@ def check_removal(
     """ITI-62: removing a DocumentEntry is a deprecation in the rules' terms (author or author's structure),
     on an open record named by the assertion; an entry hidden from the actor, or any object of another
     record, is answered like an unknown object."""
+    wanted = tuple(dict.fromkeys(entry_uuids))
+    if work.trail is not None:
+        _note_patient(work, actor.patient_ins if actor is not None else None, services.profile)
+        for entry_uuid in wanted:
+            work.trail.document(entry_uuid)
     enforcing = _enforcing(services, actor)
     if enforcing is None:
         return
     access, actor = enforcing
-    wanted = tuple(dict.fromkeys(entry_uuids))
     record = _record(access, work, actor.patient_ins)
     access.policy.decide_record_write(actor, record).raise_if_denied()
     assert record is not None  # the gate refuses a missing record
@@ -401,6 +433,11 @@ def query_scope(
     services: Services, actor: AccessContext | None, work: UnitOfWork, slots: Sequence[Slot]
 ) -> Visibility:
     """ITI-18 / ITI-51: the visibility scope of the query, or XdsError when the record is refused."""
+    # the patients the query names, for its trace; refused ids fail the query below (the trace then names
+    # the assertion's patient)
+    with contextlib.suppress(XdsError):
+        for patient_id in named_patients(slots, services.profile):
+            _note_patient(work, patient_id, services.profile)
     enforcing = _enforcing(services, actor)
     if enforcing is None:
         return EVERYTHING
@@ -425,6 +462,10 @@ def retrieve_authorizer(
 ) -> Authorize:
     """ITI-43: the per-document decision (a hidden or foreign document is an unknown uniqueId); XdsError
     when the actor may not consult the record named by his assertion at all."""
+    if work.trail is not None:
+        _note_patient(work, actor.patient_ins if actor is not None else None, services.profile)
+        for document_request in requests:
+            work.trail.document(document_request.document_unique_id.strip())
     enforcing = _enforcing(services, actor)
     if enforcing is None:
         return allow_all

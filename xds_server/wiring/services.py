@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from xds_server.config import Settings
+from xds_server.core.audit import Trail
 from xds_server.core.blobs import BlobStore, DocumentIndex
 from xds_server.core.patient_feed import PatientFeedStore
 from xds_server.core.policy import AccessContext, ActorKind, Policy, PolicyMode, RecordSettings
-from xds_server.core.ports import Clock, IdFactory, PatientDirectory, RegistryStore
+from xds_server.core.ports import AuditSink, Clock, IdFactory, PatientDirectory, RegistryStore
 from xds_server.core.profile import DomainProfile
 from xds_server.core.query.engine import QuerySettings
 from xds_server.core.query.port import QueryPort
@@ -82,6 +83,32 @@ class AccessControl:
         return self.anonymous if not self.enforces_dmp else None
 
 
+class RecordSettingsWriter(Protocol):
+    """The writes of ``storage.records.SqlRecordStore`` the patient may make."""
+
+    def authorize(self, patient_id: str, professional_id: str) -> None: ...
+
+    def revoke(self, patient_id: str, professional_id: str) -> bool: ...
+
+    def block(self, patient_id: str, professional_id: str) -> None: ...
+
+    def unblock(self, patient_id: str, professional_id: str) -> bool: ...
+
+    def revoke_administrator(self, patient_id: str, professional_id: str) -> bool: ...
+
+    def set_contact_email(self, patient_id: str, email: str | None) -> None: ...
+
+    def set_settings(
+        self,
+        patient_id: str,
+        *,
+        samu: bool | None = None,
+        break_glass: bool | None = None,
+        administrator: str | None = None,
+        medecin_traitant: str | None = None,
+    ) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class UnitOfWork:
     """The ports bound to one open database transaction."""
@@ -94,6 +121,13 @@ class UnitOfWork:
     queries: QueryPort | None = None
     #: the patient record settings the DMP rules read (wiring.access); app.py always sets it
     records: RecordReader | None = None
+    #: the access trail and notification outbox on this transaction (wiring.audit writes it); app.py sets it
+    audit: AuditSink | None = None
+    #: the patient's own record settings (wiring.record_settings); app.py sets it
+    record_settings: RecordSettingsWriter | None = None
+    #: what the current request touched, noted by the DMP rules (wiring.access) for its trace; set by the
+    #: face's audit hook (wiring.audit.RequestAudit) on the transactions it hands the handler
+    trail: Trail | None = None
 
 
 #: Opens a transaction; commits when the block ends normally, rolls back on any exception.
@@ -148,6 +182,7 @@ class Services:
 __all__ = [
     "AccessControl",
     "RecordReader",
+    "RecordSettingsWriter",
     "Services",
     "TransactionFactory",
     "UnitOfWork",

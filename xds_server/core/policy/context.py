@@ -73,6 +73,7 @@ class AccessContext:
     lps_name: str | None = None
     lps_version: str | None = None
     issuer: str | None = None  # who vouched for the actor (assertion Issuer, token iss)
+    credential_id: str | None = None  # the assertion's ID / the token's jti (traced; never the credential)
 
     @property
     def has_reason(self) -> bool:

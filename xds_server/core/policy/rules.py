@@ -45,8 +45,15 @@ from xds_server.core.policy.record import (
 from xds_server.core.policy.scope import VisibilityScope
 from xds_server.core.policy.tables import HabilitationMatrix, ProfessionGroups
 
+
 #: What each patient-side actor never sees (INVISIBLE_PATIENT hides from the patient and from those acting
 #: in his name; professionals are not concerned by either code).
+def _patient_masking_only(existing: DocumentFacts, new: DocumentFacts) -> bool:
+    """The new version differs from the existing one by MASQUE_PS alone (added or removed)."""
+    changed = existing.confidentiality_codes ^ new.confidentiality_codes
+    return changed == {MASQUE_PS}
+
+
 _PATIENT_SIDE_HIDDEN = {
     ActorKind.PATIENT: frozenset({INVISIBLE_PATIENT}),
     ActorKind.LEGAL_REPRESENTATIVE: frozenset({INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX}),
@@ -315,6 +322,11 @@ class Policy:
             if not self._document_rules(ctx, record, existing, True, t):
                 return t.deny(ErrorCode.UNRESOLVED_REFERENCE, DOCUMENT_HIDDEN, conceal=True)
             if patient_side:
+                if operation is WriteOperation.UPDATE_MASKING and _patient_masking_only(existing, doc):
+                    # dmp-rules.md (c): the patient (or his representative) hides a document from
+                    # professionals or shows it again; the masks set by professionals are not his to change
+                    t.add("masking: the patient side toggles MASQUE_PS only")
+                    return t.allow("masking by the patient allowed")
                 t.add("existing document: patient-side actors cannot change it here")
                 return t.deny(ErrorCode.DMP_ACCESS_DENIED, PATIENT_EXISTING)
             refused = self._authorship(ctx, record, existing, operation, t)

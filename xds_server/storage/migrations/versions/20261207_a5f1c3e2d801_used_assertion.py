@@ -1,7 +1,7 @@
 """used_assertion: the SAML replay cache, shared by every server process and kept across restarts.
 
 Revision ID: a5f1c3e2d801
-Revises: c3a91e6f0b28
+Revises: a11d7e3c5b20
 Create Date: 2026-12-07 03:00:00+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "a5f1c3e2d801"
-down_revision: str | None = "c3a91e6f0b28"
+down_revision: str | None = "a11d7e3c5b20"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -1,0 +1,113 @@
+"""The patient's own record settings (issue 11, item 4), whatever the face: who may change which record,
+and the changes themselves, in the caller's unit of work (so the face's audit hook traces each change in
+its transaction).
+
+Who: the patient himself (his token's INS names the record), or a legal representative registered for a
+minor whose token names him, while the patient is a minor (at 18 the representative's token stops
+working). Anyone else, including professionals and auditors, is refused; a record outside the caller's
+reach is answered like an unknown one (``None`` from ``record_in_reach``), never with a hint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xds_server.core.errors import ErrorCode, XdsError
+from xds_server.core.identifiers import IdentifierError, canonical_patient_id
+from xds_server.core.policy import AccessContext, ActorKind, RecordSettings
+from xds_server.core.ports import PatientState
+from xds_server.wiring.services import RecordSettingsWriter, Services, UnitOfWork
+
+__all__ = [
+    "RecordSettingsWriter",
+    "SettingsChange",
+    "apply_change",
+    "record_in_reach",
+    "set_contact",
+    "set_record_state",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChange:
+    """One change: ``relation`` authorised | blocked | administrator with ``professional`` and ``add``;
+    or ``samu`` / ``break_glass`` with ``allow``."""
+
+    relation: str
+    professional: str | None = None
+    add: bool = True
+    allow: bool | None = None
+
+
+def _canonical(services: Services, patient_id: str | None) -> str | None:
+    if not patient_id:
+        return None
+    try:
+        return canonical_patient_id(patient_id, services.profile)
+    except IdentifierError:
+        return None
+
+
+def record_in_reach(
+    services: Services, actor: AccessContext, work: UnitOfWork, patient_id: str
+) -> RecordSettings | None:
+    """The record ``patient_id`` names when ``actor`` may manage it; None otherwise (unknown, another
+    patient's, a representative's of-age patient ...). Notes the patient on the request's trail."""
+    patient = _canonical(services, patient_id)
+    access = services.access
+    if patient is None or access is None or work.records is None:
+        return None
+    if work.trail is not None:
+        work.trail.patient(patient)
+    if actor.actor_kind is ActorKind.PATIENT:
+        if _canonical(services, actor.patient_ins) != patient:
+            return None
+        return work.records.load(patient, access.today())
+    if actor.actor_kind is ActorKind.LEGAL_REPRESENTATIVE:
+        represented = {_canonical(services, p) for p in actor.represented}
+        record = work.records.load(patient, access.today()) if patient in represented else None
+        if record is None or not record.minor or actor.national_id not in record.legal_representatives:
+            return None
+        return record
+    return None
+
+
+def apply_change(work: UnitOfWork, record: RecordSettings, change: SettingsChange) -> None:
+    """Apply one change to ``record`` (reached through ``record_in_reach``) in the open transaction."""
+    store: RecordSettingsWriter | None = work.record_settings
+    if store is None:
+        raise RuntimeError("UnitOfWork.record_settings is not wired: the composition root must provide it")
+    patient, who = record.patient_id, (change.professional or "").strip()
+    if change.relation in ("samu", "break_glass"):
+        if change.allow is None:
+            raise XdsError.single(ErrorCode.REGISTRY_METADATA_ERROR, f"{change.relation}: allow or refuse")
+        if change.relation == "samu":
+            store.set_settings(patient, samu=change.allow)
+        else:
+            store.set_settings(patient, break_glass=change.allow)
+        return
+    if not who:
+        raise XdsError.single(ErrorCode.REGISTRY_METADATA_ERROR, "no professional named")
+    if change.relation == "authorised":
+        store.authorize(patient, who) if change.add else store.revoke(patient, who)
+    elif change.relation == "blocked":
+        store.block(patient, who) if change.add else store.unblock(patient, who)
+    elif change.relation == "administrator":
+        if change.add:
+            store.set_settings(patient, administrator=who)
+        else:
+            store.revoke_administrator(patient, who)
+    else:
+        raise XdsError.single(ErrorCode.REGISTRY_METADATA_ERROR, f"unknown setting {change.relation!r}")
+
+
+def set_contact(work: UnitOfWork, record: RecordSettings, email: str | None) -> None:
+    """The patient's contact e-mail (where his notices go)."""
+    if work.record_settings is None:
+        raise RuntimeError("UnitOfWork.record_settings is not wired: the composition root must provide it")
+    work.record_settings.set_contact_email(record.patient_id, email)
+
+
+def set_record_state(work: UnitOfWork, record: RecordSettings, state: PatientState) -> None:
+    """The patient activates or closes his record (opposition is recorded by administrators)."""
+    work.patients.set_state(record.patient_id, state)
