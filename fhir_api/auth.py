@@ -14,6 +14,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from fhir_api.outcome import FhirError, OutcomeIssue, from_identity_error
+from xds_server import metrics
 from xds_server.core.policy import AccessContext
 from xds_server.identity import IdentityError
 from xds_server.wiring import Services
@@ -22,6 +23,7 @@ CHALLENGE = 'Bearer realm="xds-server"'
 
 
 def _unauthorised(message: str) -> FhirError:
+    metrics.refused("authentication")
     return FhirError(401, [OutcomeIssue("login", message)], headers={"WWW-Authenticate": CHALLENGE})
 
 
@@ -43,6 +45,7 @@ def authenticate(request: Request, services: Services) -> AccessContext:
     try:
         return access.verify_token(token.strip())
     except IdentityError as error:
+        metrics.refused("authentication")
         raise from_identity_error(error) from None
 
 

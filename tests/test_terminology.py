@@ -124,10 +124,25 @@ class TestUnknownProfiles:
 
 
 def build(text: str) -> DomainProfile:
+    if "policy" not in text:
+        text = 'policy = "ihe"\n' + text
     return build_profile(tomllib.loads(text), load_value_set)
 
 
 class TestBuildProfile:
+    @pytest.mark.parametrize("text", ['name = "dmp-x"', 'name = "dmp-x"\npolicy = "DMP"', 'policy = "any"'])
+    def test_policy_is_required_and_closed(self, text: str) -> None:
+        """No ``policy`` key (or an unknown one) is refused, never read as the open IHE rule book."""
+        with pytest.raises(ProfileError, match="policy must be one of"):
+            build_profile(tomllib.loads(text), load_value_set)
+
+    def test_shipped_profiles_state_their_policy(self) -> None:
+        assert {name: load_profile(name).policy for name in profile_names()} == {
+            "dmp": "dmp",
+            "dmp-test": "dmp",
+            "ihe": "ihe",
+        }
+
     def test_minimal(self) -> None:
         profile = build('name = "x"')
         assert profile.name == "x" and profile.patient_id_authorities is None

@@ -29,7 +29,7 @@ from lxml import etree
 from pydantic import ValidationError
 
 from xds_server.cli_errors import DataDirError, check_data_dir, database_problem, fail
-from xds_server.config import Settings, load_settings, profile_names
+from xds_server.config import DEFAULT_AUDIENCE, Settings, load_settings, profile_names
 from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.metadata import DocumentEntry
@@ -491,7 +491,7 @@ def dev_assertion(
         identity,
         ttl=lifetime,
         one_time_use=one_time_use,
-        audience=audience or settings.saml_audience,
+        audience=audience or settings.saml_audience or DEFAULT_AUDIENCE,
     )
     output = etree.tostring(dev_authority.security_header(signed)) if header else signed
     typer.echo(output.decode("utf-8"))
@@ -646,7 +646,7 @@ def policy_explain(
                 f"--operation must be one of {', '.join(o.value for o in WriteOperation)}, not {operation!r}"
             )
     policy = load_policy(
-        policy_mode(settings.profile), deposit_follows_matrix=settings.deposit_follows_matrix
+        policy_mode(load_profile(settings.profile)), deposit_follows_matrix=settings.deposit_follows_matrix
     )
     with open_database(settings) as database, database.transaction(readonly=True) as connection:
         entry, facts = stored_document(SqlRegistryStore(connection, encode_object_xml), document.strip())

@@ -16,22 +16,21 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from fhir_api import build_face
-from xds_server import __version__
+from xds_server import __version__, metrics
 from xds_server.audit import render_json
 from xds_server.audit.dispatch import Dispatcher, Outbox, SmtpMailer
-from xds_server.config import Settings
+from xds_server.config import DEFAULT_AUDIENCE, Settings
 from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import canonical_patient_id
-from xds_server.core.policy import PolicyMode
+from xds_server.core.policy import ActorKind, PolicyMode
 from xds_server.core.profile import DomainProfile
 from xds_server.ebxml.codec import encode_object_xml, with_patient_id
 from xds_server.feed import FeedService, MllpServer, server_ssl_context
@@ -45,12 +44,16 @@ from xds_server.identity import (
     load_certificates,
     load_policy,
 )
+from xds_server.identity.saml import ReplayStore
+from xds_server.identity.trust import load_authorities
+from xds_server.logs import RequestIdMiddleware
 from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
 from xds_server.storage.audit import SqlAuditStore
 from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
 from xds_server.storage.database import Database, configured_database
 from xds_server.storage.feed import SqlPatientFeed
+from xds_server.storage.gc import sweep_staging
 from xds_server.storage.group_commit import GroupCommit
 from xds_server.storage.migrate import refresh_statistics, upgrade
 from xds_server.storage.outbox import SqlOutbox
@@ -58,6 +61,8 @@ from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.query_sql import SqlQueryPort
 from xds_server.storage.records import SqlRecordStore
 from xds_server.storage.registry import SqlRegistryStore
+from xds_server.storage.replay import SqlReplayCache
+from xds_server.storage.timed_blobs import TimedBlobStore
 from xds_server.terminology import load_profile
 from xds_server.wiring import (
     AccessControl,
@@ -113,7 +118,7 @@ def unit_of_work_factory(
     @contextmanager
     def transaction() -> Iterator[UnitOfWork]:
         opened = group.transaction() if group is not None else database.transaction(readonly=readonly)
-        with opened as connection:
+        with metrics.timed_database("read" if readonly else "write"), opened as connection:
             records = SqlRecordStore(connection)
             yield UnitOfWork(
                 registry=SqlRegistryStore(connection, encode_object_xml),
@@ -214,26 +219,41 @@ def trust_store(settings: Settings, profile: DomainProfile | None = None) -> Tru
         settings.data_dir,
         dev_setting=settings.dev_authority,
         certificates_configured=load_certificates(settings.trusted_certs),
+        authorities_configured=load_authorities(settings.trusted_cas, settings.trusted_crls),
         issuers_configured=tuple(
-            TrustedIssuer(issuer, (Path(pem).read_text(encoding="ascii"),))
-            for issuer, pem in settings.jwt_issuers.items()
+            TrustedIssuer(
+                name,
+                (issuer.key.read_text(encoding="ascii"),),
+                frozenset(ActorKind(kind) for kind in issuer.actors),
+            )
+            for name, issuer in settings.jwt_issuers.items()
         ),
     )
 
 
-def build_access(settings: Settings, profile: DomainProfile, trust: TrustStore) -> AccessControl:
+def build_access(
+    settings: Settings, profile: DomainProfile, trust: TrustStore, replay: ReplayStore | None = None
+) -> AccessControl:
     """No identity, no transaction: the assertion verifier (SOAP), the bearer-token verifier (FHIR), the
     profile's rule book and, in the ``ihe`` profile only, the anonymous actor named by
-    ``XDS_ANONYMOUS_ACTOR``."""
-    mode = policy_mode(settings.profile)
+    ``XDS_ANONYMOUS_ACTOR``. ``replay``: where used assertions are remembered (``build_services`` passes
+    the database's; in memory when omitted)."""
+    mode = policy_mode(profile)
+    dmp = mode is PolicyMode.DMP
     saml = SamlSettings(
         clock_skew=timedelta(seconds=settings.saml_clock_skew),
         strict_replay=settings.saml_strict_replay,
-        require_resource_id=mode is PolicyMode.DMP,
-        audience=settings.saml_audience,
+        require_resource_id=dmp,
+        audience=settings.saml_audience or (DEFAULT_AUDIENCE if dmp else None),
+        require_audience=dmp,
+        max_lifetime=timedelta(seconds=settings.saml_max_lifetime),
     )
     verifier = AssertionVerifier(
-        trust.certificates, saml, canonical_patient=functools.partial(canonical_patient_id, profile=profile)
+        trust.certificates,
+        saml,
+        canonical_patient=functools.partial(canonical_patient_id, profile=profile),
+        replay_cache=replay,
+        authorities=trust.authorities,
     )
     tokens = TokenVerifier(
         trust.token_issuers,
@@ -266,8 +286,8 @@ def build_services(
         transaction=unit_of_work_factory(database, group=GroupCommit(database)),
         clock=SystemClock(),
         ids=RandomIds(),
-        blobs=open_blob_store(settings.blob_store, default_dir=settings.blob_dir),
-        access=build_access(settings, profile, trust),
+        blobs=TimedBlobStore(open_blob_store(settings.blob_store, default_dir=settings.blob_dir)),
+        access=build_access(settings, profile, trust, SqlReplayCache(database)),
         read_transaction=unit_of_work_factory(database, readonly=True),
         feed_transaction=feed_transaction_factory(database),
     )
@@ -291,6 +311,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(upgrade, database)
         await run_in_threadpool(refresh_statistics, database)
+        if services.blobs is not None:
+            age = timedelta(seconds=settings.staging_sweep_age)
+            swept = await run_in_threadpool(functools.partial(sweep_staging, services.blobs, older_than=age))
+            if swept:
+                log.info("removed %d staging files left by an earlier process", swept)
         if listener is not None and settings.mllp_port is not None:
             app.state.mllp_port = await listener.start(settings.mllp_host, settings.mllp_port)
             tls = " (TLS)" if settings.tls_cert else ""
@@ -317,6 +342,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 database.dispose()
 
     app = FastAPI(title="xds-server", version=__version__, lifespan=lifespan)
+    app.add_middleware(RequestIdMiddleware)  # X-Request-Id, and the id on every log line of the request
     app.state.settings = settings
     app.state.database = database
     app.state.services = services
@@ -328,6 +354,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     fhir_face = build_face()
     app.state.fhir_face = fhir_face
     app.include_router(fhir_face.router)
+
+    @app.get("/metrics", tags=["operations"])
+    def prometheus_metrics() -> Response:
+        """Prometheus exposition: requests by transaction and outcome, latency, refusals by reason, blob store
+        and database timings (xds_server/metrics.py)."""
+        return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:

@@ -7,7 +7,6 @@ sees the change on its next request.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from xds_server import logs
 from xds_server.access_cli import (
     DataDir,
     Profile,
@@ -143,7 +143,7 @@ def serve(
     from xds_server.app import DEV_AUTHORITY_WARNING, create_app, refuse_dev_authority_in_production
     from xds_server.identity import dev_authority
     from xds_server.terminology import load_profile
-    from xds_server.transport import tls_options
+    from xds_server.transport import server_options
 
     settings = _settings(
         data_dir,
@@ -161,19 +161,17 @@ def serve(
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     try:
         if settings.dev_authority == "on" and not dev_authority.exists(settings.data_dir):
             authority = dev_authority.init(settings.data_dir)  # pinned below, when the app is built
             typer.echo(f"dev authority created: {authority.folder / dev_authority.CERT_FILE}")
-        ssl_options = tls_options(settings)
+        ssl_options = server_options(settings)  # TLS, and the connection bounds
         application = create_app(settings)
     except (ValueError, XdsError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
-    scheme = "https" if ssl_options else "http"
+    scheme = "https" if "ssl_certfile" in ssl_options else "http"
     client_certificates = ", client certificates required" if "ssl_cert_reqs" in ssl_options else ""
     typer.echo(
         f"xds-server on {scheme}://{host}:{port} (profile {settings.profile}, "
@@ -181,16 +179,24 @@ def serve(
     )
     if settings.mllp_port is not None:
         typer.echo(
-            f"patient identity feed (ITI-8) on mllp{'s' if ssl_options else ''}://{host}:{settings.mllp_port}"
+            f"patient identity feed (ITI-8) on mllp{'s' if 'ssl_certfile' in ssl_options else ''}://{host}:{settings.mllp_port}"
         )
     if application.state.trust.dev_authority_trusted():
         typer.echo(f"WARNING: {DEV_AUTHORITY_WARNING}", err=True)
     if workers > 1:
         from xds_server.serve_workers import run_workers
 
-        run_workers(settings, host=host, port=port, workers=workers, tls=bool(ssl_options))
+        run_workers(settings, host=host, port=port, workers=workers, tls="ssl_certfile" in ssl_options)
         return
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(), **ssl_options)
+    # log_config=None: uvicorn's loggers go through the root handler logs.configure set (text or JSON)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+        **ssl_options,
+    )
 
 
 @db_app.command("upgrade")

@@ -7,17 +7,45 @@ Nothing here touches the disk or the database; ``app.py`` and ``cli.py`` turn se
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from xds_server.core.policy import ActorKind
 from xds_server.resources import profiles_dir
+
+#: The audience (SAML AudienceRestriction, JWT ``aud``) this server answers to unless configured otherwise;
+#: the dev authority's assertions and tokens name it.
+DEFAULT_AUDIENCE = "xds-server"
 
 
 def profile_names() -> list[str]:
     """The affinity-domain profiles shipped with the package (``profiles/<name>.toml``)."""
     return sorted(e.name.removesuffix(".toml") for e in profiles_dir().iterdir() if e.name.endswith(".toml"))
+
+
+class JwtIssuer(BaseModel):
+    """One trusted token issuer: its public key file and the actor kinds it may assert."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: Path
+    actors: tuple[str, ...] = (ActorKind.PROFESSIONAL.value,)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_path(cls, value: object) -> object:
+        return {"key": value} if isinstance(value, str | Path) else value
+
+    @field_validator("actors")
+    @classmethod
+    def _known_actors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = {kind.value for kind in ActorKind}
+        unknown = sorted(set(value) - known)
+        if unknown or not value:
+            raise ValueError(f"actors must be some of {', '.join(sorted(known))}: {unknown or 'none given'}")
+        return value
 
 
 class Settings(BaseSettings):
@@ -43,6 +71,23 @@ class Settings(BaseSettings):
     #: Largest SOAP envelope held in memory: a plain ``application/soap+xml`` body (read whole, base64
     #: documents included) or the root part of an MTOM request; documents larger than this go as MTOM parts.
     max_envelope_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    #: Bounds of the metadata of one submission (ITI-41/42/57), checked before any work: registry objects,
+    #: Slots on one object, Values in one Slot, bytes of metadata text (XDSRegistryMetadataError past them).
+    max_metadata_objects: int = Field(default=10_000, gt=0)
+    max_metadata_slots: int = Field(default=256, gt=0)
+    max_metadata_values: int = Field(default=1_000, gt=0)
+    max_metadata_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    #: Connection bounds of ``xds-server serve`` (transport.py): complete request headers within
+    #: ``header_timeout`` s, a body byte at least every ``body_timeout`` s, at most ``max_connections`` open
+    #: (``max_connections_per_client`` from one address) and ``requests_per_second`` started per address.
+    header_timeout: float = Field(default=10.0, gt=0)
+    body_timeout: float = Field(default=30.0, gt=0)
+    max_connections: int = Field(default=1000, gt=0)
+    max_connections_per_client: int = Field(default=100, gt=0)
+    requests_per_second: float = Field(default=500.0, ge=0)
+    #: At start-up, staging files older than this many seconds are removed (left by a crashed process; a
+    #: request in flight in another process writes its file continuously, so it stays younger).
+    staging_sweep_age: float = Field(default=600.0, ge=0)
     #: Most MIME parts accepted in one MTOM request.
     max_parts: int = Field(default=1000, gt=0)
     #: Accept ITI-51 multi-patient queries (off by default: the DMP forbids cross-patient queries).
@@ -51,6 +96,8 @@ class Settings(BaseSettings):
     query_result_limit: int = Field(default=10000, gt=0)
     #: Python logging level of the server.
     log_level: str = "INFO"
+    #: ``text`` (one readable line) or ``json`` (one JSON object per line); both carry the request id.
+    log_format: Literal["text", "json"] = "text"
     #: ITI-62: days the document of a removed DocumentEntry stays in the blob store before ``xds-server gc``
     #: may collect it (no longer retrievable meanwhile: ITI-43 reads the registry).
     deleted_blob_retention_days: float = Field(default=30.0, ge=0)
@@ -62,17 +109,28 @@ class Settings(BaseSettings):
     dev_authority: str = "off"
     #: PEM files of the certificates VIHF assertions may be signed with (comma-separated in the environment).
     trusted_certs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    #: PEM files of certificate authorities (the IGC-Santé hierarchy): a VIHF assertion signed by a
+    #: certificate they issued (named in its KeyInfo) is accepted when that certificate names the claimed
+    #: structure or professional; ``trusted_crls`` are their revocation lists (PEM or DER).
+    trusted_cas: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    trusted_crls: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     #: Tolerance on the assertion's NotBefore / NotOnOrAfter, in seconds.
     saml_clock_skew: float = Field(default=60.0, ge=0)
     #: Accept every assertion once only (XUA allows reuse until expiry; OneTimeUse ones are always once).
     saml_strict_replay: bool = False
-    #: When set, assertions must name it in Conditions/AudienceRestriction.
+    #: When set, assertions must name it in Conditions/AudienceRestriction. The DMP profiles always require
+    #: an audience: this one, else ``DEFAULT_AUDIENCE`` (so an assertion issued for another service fails).
     saml_audience: str | None = None
+    #: Longest assertion validity window accepted (NotBefore, or IssueInstant, to NotOnOrAfter), in seconds.
+    saml_max_lifetime: float = Field(default=8 * 3600.0, gt=0)
     #: The ``aud`` bearer tokens must carry.
-    jwt_audience: str = "xds-server"
-    #: Trusted token issuers: ``iss`` -> PEM public key file (JSON object in the environment, for example
-    #: ``{"https://auth.example.org": "/etc/xds/psc.pem"}``).
-    jwt_issuers: dict[str, Path] = Field(default_factory=dict)
+    jwt_audience: str = DEFAULT_AUDIENCE
+    #: Trusted token issuers: ``iss`` -> PEM public key file, or ``{"key": file, "actors": [...]}`` naming the
+    #: actor kinds the issuer may assert (``professional`` only by default; ``patient``,
+    #: ``legal_representative``, ``system``). JSON object in the environment, for example
+    #: ``{"https://auth.example.org": "/etc/xds/psc.pem", "https://patients.example.org":
+    #: {"key": "/etc/xds/patients.pem", "actors": ["patient", "legal_representative"]}}``.
+    jwt_issuers: dict[str, JwtIssuer] = Field(default_factory=dict)
     #: The absolute base URL of the FHIR face as clients reach it (behind a proxy), e.g.
     #: ``https://dmp.example.org/fhir``; empty: the request's own scheme, host and port + ``/fhir``.
     fhir_base_url: str | None = None
@@ -123,7 +181,7 @@ class Settings(BaseSettings):
             raise ValueError(f"dev_authority must be on or off, not {value!r}")
         return normalised
 
-    @field_validator("trusted_certs", "auditors", mode="before")
+    @field_validator("trusted_certs", "trusted_cas", "trusted_crls", "auditors", mode="before")
     @classmethod
     def _path_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -174,4 +232,4 @@ def load_settings(**overrides: object) -> Settings:
     return Settings(**given)  # type: ignore[arg-type]
 
 
-__all__ = ["Settings", "load_settings", "profile_names"]
+__all__ = ["DEFAULT_AUDIENCE", "JwtIssuer", "Settings", "load_settings", "profile_names"]

@@ -5,9 +5,10 @@ environment (``XDS_*``), since uvicorn starts workers by importing the applicati
 lives only in one worker's memory: the registry, the patient records and the documents are in the database and
 the blob store; each worker has its own connection pool and its own group commit (storage/group_commit.py),
 and SQLite serialises the writers of all workers (``BEGIN IMMEDIATE`` with a busy timeout). What is per
-worker: the caches of read-only data (profile, terminologies, trusted certificates) and, until it moves into
-the database, the SAML replay cache: with ``XDS_SAML_STRICT_REPLAY`` an assertion replayed to another worker
-is not seen as a replay, so a server that needs strict replay protection runs one worker (or a shared cache).
+worker: the caches of read-only data (profile, terminologies, trusted certificates); the SAML replay cache
+is in the database (storage/replay.py), so an assertion replayed to another worker is seen as a replay. The
+connection bounds of ``serve`` (transport.ConnectionGuard) apply to a single-worker server only: behind
+several workers, bound connections in the proxy in front.
 
 TLS is served by a single process only (``serve --tls-cert`` with one worker): the per-connection TLS scope
 protocol cannot be handed to spawned workers; behind a TLS-terminating proxy, use workers freely. The ITI-8

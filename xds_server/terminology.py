@@ -18,6 +18,7 @@ from functools import cache
 from importlib.resources.abc import Traversable
 from typing import Any
 
+from xds_server.core.policy import PolicyMode
 from xds_server.core.profile import (
     BoundAttribute,
     ConfidentialityRule,
@@ -27,7 +28,9 @@ from xds_server.core.profile import (
 from xds_server.resources import profiles_dir, terminologies_dir
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_TOP_KEYS = frozenset({"name", "description", "extends", "patient_id", "value_sets", "confidentiality"})
+_TOP_KEYS = frozenset(
+    {"name", "description", "extends", "policy", "patient_id", "value_sets", "confidentiality"}
+)
 _PATIENT_KEYS = frozenset(
     {
         "authorities",
@@ -42,6 +45,9 @@ _PATIENT_KEYS = frozenset(
 )
 _CONFIDENTIALITY_KEYS = frozenset({"rule", "hl7_scheme", "hl7_codes", "masking_scheme", "masking_value_set"})
 
+
+#: The rule books a profile may name (``core.policy.PolicyMode`` values).
+_POLICIES = frozenset(mode.value for mode in PolicyMode)
 
 ValueSetReader = Callable[[str], frozenset[tuple[str, str]]]
 
@@ -121,8 +127,13 @@ def build_profile(raw: Mapping[str, Any], value_set: ValueSetReader) -> DomainPr
     if authorities != "any" and not _is_str_list(authorities):
         raise ProfileError(f'profile {name!r}: patient_id.authorities must be "any" or a list of OIDs')
     ins = _bool(patient, "ins", False, name)
+    policy = raw.get("policy")
+    if policy not in _POLICIES:
+        # required: a profile that forgot it must not fall back to the open IHE rule book
+        raise ProfileError(f"profile {name!r}: policy must be one of {', '.join(sorted(_POLICIES))}")
     profile = DomainProfile(
         name=name,
+        policy=policy,
         description=str(raw.get("description", "")),
         patient_id_authorities=None if authorities == "any" else frozenset(authorities),
         test_authorities=frozenset(_str_list(patient, "test_authorities", name)),

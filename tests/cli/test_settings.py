@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from xds_server.config import Settings
+from xds_server.config import JwtIssuer, Settings
 
 from .conftest import Cli
 
@@ -54,6 +54,8 @@ class TestEnvironment:
             "SAML_CLOCK_SKEW": "5",
             "SAML_STRICT_REPLAY": "true",
             "SAML_AUDIENCE": "urn:xds",
+            "SAML_MAX_LIFETIME": "3600",
+            "LOG_FORMAT": "json",
             "JWT_AUDIENCE": "fhir",
             "JWT_ISSUERS": '{"https://psc.example": "/etc/xds/psc.pem"}',
             "ANONYMOUS_ACTOR": "nist",
@@ -69,8 +71,9 @@ class TestEnvironment:
         assert settings.dev_authority == "on"
         assert settings.trusted_certs == [Path("/etc/xds/a.pem"), Path("/etc/xds/b.pem")]
         assert settings.saml_clock_skew == 5 and settings.saml_strict_replay
+        assert settings.saml_max_lifetime == 3600 and settings.log_format == "json"
         assert (settings.saml_audience, settings.jwt_audience) == ("urn:xds", "fhir")
-        assert settings.jwt_issuers == {"https://psc.example": Path("/etc/xds/psc.pem")}
+        assert settings.jwt_issuers == {"https://psc.example": JwtIssuer(key=Path("/etc/xds/psc.pem"))}
         assert settings.anonymous_actor == "nist" and not settings.deposit_follows_matrix
         assert settings.tls_client_ca == Path("/etc/xds/ca.pem")
 

@@ -184,6 +184,7 @@ def dmp_profile(**changes: Any) -> DomainProfile:
 
     base = DomainProfile(
         name="dmp-test",
+        policy="dmp",
         patient_id_authorities=frozenset({NIR_OID}),
         test_authorities=frozenset({TEST_NIR_OID, "1.2.250.1.213.1.4.11"}),
         accept_test_authorities=False,

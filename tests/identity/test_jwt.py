@@ -26,6 +26,8 @@ from .conftest import PATIENT
 INS_NIR = "1.2.250.1.213.1.4.8"
 REPRESENTATIVE_INS = "155081416802588"  # bare INS (NIR + key), as a third-party token may carry it
 CHILD_INS = "255081416802538"
+#: The dev authority's trust: every kind of actor (configured issuers vouch for professionals only).
+EVERY_KIND = frozenset(ActorKind)
 
 
 def b64(data: bytes) -> str:
@@ -43,7 +45,7 @@ def handmade(header: dict[str, Any], claims: dict[str, Any], secret: bytes | Non
 
 @pytest.fixture
 def verifier(authority: DevAuthority) -> TokenVerifier:
-    return TokenVerifier(lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,))])
+    return TokenVerifier(lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,), EVERY_KIND)])
 
 
 def claims_without(*names: str) -> dict[str, Any]:
@@ -207,7 +209,8 @@ class TestAlgorithmAttacks:
 class TestPatientCanonicalisation:
     def test_patient_and_represented_are_canonicalised(self, authority: DevAuthority) -> None:
         verifier = TokenVerifier(
-            lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,))], canonical_patient=str.lower
+            lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,), EVERY_KIND)],
+            canonical_patient=str.lower,
         )
         rep = verifier.verify(
             mint_token(authority, token_claims(Identity(patient=PATIENT), representative_of=[PATIENT]))
@@ -219,7 +222,7 @@ class TestPatientCanonicalisation:
             raise ValueError("bad INS key")
 
         verifier = TokenVerifier(
-            lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,))], canonical_patient=reject
+            lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,), EVERY_KIND)], canonical_patient=reject
         )
         with pytest.raises(IdentityError, match="bad INS key"):
             verifier.verify(mint_token(authority, token_claims(patient_self=PATIENT)))
@@ -229,7 +232,8 @@ class TestPatientCanonicalisation:
         token naming him by his bare INS must reach the policy in that spelling, or he is refused."""
         canonical = functools.partial(canonical_patient_id, profile=load_profile("dmp"))
         verifier = TokenVerifier(
-            lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,))], canonical_patient=canonical
+            lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,), EVERY_KIND)],
+            canonical_patient=canonical,
         )
         claims = token_claims(Identity(national_id=REPRESENTATIVE_INS), representative_of=[CHILD_INS])
         ctx = verifier.verify(mint_token(authority, claims))
@@ -244,7 +248,8 @@ class TestPatientCanonicalisation:
 
     def test_only_the_representative_subject_is_canonicalised(self, authority: DevAuthority) -> None:
         verifier = TokenVerifier(
-            lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,))], canonical_patient=str.lower
+            lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,), EVERY_KIND)],
+            canonical_patient=str.lower,
         )
         professional = verifier.verify(mint_token(authority, token_claims(Identity(national_id="PS-A"))))
         assert professional.national_id == "PS-A"
@@ -252,7 +257,8 @@ class TestPatientCanonicalisation:
     def test_unacceptable_representative_subject_is_refused(self, authority: DevAuthority) -> None:
         canonical = functools.partial(canonical_patient_id, profile=load_profile("dmp"))
         verifier = TokenVerifier(
-            lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,))], canonical_patient=canonical
+            lambda: [TrustedIssuer(ISSUER, (authority.public_key_pem,), EVERY_KIND)],
+            canonical_patient=canonical,
         )
         claims = token_claims(Identity(national_id="REP-001"), representative_of=[CHILD_INS])
         with pytest.raises(IdentityError, match="legal representative's id"):

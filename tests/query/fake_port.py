@@ -24,9 +24,10 @@ from xds_server.core.query import (
     Visibility,
 )
 from xds_server.core.query.criteria import sees_everything
-from xds_server.core.vocabulary import Status
+from xds_server.core.vocabulary import AssociationType, Status
 
 APPROVED = Status.APPROVED.value
+HAS_MEMBER = AssociationType.HAS_MEMBER.value
 
 
 def like(pattern: str, value: str) -> bool:
@@ -69,12 +70,33 @@ class FakeQueryPort:
             return False
         return scope.admits(dataclasses.replace(facts_from_entry(d), status=d.status or APPROVED))
 
-    def _package_visible(self, patient: str | None, scope: Visibility) -> bool:
+    def _package_visible(self, package: AnyObject, scope: Visibility) -> bool:
         if sees_everything(scope):
             return True
         if not scope.record_allowed:
             return False
-        return scope.patient_id is None or patient == scope.patient_id
+        if scope.patient_id is not None and package.patient_id != scope.patient_id:
+            return False
+        members = self._document_members(package.entry_uuid)
+        return not members or any(self.document_visible(d, scope) for d in members)
+
+    def _document_members(self, package: str) -> list[DocumentEntry]:
+        """DocumentEntries the package holds: HasMember targets, and ends of its member Associations."""
+        found: list[DocumentEntry] = []
+        for a in self.objects:
+            if not (isinstance(a, Association) and a.source == package and a.association_type == HAS_MEMBER):
+                continue
+            target = self.by_id.get(a.target)
+            ends = (
+                [target]
+                if not isinstance(target, Association)
+                else [
+                    self.by_id.get(target.source),
+                    self.by_id.get(target.target),
+                ]
+            )
+            found.extend(e for e in ends if isinstance(e, DocumentEntry))
+        return found
 
     def _end_visible(self, end: str, scope: Visibility) -> bool:
         if sees_everything(scope):
@@ -89,6 +111,8 @@ class FakeQueryPort:
                 inner_obj = self.by_id.get(inner)
                 if isinstance(inner_obj, DocumentEntry) and not self.document_visible(inner_obj, scope):
                     return False
+        if isinstance(obj, SubmissionSet | Folder) and not self._package_visible(obj, scope):
+            return False
         patient = getattr(obj, "patient_id", None)
         return not (scope.patient_id is not None and patient is not None and patient != scope.patient_id)
 
@@ -179,7 +203,7 @@ class FakeQueryPort:
                     or any(a.person and like(p, a.person) for a in ss.authors for p in c.author_persons)
                 )
                 and in_range(ss.submission_time, c.submission_time)
-                and self._package_visible(ss.patient_id, scope)
+                and self._package_visible(ss, scope)
             )
             if ok:
                 out.append(self._row(ss, with_xml))
@@ -202,7 +226,7 @@ class FakeQueryPort:
                 and all_groups((x.key() for x in f.codes), c.codes)
                 and in_range(f.last_update_time, c.last_update_time)
                 and (not c.latest_only or self._latest(f))
-                and self._package_visible(f.patient_id, scope)
+                and self._package_visible(f, scope)
             )
             if ok:
                 out.append(self._row(f, with_xml))

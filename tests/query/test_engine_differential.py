@@ -21,6 +21,7 @@ from xds_server.core.metadata import (
     SubmissionSet,
 )
 from xds_server.core.query import (
+    EVERYTHING,
     QueryPort,
     QueryResult,
     QuerySettings,
@@ -323,4 +324,4 @@ def test_fake_port_sanity(registry: Registry) -> None:
     fake = FakeQueryPort([d])
     params = {"$XDSDocumentEntryPatientId": s(PATIENT), "$XDSDocumentEntryStatus": q(APPROVED)}
     request = StoredQueryRequest(FindDocuments.query_id, slots=tuple(slots_of(params)))
-    assert run_stored_query(request, fake).object_refs == (d.entry_uuid,)  # type: ignore[arg-type]
+    assert run_stored_query(request, fake, scope=EVERYTHING).object_refs == (d.entry_uuid,)  # type: ignore[arg-type]

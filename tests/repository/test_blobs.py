@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from xds_server.core.blobs import BlobStore
+from xds_server.core.blobs import BlobConflict, BlobStore
 from xds_server.storage.blobs import FileBlobStore, open_blob_store
 
 from .conftest import s3_store
@@ -80,6 +80,19 @@ class TestBlobStoreContract:
         second = store.info(key)
         assert second is not None and second.modified > first.modified
         assert read_all(store, key) == b"same bytes"
+
+    @pytest.mark.parametrize("other", [b"other bytes", b"same size!", b"longer bytes than before"])
+    def test_a_key_hit_with_other_bytes_is_refused_and_never_overwrites(
+        self, store: BlobStore, other: bytes
+    ) -> None:
+        """A SHA-1 collision (simulated: other bytes under the stored key) must not replace a document."""
+        key, path = stage(store, b"same size.")
+        store.put_file(key, path)
+        _, forged = stage(store, other)
+        with pytest.raises(BlobConflict):
+            store.put_file(key, forged)
+        assert read_all(store, key) == b"same size."
+        assert not forged.exists()  # consumed all the same: nothing left in staging
 
     def test_missing_blob(self, store: BlobStore) -> None:
         key = hashlib.sha1(b"never stored").hexdigest()

@@ -15,7 +15,7 @@ from xds_server.core.errors import ErrorCode, Issue, XdsError
 from xds_server.core.metadata import DocumentEntry, Submission, SubmissionSet
 from xds_server.core.repository import ProvidedDocument, attach_documents
 from xds_server.core.usecases.provide import IncomingDocument, provide_and_register
-from xds_server.core.usecases.retrieve import DocumentRequest, retrieve
+from xds_server.core.usecases.retrieve import DocumentRequest, allow_all, retrieve
 from xds_server.core.vocabulary import ResponseStatus
 
 REPO = "1.2.3.4.5"
@@ -236,6 +236,7 @@ class TestRetrieve:
             index=index,
             blobs=self.setup_blobs(tmp_path),
             repository_unique_id=REPO,
+            authorize=allow_all,
         )
         assert result.status is ResponseStatus.SUCCESS
         assert [(d.key, d.mime_type) for d in result.documents] == [
@@ -249,6 +250,7 @@ class TestRetrieve:
             index=FakeIndex(stored("1.1", SHA_A)),
             blobs=self.setup_blobs(tmp_path),
             repository_unique_id=REPO,
+            authorize=allow_all,
         )
         assert result.status is ResponseStatus.PARTIAL_SUCCESS
         assert [i.code for i in result.issues] == [
@@ -263,6 +265,7 @@ class TestRetrieve:
             index=FakeIndex(),
             blobs=self.setup_blobs(tmp_path),
             repository_unique_id=REPO,
+            authorize=allow_all,
         )
         assert result.status is ResponseStatus.FAILURE
 
@@ -290,9 +293,16 @@ class TestRetrieve:
             index=FakeIndex(stored("1.1", SHA_A)),
             blobs=blobs,
             repository_unique_id=REPO,
+            authorize=allow_all,
         )
         assert [i.code for i in result.issues] == [ErrorCode.REPOSITORY_ERROR]
 
     def test_no_request(self, tmp_path: Path) -> None:
         with pytest.raises(XdsError):
-            retrieve([], index=FakeIndex(), blobs=self.setup_blobs(tmp_path), repository_unique_id=REPO)
+            retrieve(
+                [],
+                index=FakeIndex(),
+                blobs=self.setup_blobs(tmp_path),
+                repository_unique_id=REPO,
+                authorize=allow_all,
+            )

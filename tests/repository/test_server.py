@@ -115,12 +115,13 @@ class TestClientGoesAway:
     def test_cut_connection_leaves_no_spool_file_and_no_metadata(self, server: Server) -> None:
         doc = Doc(PDF.read_bytes() * 40, "application/pdf")  # ~1.5 MB, several network chunks
         body, content_type = pnr_message([doc])
+        signed = sign(body, server.authority)  # credentials are checked before the parts are read
         with socket.create_connection(("127.0.0.1", server.port)) as sock:
             head = (
                 f"POST /xds/repository HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n"
+                f"Content-Length: {len(signed)}\r\n\r\n"
             ).encode()
-            sock.sendall(head + body[: len(body) // 2])
+            sock.sendall(head + signed[: len(signed) // 2])
             deadline = time.monotonic() + 10
             while not staging(server) and time.monotonic() < deadline:
                 time.sleep(0.05)  # the server is spooling the document part

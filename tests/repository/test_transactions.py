@@ -200,8 +200,8 @@ class TestProvideErrors:
         assert answer.status == "Failure"
         assert "XDSUnknownPatientId" in answer.error_codes
         assert repository.object_count() == 0
-        # The blob was made durable before the registry refused: an orphan that gc collects later.
-        assert repository.blob_keys() == [sha1(b"whose?")]
+        # The blob was made durable before the registry refused; it is removed before the answer.
+        assert repository.blob_keys() == []
 
     def test_unexpected_error_is_one_repository_error(
         self, repository: Repository, monkeypatch: pytest.MonkeyPatch

@@ -19,10 +19,12 @@ from tests.identity_helpers import install_authority, security_block, sign
 from xds_server.app import DEV_AUTHORITY_WARNING, create_app
 from xds_server.config import Settings
 from xds_server.core.policy import ActorKind, PolicyMode
+from xds_server.core.profile import DomainProfile
 from xds_server.core.vocabulary import SoapAction
 from xds_server.identity import dev_authority
 from xds_server.soap.router import Router
 from xds_server.storage.database import Database
+from xds_server.terminology import load_profile
 from xds_server.wiring import anonymous_actor, policy_mode
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -211,8 +213,15 @@ class TestWithoutAccessControl:
 
 class TestProfiles:
     def test_policy_modes(self) -> None:
-        assert policy_mode("dmp") is policy_mode("dmp-test") is PolicyMode.DMP
-        assert policy_mode("ihe") is PolicyMode.IHE
+        dmp, test, ihe = (load_profile(name) for name in ("dmp", "dmp-test", "ihe"))
+        assert policy_mode(dmp) is policy_mode(test) is PolicyMode.DMP
+        assert policy_mode(ihe) is PolicyMode.IHE
+
+    def test_the_mode_is_never_guessed_from_the_name(self) -> None:
+        """A profile named like the DMP's that says ``ihe`` gets the IHE rule book, and one named like
+        anything that says ``dmp`` gets the DMP rules: only the file's ``policy`` key decides."""
+        assert policy_mode(DomainProfile(name="dmp-lookalike", policy="ihe")) is PolicyMode.IHE
+        assert policy_mode(DomainProfile(name="regional", policy="dmp")) is PolicyMode.DMP
 
     def test_security_block_is_a_wsse_header(self, tmp_path: Path) -> None:
         block = etree.fromstring(security_block(install_authority(tmp_path)))

@@ -22,7 +22,7 @@ from xds_server.core.metadata import (
 from xds_server.core.metadata_update import UpdatePlan
 from xds_server.core.ports import ObjectSummary, PatientState
 from xds_server.core.profile import IHE_DEFAULT, DomainProfile
-from xds_server.core.query import QueryResult, StoredQueryRequest, run_stored_query
+from xds_server.core.query import EVERYTHING, QueryResult, StoredQueryRequest, run_stored_query
 from xds_server.core.submission import RegistrationPlan
 from xds_server.core.usecases.delete import delete
 from xds_server.core.usecases.register import register_plan
@@ -101,7 +101,9 @@ class Registry:
         slots = tuple(Slot(f"${name}", (value,)) for name, value in params.items())
         with self.database.transaction(readonly=True) as connection:
             return run_stored_query(
-                StoredQueryRequest(query_id, return_type, slots=slots), SqlQueryPort(connection)
+                StoredQueryRequest(query_id, return_type, slots=slots),
+                SqlQueryPort(connection),
+                scope=EVERYTHING,
             )
 
     def _store(self, connection: object) -> SqlRegistryStore:

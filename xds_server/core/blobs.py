@@ -22,6 +22,11 @@ from pathlib import Path
 from typing import Protocol
 
 
+class BlobConflict(Exception):
+    """``put_file`` found the key stored with other bytes (a SHA-1 collision, or a damaged store): the stored
+    blob is kept, never overwritten, and the request that brought the other bytes is refused."""
+
+
 class ReadableBlob(Protocol):
     """A stream of a stored document (a file object or an S3 body)."""
 
@@ -46,7 +51,8 @@ class BlobStore(Protocol):
     def put_file(self, key: str, path: Path) -> None:
         """Make the content of ``path`` durable under ``key`` and consume ``path`` (moved or deleted).
 
-        Idempotent: if ``key`` exists its content is kept and its modification time refreshed.
+        Idempotent: if ``key`` exists with the same size and bytes its content is kept and its modification
+        time refreshed; with other bytes, ``BlobConflict`` (the stored blob is never overwritten).
         """
         ...
 
@@ -111,4 +117,12 @@ def blob_key(sha1_hex: str) -> str:
     return sha1_hex.strip().lower()
 
 
-__all__ = ["BlobInfo", "BlobStore", "DocumentIndex", "ReadableBlob", "StoredDocument", "blob_key"]
+__all__ = [
+    "BlobConflict",
+    "BlobInfo",
+    "BlobStore",
+    "DocumentIndex",
+    "ReadableBlob",
+    "StoredDocument",
+    "blob_key",
+]

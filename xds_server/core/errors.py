@@ -4,6 +4,7 @@ Adapters render these (RegistryError on SOAP, OperationOutcome on FHIR); nothing
 
     XdsError                      a request failed; carries one or more Issues
     ├── (raised by validation, use cases, query, policy; the adapters never raise their own codes)
+    └── LimitExceeded             refused for its size before any work (counted by reason in /metrics)
 
 An Issue is data, so a validator can collect every problem of a submission before failing it.
 """
@@ -87,6 +88,16 @@ class XdsError(Exception):
     @classmethod
     def single(cls, code: ErrorCode, message: str, location: str = "") -> XdsError:
         return cls([Issue(code, message, location)])
+
+
+class LimitExceeded(XdsError):
+    """A request refused because it is larger than a configured bound (metadata size, stored-query
+    parameters), before any work is done for it. ``reason`` names the bound for the refusal counters
+    (``/metrics``): a fixed word chosen by the code."""
+
+    def __init__(self, issues: Iterable[Issue], reason: str) -> None:
+        super().__init__(issues)
+        self.reason = reason
 
 
 def raise_if_errors(issues: Iterable[Issue]) -> tuple[Issue, ...]:

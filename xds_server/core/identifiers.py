@@ -35,6 +35,10 @@ _OID_RE: Final = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
 #: ITI TF-3 4.2.3.2 (uniqueId) / rule book: OID root at most 64 characters, the whole at most 128.
 OID_MAX_LENGTH: Final = 64
 UNIQUE_ID_MAX_LENGTH: Final = 128
+#: A CX patient id (the registry's column) and its CX.1: longer ids are no CX any domain issues (an INS is
+#: 15 characters), only a way to make the registry carry and compare megabytes.
+PATIENT_ID_MAX_LENGTH: Final = 256
+PATIENT_CX1_MAX_LENGTH: Final = 64
 _UUID_RE: Final = re.compile(
     r"^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
@@ -103,6 +107,10 @@ class IdentifierError(ValueError):
 
 def parse_cx(value: str) -> Cx:
     """Parse an XDS CX patient id; raise IdentifierError(kind="syntax") with the reason."""
+    if len(value) > PATIENT_ID_MAX_LENGTH:
+        raise IdentifierError(
+            "syntax", f"patient id {value[:40]!r}... is longer than {PATIENT_ID_MAX_LENGTH} characters"
+        )
     components = value.split("^")
     if len(components) not in (4, 5):
         raise IdentifierError("syntax", f"patient id {value!r} is not of the form id^^^&OID&ISO")
@@ -110,6 +118,11 @@ def parse_cx(value: str) -> Cx:
     id_type = components[4] if len(components) == 5 else None
     if not ident or any(c.isspace() for c in ident) or "&" in ident:
         raise IdentifierError("syntax", f"patient id {value!r}: CX.1 (the id) is empty or malformed")
+    if len(ident) > PATIENT_CX1_MAX_LENGTH:
+        raise IdentifierError(
+            "syntax",
+            f"patient id {value!r}: CX.1 (the id) is longer than {PATIENT_CX1_MAX_LENGTH} characters",
+        )
     if c2 or c3:
         raise IdentifierError("syntax", f"patient id {value!r}: CX.2 and CX.3 must be empty")
     hd = authority.split("&")
@@ -154,6 +167,10 @@ def canonical_patient_id(value: str, profile: DomainProfile) -> str:
     authority (profile list, test authorities only when ``accept_test_authorities``), the INS key.
     """
     value = value.strip()
+    if len(value) > PATIENT_ID_MAX_LENGTH:
+        raise IdentifierError(
+            "syntax", f"patient id {value[:40]!r}... is longer than {PATIENT_ID_MAX_LENGTH} characters"
+        )
     if profile.ins_patient_ids and "^" not in value:
         if profile.default_patient_authority is None:
             raise IdentifierError("syntax", f"patient id {value!r} has no assigning authority")
@@ -192,6 +209,8 @@ def canonical_patient_id(value: str, profile: DomainProfile) -> str:
 __all__ = [
     "INS_LENGTH",
     "OID_MAX_LENGTH",
+    "PATIENT_CX1_MAX_LENGTH",
+    "PATIENT_ID_MAX_LENGTH",
     "UNIQUE_ID_MAX_LENGTH",
     "Cx",
     "IdentifierError",

@@ -75,6 +75,9 @@ class DomainProfile:
     bindings: tuple[ValueSetBinding, ...] = ()
     confidentiality: ConfidentialityRule | None = None
     description: str = ""
+    #: The rule book the profile's requests are judged by (``core.policy.PolicyMode`` value: ``dmp`` or
+    #: ``ihe``), stated by the profile file (``policy = "dmp"``), never guessed from the profile's name.
+    policy: str = "ihe"
     _by_attribute: dict[BoundAttribute, ValueSetBinding] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )

@@ -27,6 +27,7 @@ from lxml import etree
 from signxml.algorithms import CanonicalizationMethod
 from signxml.signer import XMLSigner
 
+from xds_server.config import DEFAULT_AUDIENCE
 from xds_server.core.policy import AccessContext, AccessMode, ActorKind
 from xds_server.core.policy.record import PS_NATIONAL_ID_OID
 from xds_server.identity.saml import DS, HL7V3, SAML2, WSSE, XSI, RoleKind, VihfAttribute
@@ -35,7 +36,7 @@ FOLDER: Final = "dev-authority"
 KEY_FILE: Final = "key.pem"
 CERT_FILE: Final = "cert.pem"
 ISSUER: Final = "urn:xds-server:dev-authority"
-AUDIENCE: Final = "xds-server"
+AUDIENCE: Final = DEFAULT_AUDIENCE
 DEFAULT_TTL: Final = timedelta(minutes=30)
 MIN_DEFAULT_TTL: Final = timedelta(minutes=10)
 XS: Final = "http://www.w3.org/2001/XMLSchema"
@@ -212,7 +213,7 @@ def build_assertion(
     ttl: timedelta = DEFAULT_TTL,
     one_time_use: bool = False,
     issuer: str = ISSUER,
-    audience: str | None = None,
+    audience: str | None = AUDIENCE,
 ) -> etree._Element:
     """An unsigned VIHF assertion with a signature placeholder after the Issuer (saml2 schema order)."""
     now = now or datetime.now(UTC)
@@ -325,7 +326,7 @@ def mint_assertion(
     now: datetime | None = None,
     ttl: timedelta = DEFAULT_TTL,
     one_time_use: bool = False,
-    audience: str | None = None,
+    audience: str | None = AUDIENCE,
 ) -> bytes:
     """A signed VIHF assertion (serialised, no XML declaration), ready for a wsse:Security header."""
     assertion = build_assertion(

@@ -4,7 +4,10 @@ python-jose checks ``exp``, ``aud`` and ``iss`` only when they are present, and 
 them by default (tests/identity/test_jwt.py proves it). This verifier therefore passes ``require_exp``,
 ``require_aud`` and ``require_iss``, an explicit audience and issuer, and an explicit list of asymmetric
 algorithms: ``none`` and every HMAC algorithm are refused whatever the token header says, which closes the
-"HS256 signed with the RSA public key as secret" confusion.
+"HS256 signed with the RSA public key as secret" confusion. ``exp``, ``nbf`` and ``iat`` must be JSON
+numbers (python-jose reads ``"exp": "99999999999"`` as a number too). Who may be asserted is the issuer's
+configuration, not the token's word: each ``TrustedIssuer`` lists the actor kinds it vouches for
+(professionals only, unless configured), and a token whose ``actor`` claim names another kind fails.
 
 Claims read (PSC userinfo names where they exist, docs/dmp-rules.md b):
     preferred_username (else sub)      national id (IDNPS) of a professional; a legal representative's INS
@@ -64,12 +67,18 @@ class Claim(StrEnum):
     FAMILY_NAME = "family_name"
 
 
+#: What an issuer vouches for when its configuration does not say: professionals (Pro Santé Connect).
+PROFESSIONALS_ONLY: Final = frozenset({ActorKind.PROFESSIONAL})
+
+
 @dataclass(frozen=True, slots=True)
 class TrustedIssuer:
-    """An issuer (``iss``) and the public keys (PEM strings or JWK dicts) its tokens are signed with."""
+    """An issuer (``iss``), the public keys (PEM strings or JWK dicts) its tokens are signed with, and the
+    actor kinds it may assert (a professional identity provider cannot mint patient tokens)."""
 
     issuer: str
     keys: tuple[str | Mapping[str, Any], ...]
+    actor_kinds: frozenset[ActorKind] = PROFESSIONALS_ONLY
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +108,13 @@ class TokenVerifier:
     canonical_patient: Callable[[str], str] | None = None
 
     def verify(self, token: str) -> AccessContext:
-        claims = self.claims(token)
+        claims, issuer = self._verified(token)
         ctx = context_from_claims(claims, require_structure=self.settings.require_structure)
+        if ctx.actor_kind not in issuer.actor_kinds:
+            raise IdentityError.failed(
+                f"the issuer {issuer.issuer!r} may not assert a {ctx.actor_kind.value} "
+                f"(it vouches for: {', '.join(sorted(k.value for k in issuer.actor_kinds))})"
+            )
         canonical = self.canonical_patient
         if canonical is None:
             return ctx
@@ -125,10 +139,17 @@ class TokenVerifier:
 
     def claims(self, token: str) -> dict[str, Any]:
         """The verified claims (signature, algorithm, exp, aud, iss all required and checked)."""
+        return self._verified(token)[0]
+
+    def _verified(self, token: str) -> tuple[dict[str, Any], TrustedIssuer]:
         try:
             unverified = jwt.get_unverified_claims(token)
         except JOSEError:
             raise IdentityError.invalid("the bearer token is not a JWT") from None
+        for name in ("exp", "nbf", "iat"):
+            value = unverified.get(name)
+            if name in unverified and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise IdentityError.failed(f"the token's {name} claim must be a number (NumericDate)")
         issuer_name = unverified.get("iss")
         issuer = next((i for i in self.trusted() if i.issuer == issuer_name), None)
         if not isinstance(issuer_name, str) or issuer is None:
@@ -150,7 +171,7 @@ class TokenVerifier:
                     issuer=issuer.issuer,
                     options=options,
                 )
-                return decoded
+                return decoded, issuer
             except ExpiredSignatureError:
                 raise IdentityError.failed("the token has expired") from None
             except JWTClaimsError as error:
@@ -267,6 +288,7 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
+    "PROFESSIONALS_ONLY",
     "Claim",
     "JwtSettings",
     "TokenVerifier",

@@ -3,15 +3,24 @@
 Theory of operation (order matters: each step only trusts what the previous one proved):
  1. the WS-Security header: exactly one ``wsse:Security`` block holding exactly one ``saml2:Assertion``
     anywhere inside it (a second one, even nested, is how signature wrapping hides a forged assertion);
- 2. the signature (XML-DSig, signxml) is checked against each trusted certificate in turn; signxml returns
+ 2. the signature (XML-DSig, signxml) is checked with the certificate its ``ds:KeyInfo`` names when that
+    certificate is pinned (``XDS_TRUSTED_CERTS``, the dev authority) or chains to a configured authority
+    (``XDS_TRUSTED_CAS`` with its CRLs, identity/chains.py); a CA-issued certificate must name the claimed
+    structure (or the professional) in its subject, else ``wsse:FailedAuthentication``. A signature
+    without a KeyInfo certificate is checked against each pinned certificate in turn; signxml returns
     the element the signature covers, re-parsed from its canonical form. That element, and ONLY that
     element, is read afterwards: it must be a ``saml2:Assertion`` with the ID of the assertion found in
     step 1 (so an enveloped signature of some other element, or of another assertion, proves nothing);
  3. time: ``Conditions/@NotBefore`` <= now < ``Conditions/@NotOnOrAfter`` within ``clock_skew``;
-    NotOnOrAfter is required (an assertion valid forever could be replayed forever);
+    NotOnOrAfter is required (an assertion valid forever could be replayed forever), the window may not be
+    longer than ``max_lifetime`` (8 h: a working day), and ``@IssueInstant`` (required by SAML 2.0) must lie
+    within it: an assertion issued after it stops being valid, or long before it starts, is forged or
+    replayed; the audience (``AudienceRestriction``) must name this server when ``require_audience`` (the
+    DMP profiles) or when one is configured;
  4. replay: XUA lets a client reuse an assertion until it expires; one marked ``OneTimeUse`` (or any, in
-    ``strict_replay``) is accepted once, remembered until it expires (in memory, per process: behind a load
-    balancer, pin OneTimeUse clients or accept the per-node window);
+    ``strict_replay``) is accepted once, remembered until it expires by a ``ReplayStore``: the database in
+    production (storage/replay.py: shared by every process, kept across restarts), ``ReplayCache`` in memory
+    otherwise;
  5. attributes (names from the DMP integration guide, see docs/dmp-rules.md b): Subject NameID = IDNPS;
     ``urn:oasis:names:tc:xacml:2.0:subject:role`` values are HL7 CE elements told apart by codeSystem
     (TRE_G15 profession, TRE_R38 / TRE_A02 savoir-faire, TRE_R85 role, TRE_R22 genre d'activité), never
@@ -30,7 +39,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Final, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -39,6 +48,7 @@ from signxml.exceptions import SignXMLException
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from xds_server.core.policy import AccessContext, AccessMode, ActorKind
+from xds_server.identity.chains import CertificateAuthorities, binds, key_info_chain
 from xds_server.identity.errors import IdentityError
 
 SAML2: Final = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -94,6 +104,12 @@ SECRET_CONNECTION_CODE: Final = "INVISIBLE_REPRESENTANTS_LEGAUX"
 
 #: Only RSA/ECDSA with SHA-2 are accepted (signxml's default already refuses SHA-1).
 _SIGNATURE_CONFIG: Final = SignatureConfiguration(location="./", expect_references=1)
+
+
+class ReplayStore(Protocol):
+    """Where used assertions are remembered until they expire."""
+
+    def first_use(self, key: str, expires: datetime, now: datetime) -> bool: ...
 
 
 class VerifiedSignatures:
@@ -157,13 +173,21 @@ class ReplayCache:
 class SamlSettings:
     """``clock_skew``: tolerance on NotBefore / NotOnOrAfter. ``strict_replay``: accept every assertion
     once only. ``require_resource_id``: the ``dmp`` profile binds each request to a patient. ``audience``:
-    when set, the assertion must name it in ``Conditions/AudienceRestriction/Audience``."""
+    when set, the assertion must name it in ``Conditions/AudienceRestriction/Audience``;
+    ``require_audience`` (the DMP profiles) makes it mandatory. ``max_lifetime``: the longest validity
+    window accepted (NotBefore, or IssueInstant without it, to NotOnOrAfter)."""
 
     clock_skew: timedelta = timedelta(seconds=60)
     strict_replay: bool = False
     require_resource_id: bool = True
     require_structure: bool = True
     audience: str | None = None
+    require_audience: bool = False
+    max_lifetime: timedelta = timedelta(hours=8)
+
+    def __post_init__(self) -> None:
+        if self.require_audience and not self.audience:
+            raise ValueError("an audience is required (XDS_SAML_AUDIENCE)")
 
 
 class AssertionVerifier:
@@ -176,8 +200,9 @@ class AssertionVerifier:
         settings: SamlSettings | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
-        replay_cache: ReplayCache | None = None,
+        replay_cache: ReplayStore | None = None,
         canonical_patient: Callable[[str], str] | None = None,
+        authorities: Callable[[], CertificateAuthorities | None] | None = None,
     ) -> None:
         """``canonical_patient`` (``core.identifiers.canonical_patient_id`` bound to the domain profile)
         turns the resource-id into the registry's spelling; a ValueError from it refuses the assertion."""
@@ -185,7 +210,8 @@ class AssertionVerifier:
         self._trusted = trusted
         self.settings = settings or SamlSettings()
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._replay = replay_cache if replay_cache is not None else ReplayCache()
+        self._replay: ReplayStore = replay_cache if replay_cache is not None else ReplayCache()
+        self._authorities = authorities or (lambda: None)
         self._verified = VerifiedSignatures()
 
     def verify_security_header(self, blocks: Sequence[etree._Element]) -> AccessContext:
@@ -214,18 +240,40 @@ class AssertionVerifier:
             raise IdentityError.invalid("the assertion has no ID")
         if assertion.find(f"{{{DS}}}Signature") is None:
             raise IdentityError.failed("the assertion is not signed")
-        signed = self._signed_element(assertion)
+        now = self._clock()
+        signed, issued_to = self._signed_element(assertion, now)
         if signed.tag != ASSERTION or signed.get("ID") != assertion_id:
             raise IdentityError.invalid("the signature does not cover the assertion that carries it")
-        now = self._clock()
         expires = self._check_time(signed, now)
+        context = self._context(signed)
+        if issued_to is not None and not _bound(issued_to, context):
+            raise IdentityError.failed(
+                "the signing certificate does not name the structure or professional the assertion claims"
+            )
         self._check_replay(signed, assertion_id, expires, now)
-        return self._context(signed)
+        return context
 
     # -- steps ----------------------------------------------------------------------------------------------
 
-    def _signed_element(self, assertion: etree._Element) -> etree._Element:
-        certificates = list(self._trusted())
+    def _signed_element(
+        self, assertion: etree._Element, now: datetime
+    ) -> tuple[etree._Element, x509.Certificate | None]:
+        """The element the signature covers, and the CA-issued certificate that signed it (None for a pinned
+        one: pinned certificates are trusted for any identity)."""
+        pinned = list(self._trusted())
+        chain = key_info_chain(assertion)
+        issued_to: x509.Certificate | None = None
+        if chain:
+            authorities = self._authorities()
+            if any(chain[0] == certificate for certificate in pinned):
+                certificates = [chain[0]]
+            elif authorities is not None:
+                certificates = [authorities.verify(chain, now)]
+                issued_to = certificates[0]
+            else:
+                raise IdentityError.failed("the signing certificate is not trusted")
+        else:
+            certificates = pinned
         if not certificates:
             raise IdentityError.failed("no trusted signing certificate is configured")
         data = etree.tostring(assertion)
@@ -234,7 +282,7 @@ class AssertionVerifier:
         if known is not None:
             verified, fingerprint = known
             if any(c.fingerprint(hashes.SHA256()) == fingerprint for c in certificates):
-                return verified
+                return verified, issued_to
         for certificate in certificates:
             try:
                 result = XMLVerifier().verify(data, x509_cert=certificate, expect_config=_SIGNATURE_CONFIG)
@@ -244,7 +292,7 @@ class AssertionVerifier:
             if signed is None:
                 raise IdentityError.invalid("the signed content is not an XML element")
             self._verified.put(key, signed, certificate.fingerprint(hashes.SHA256()))
-            return signed
+            return signed, issued_to
         raise IdentityError.failed("the assertion's signature is not valid for any trusted certificate")
 
     def _check_time(self, signed: etree._Element, now: datetime) -> datetime:
@@ -254,10 +302,19 @@ class AssertionVerifier:
         if not_after is None:
             raise IdentityError.invalid("the assertion has no Conditions/@NotOnOrAfter")
         not_before = _instant(conditions.get("NotBefore") if conditions is not None else None)
+        issued = _instant(signed.get("IssueInstant"))
+        if issued is None:
+            raise IdentityError.invalid("the assertion has no @IssueInstant")
         if not_before is not None and now + skew < not_before:
             raise IdentityError.failed("the assertion is not valid yet (Conditions/@NotBefore)")
         if now - skew >= not_after:
             raise IdentityError.failed("the assertion has expired (Conditions/@NotOnOrAfter)")
+        start = not_before if not_before is not None else issued
+        if not_after - start > self.settings.max_lifetime:
+            hours = self.settings.max_lifetime.total_seconds() / 3600
+            raise IdentityError.failed(f"the assertion's validity window is longer than {hours:g} h")
+        if issued > now + skew or issued < start - skew or issued >= not_after:
+            raise IdentityError.failed("the assertion's IssueInstant lies outside its validity window")
         if self.settings.audience is not None:
             path = f"{{{SAML2}}}AudienceRestriction/{{{SAML2}}}Audience"
             audiences = (
@@ -325,6 +382,12 @@ class AssertionVerifier:
             issuer=(signed.findtext(f"{{{SAML2}}}Issuer") or "").strip() or None,
             credential_id=signed.get("ID"),
         )
+
+
+def _bound(certificate: x509.Certificate, context: AccessContext) -> bool:
+    """A CA-issued certificate vouches for the structure it names, or for the professional it names."""
+    claimed = [context.structure_id, context.national_id]
+    return any(binds(certificate, c) for c in claimed if c)
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -406,6 +469,7 @@ __all__ = [
     "XSI",
     "AssertionVerifier",
     "ReplayCache",
+    "ReplayStore",
     "RoleKind",
     "SamlSettings",
     "VerifiedSignatures",

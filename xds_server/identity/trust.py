@@ -18,10 +18,25 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from xds_server.core.policy import ActorKind
 from xds_server.identity import dev_authority
+from xds_server.identity.chains import CertificateAuthorities
 from xds_server.identity.jwt import TrustedIssuer
 
 log = logging.getLogger(__name__)
+
+
+def load_authorities(cas: Iterable[Path | str], crls: Iterable[Path | str]) -> CertificateAuthorities | None:
+    """The configured certificate authorities with their CRLs (PEM or DER files); None without any CA."""
+    roots = load_certificates(cas)
+    lists: list[x509.CertificateRevocationList] = []
+    for path in crls:
+        data = Path(path).read_bytes()
+        if b"-----BEGIN" in data:
+            lists.append(x509.load_pem_x509_crl(data))
+        else:
+            lists.append(x509.load_der_x509_crl(data))
+    return CertificateAuthorities(roots, tuple(lists)) if roots else None
 
 
 def load_certificates(paths: Iterable[Path | str]) -> tuple[x509.Certificate, ...]:
@@ -41,6 +56,8 @@ class TrustStore:
     dev_setting: str | None = None
     certificates_configured: tuple[x509.Certificate, ...] = ()
     issuers_configured: tuple[TrustedIssuer, ...] = ()
+    #: the certificate authorities (and their CRLs) a signing certificate may chain to; None: none
+    authorities_configured: CertificateAuthorities | None = None
     _dev_pinned: tuple[bytes, x509.Certificate] | None = field(default=None, init=False, repr=False)
     _warned: bool = field(default=False, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -85,6 +102,10 @@ class TrustStore:
         dev = self._dev_certificate()
         return [*self.certificates_configured, *([dev] if dev else [])]
 
+    def authorities(self) -> CertificateAuthorities | None:
+        """Certificate authorities a KeyInfo certificate may chain to (``AssertionVerifier`` callback)."""
+        return self.authorities_configured
+
     def token_issuers(self) -> list[TrustedIssuer]:
         """Issuers and keys a bearer token may come from (``TokenVerifier`` trust callback)."""
         dev = self._dev_certificate()
@@ -93,7 +114,9 @@ class TrustStore:
         public = (
             dev.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")
         )
-        return [*self.issuers_configured, TrustedIssuer(dev_authority.ISSUER, (public,))]
+        # the test authority mints every kind of actor (tests and demos need patients and representatives)
+        every_kind = frozenset(ActorKind)
+        return [*self.issuers_configured, TrustedIssuer(dev_authority.ISSUER, (public,), every_kind)]
 
 
-__all__ = ["TrustStore", "load_certificates"]
+__all__ = ["TrustStore", "load_authorities", "load_certificates"]

@@ -28,11 +28,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from lxml import etree
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from xds_server import metrics
+from xds_server.core.policy import AccessContext
 from xds_server.soap.faults import FaultCode, SoapFault
 from xds_server.soap.mtom import MtomError, MultipartLimits, is_multipart, read_multipart
+from xds_server.soap.namespaces import SOAP12, qname
 from xds_server.soap.router import HttpAnswer, Router, fault_answer
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,10 @@ api = APIRouter(tags=["XDS.b (SOAP 1.2)"])
 
 class _TooLarge(Exception):
     pass
+
+
+_HEADER = qname(SOAP12, "Header")
+_BODY = qname(SOAP12, "Body")
 
 
 @api.post(REGISTRY_PATH, summary="XDS.b registry: ITI-42, ITI-18, ITI-57 ... (SOAP 1.2, plain or MTOM)")
@@ -78,26 +86,41 @@ async def _answer(request: Request, router: Router) -> HttpAnswer:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return _too_large(limit, multipart)
+    admitted = _Admission(router, subject, address)
     if multipart:
         limits = MultipartLimits(
             max_request_bytes=limit, max_parts=settings.max_parts, max_root_bytes=envelope_limit
         )
         try:
             message = await read_multipart(
-                request.stream(), content_type, limits=limits, spool_dir=router.services.spool_dir
+                request.stream(),
+                content_type,
+                limits=limits,
+                spool_dir=router.services.spool_dir,
+                on_root=admitted.check_envelope,  # credentials before the document parts are read
             )
+        except SoapFault as fault:
+            return fault_answer(fault)
         except MtomError as error:
+            metrics.refused("unreadable_mtom")
             return fault_answer(SoapFault.sender(f"unreadable MTOM/XOP request: {error}"))
         with message:  # deletes the spooled parts the handler did not store
             return await run_in_threadpool(
-                router.handle, message.root, message, transport_subject=subject, client_address=address
+                router.handle,
+                message.root,
+                message,
+                transport_subject=subject,
+                client_address=address,
+                actor=admitted.actor,
             )
     try:
-        body = await _read_body(request.stream(), limit)
+        body = await _read_body(request.stream(), limit, admitted)
     except _TooLarge:
         return _too_large(limit, multipart)
+    except SoapFault as fault:
+        return fault_answer(fault)
     return await run_in_threadpool(
-        router.handle, body, None, transport_subject=subject, client_address=address
+        router.handle, body, None, transport_subject=subject, client_address=address, actor=admitted.actor
     )
 
 
@@ -109,6 +132,7 @@ def transport_subject(scope: Mapping[str, Any]) -> str | None:
 
 
 def _too_large(limit: int, multipart: bool) -> HttpAnswer:
+    metrics.refused("too_large")
     if multipart:
         return fault_answer(SoapFault.sender(f"the request is larger than the {limit}-byte limit"))
     return fault_answer(
@@ -119,13 +143,79 @@ def _too_large(limit: int, multipart: bool) -> HttpAnswer:
     )
 
 
-async def _read_body(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+async def _read_body(chunks: AsyncIterator[bytes], limit: int, admitted: _Admission) -> bytes:
     body = bytearray()
     async for chunk in chunks:
         body += chunk
         if len(body) > limit:
             raise _TooLarge
+        await admitted.watch(chunk)  # the header's credentials, as soon as the header is complete
     return bytes(body)
+
+
+#: A SOAP header larger than this is refused (a VIHF assertion is a few kilobytes): otherwise padding the
+#: header would defer the credential check until the whole body is read.
+MAX_HEADER_BYTES = 1024 * 1024
+_SLICE = 64 * 1024
+
+
+class _Admission:
+    """Credentials before the body (issue 14, item 6). A hardened pull parser reads the envelope as it
+    arrives; when ``env:Header`` is complete (or the Body starts without one) ``Router.admit`` verifies the
+    WS-Security header in a worker thread, and a refusal stops the reading. Anything the pull parser cannot
+    judge (a DOCTYPE, malformed XML) is left to the full parse, which refuses it with its own fault."""
+
+    def __init__(self, router: Router, transport_subject: str | None, client_address: str | None) -> None:
+        self.router = router
+        self.transport_subject = transport_subject
+        self.client_address = client_address
+        self.actor: AccessContext | None = None
+        self._pending = True
+        self._fed = 0
+        self._parser = etree.XMLPullParser(
+            events=("start", "end"),
+            resolve_entities=False,
+            no_network=True,
+            huge_tree=False,
+            load_dtd=False,
+        )
+
+    async def watch(self, chunk: bytes) -> None:
+        if not self._pending:
+            return
+        if self._fed == 0 and b"<!DOCTYPE" in chunk[:65536]:
+            self._pending = False  # the full parse refuses it (one rule, one message)
+            return
+        # in slices: the header is judged as soon as it ends, whatever the size of the chunk that brought it
+        for start in range(0, len(chunk), _SLICE):
+            piece = chunk[start : start + _SLICE]
+            self._fed += len(piece)
+            try:
+                self._parser.feed(piece)
+                events = list(self._parser.read_events())
+            except etree.XMLSyntaxError:
+                self._pending = False
+                return
+            if self._fed > MAX_HEADER_BYTES:
+                metrics.refused("header_too_large")
+                raise SoapFault.sender(f"the SOAP header is larger than {MAX_HEADER_BYTES} bytes")
+            for event, element in events:
+                if not isinstance(element, etree._Element):
+                    continue
+                if event == "end" and element.tag == _HEADER:
+                    return await self._admit(element)
+                if event == "start" and element.tag == _BODY:
+                    return await self._admit(None)
+
+    async def check_envelope(self, envelope: bytes) -> None:
+        """MTOM: the root part is complete; the document parts are not read yet."""
+        await self.watch(envelope)
+
+    async def _admit(self, header: etree._Element | None) -> None:
+        self._pending = False
+        self.actor = await run_in_threadpool(
+            self.router.admit, header, self.transport_subject, self.client_address
+        )
 
 
 __all__ = ["REGISTRY_PATH", "REPOSITORY_PATH", "api", "transport_subject"]

@@ -203,4 +203,7 @@ def _wsa_text(header: etree._Element | None, local: str) -> str | None:
     return text.strip() if text and text.strip() else None
 
 
-__all__ = ["UNDERSTOOD_NAMESPACES", "SoapRequest", "read_envelope", "write_envelope"]
+#: The WS-Addressing header text (the router reads the action of a header parsed ahead of its body).
+wsa_text = _wsa_text
+
+__all__ = ["UNDERSTOOD_NAMESPACES", "SoapRequest", "read_envelope", "write_envelope", "wsa_text"]

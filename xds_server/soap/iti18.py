@@ -13,7 +13,8 @@ import logging
 
 from lxml import etree
 
-from xds_server.core.errors import ErrorCode, Issue, XdsError
+from xds_server import metrics
+from xds_server.core.errors import ErrorCode, Issue, LimitExceeded, XdsError
 from xds_server.core.query import QueryPort, QuerySettings, StoredQueryRequest, Transaction, run_stored_query
 from xds_server.core.query.engine import QueryResult, ReturnType
 from xds_server.core.vocabulary import ResponseStatus, SoapAction
@@ -89,6 +90,8 @@ def stored_query_response(
                 transaction=transaction,
             )
     except XdsError as error:
+        if isinstance(error, LimitExceeded):
+            metrics.refused(error.reason)
         return _failure(error.issues)
     except Exception:
         log.exception("%s stored query failed unexpectedly", transaction.value)

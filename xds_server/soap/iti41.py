@@ -25,14 +25,15 @@ import os
 
 from lxml import etree
 
-from xds_server.core.errors import ErrorCode, Issue, XdsError
+from xds_server.core.errors import ErrorCode, Issue, XdsError, raise_if_errors
 from xds_server.core.usecases.provide import IncomingDocument, provide_and_register
+from xds_server.core.validation import validate_submission
 from xds_server.ebxml.codec import decode_submission
 from xds_server.ebxml.namespaces import LCM, XDSB, XOP
 from xds_server.soap.envelope import SoapRequest
 from xds_server.soap.iti42 import checked_register
 from xds_server.soap.mtom import MtomError, MultipartMessage, SpooledPart, spool_base64
-from xds_server.soap.replies import registry_reply
+from xds_server.soap.replies import check_submission_size, registry_reply
 from xds_server.soap.services import Reply
 from xds_server.wiring import Services
 from xds_server.wiring.access import precheck_submission
@@ -69,6 +70,10 @@ def provide_response(request: SoapRequest, services: Services) -> etree._Element
             register=lambda attached, store: checked_register(
                 services, request, store, attached, transaction=TRANSACTION
             ),
+            # the metadata rules first: a submission they refuse stores no document
+            validate=lambda attached: raise_if_errors(
+                validate_submission(attached, services.profile, transaction=TRANSACTION)
+            ),
         )
 
     internal = Issue(ErrorCode.REPOSITORY_ERROR, "internal repository error; nothing was registered")
@@ -92,6 +97,7 @@ def _read_request(
     submission = body.find(_SUBMIT_OBJECTS_REQUEST)
     if submission is None:
         raise _metadata_error("ProvideAndRegisterDocumentSetRequest has no lcm:SubmitObjectsRequest")
+    check_submission_size(services, submission)  # before any inline document is spooled
     documents: list[IncomingDocument] = []
     issues: list[Issue] = []
     for index, element in enumerate(body.iterchildren(_DOCUMENT), start=1):

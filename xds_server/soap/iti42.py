@@ -16,7 +16,12 @@ from xds_server.core.metadata import Submission
 from xds_server.core.usecases.register import register
 from xds_server.ebxml.codec import decode_submission
 from xds_server.soap.envelope import SoapRequest
-from xds_server.soap.replies import internal_registry_error, registry_reply, require_submit_objects
+from xds_server.soap.replies import (
+    check_submission_size,
+    internal_registry_error,
+    registry_reply,
+    require_submit_objects,
+)
 from xds_server.soap.services import Reply
 from xds_server.wiring import Services, UnitOfWork
 from xds_server.wiring.access import check_submission
@@ -37,6 +42,7 @@ def register_response(
 
     def run() -> tuple[Issue, ...]:
         require_submit_objects(TRANSACTION, request_body)
+        check_submission_size(services, request_body)
         submission = decode_submission(request_body)
         with services.transaction() as work:
             return checked_register(services, request, work, submission)

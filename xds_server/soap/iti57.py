@@ -14,7 +14,12 @@ from xds_server.core.ports import RegistryStore, VersionedRegistryStore
 from xds_server.core.usecases.update import TRANSACTION, update
 from xds_server.ebxml.codec import decode_submission
 from xds_server.soap.envelope import SoapRequest
-from xds_server.soap.replies import internal_registry_error, registry_reply, require_submit_objects
+from xds_server.soap.replies import (
+    check_submission_size,
+    internal_registry_error,
+    registry_reply,
+    require_submit_objects,
+)
 from xds_server.soap.services import Reply
 from xds_server.wiring import Services
 from xds_server.wiring.access import check_update
@@ -31,6 +36,7 @@ def update_response(request_body: etree._Element, services: Services, request: S
 
     def run() -> tuple[Issue, ...]:
         require_submit_objects(TRANSACTION, request_body)
+        check_submission_size(services, request_body)
         submission = decode_submission(request_body)
         with services.transaction() as work:
             check_update(services, request.actor, work, submission)

@@ -64,7 +64,7 @@ import hashlib
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import collapse_rfc2231_value
@@ -307,8 +307,11 @@ async def read_multipart(
     *,
     limits: MultipartLimits,
     spool_dir: Path,
+    on_root: Callable[[bytes], Awaitable[None]] | None = None,
 ) -> MultipartMessage:
-    """Read a multipart/related body from ``chunks``; see the module docstring for the rules."""
+    """Read a multipart/related body from ``chunks``; see the module docstring for the rules. ``on_root``
+    is awaited with the root part (the envelope) as soon as it is complete, before the next parts are read:
+    an exception it raises stops the reading (the endpoint checks credentials there)."""
     ctype = parse_content_type(content_type)
     if ctype.media_type != "multipart/related":
         raise MtomError(f"expected multipart/related, got {ctype.media_type!r}")
@@ -319,6 +322,7 @@ async def read_multipart(
     start_id = _strip_angle(start) if start else None
     spool_dir.mkdir(parents=True, exist_ok=True)
     reader = _Reader(boundary.encode("latin-1"), start_id, limits, spool_dir)
+    reader.pause_after_root = on_root is not None
     try:
         # The first MiB is parsed on the event loop (a small request never leaves it); past that the loop
         # only collects chunks, and a worker thread parses, hashes and writes them a MiB at a time.
@@ -327,14 +331,21 @@ async def read_multipart(
         async for chunk in chunks:
             if not queued and reader.total + len(chunk) <= OFFLOAD_BYTES:
                 reader.feed(chunk)
-                continue
-            queued.append(chunk)
-            size += len(chunk)
-            if size >= OFFLOAD_BYTES:
-                batch, queued, size = queued, [], 0
-                await anyio.to_thread.run_sync(reader.feed_all, batch)
+            else:
+                queued.append(chunk)
+                size += len(chunk)
+                if size >= OFFLOAD_BYTES:
+                    batch, queued, size = queued, [], 0
+                    await anyio.to_thread.run_sync(reader.feed_all, batch)
+            if on_root is not None and reader.root is not None:
+                hook, on_root = on_root, None
+                await hook(reader.root[0])  # before any byte of the next parts is spooled
+                await _resume(reader)
         if queued:
             await anyio.to_thread.run_sync(reader.feed_all, queued)
+        if on_root is not None and reader.root is not None:  # the root completed in the last batch
+            await on_root(reader.root[0])
+            await _resume(reader)
         if reader.backlog >= INLINE_BYTES:
             await anyio.to_thread.run_sync(reader.flush)
         reader.flush()
@@ -342,6 +353,14 @@ async def read_multipart(
     except BaseException:
         reader.cleanup()
         raise
+
+
+async def _resume(reader: _Reader) -> None:
+    """Go on reading after the root part was checked (in a worker thread when much is buffered)."""
+    if len(reader.buf) > INLINE_BYTES:
+        await anyio.to_thread.run_sync(reader.resume)
+    else:
+        reader.resume()
 
 
 class _Reader:
@@ -365,6 +384,9 @@ class _Reader:
         self.parts: dict[str, SpooledPart] = {}
         self.ended: list[tuple[_Sink, str, str]] = []  # parts read whole, not yet flushed
         self.open_paths: list[Path] = []
+        #: stop feeding once the root part is complete (``resume`` goes on): the caller checks it first
+        self.pause_after_root = False
+        self._paused = False
 
     # -- feeding --------------------------------------------------------------------------------------
     def feed(self, chunk: bytes) -> None:
@@ -374,6 +396,12 @@ class _Reader:
         if self.state == self.EPILOGUE:
             return
         self.buf += chunk
+        if not self._paused:
+            self._run()
+
+    def resume(self) -> None:
+        """Go on after the pause at the end of the root part (the buffered bytes are processed now)."""
+        self._paused = False
         self._run()
 
     def feed_all(self, chunks: list[bytes]) -> None:
@@ -400,6 +428,10 @@ class _Reader:
                     return
             elif self.state == self.BODY:
                 if not self._body():
+                    return
+                if self.pause_after_root and self.root is not None:
+                    self.pause_after_root = False
+                    self._paused = True
                     return
             else:  # EPILOGUE: ignore whatever follows the close delimiter
                 self.buf.clear()

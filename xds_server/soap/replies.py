@@ -16,10 +16,13 @@ from collections.abc import Callable, Sequence
 
 from lxml import etree
 
-from xds_server.core.errors import ErrorCode, Issue, XdsError
+from xds_server import metrics
+from xds_server.core.errors import ErrorCode, Issue, LimitExceeded, XdsError
 from xds_server.core.vocabulary import ResponseStatus
+from xds_server.ebxml.limits import MetadataLimits, check_metadata_limits
 from xds_server.ebxml.namespaces import LCM
 from xds_server.ebxml.responses import registry_response
+from xds_server.wiring import Services
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,8 @@ def registry_reply(transaction: str, run: Callable[[], Sequence[Issue]], interna
     try:
         warnings = run()
     except XdsError as error:
+        if isinstance(error, LimitExceeded):
+            metrics.refused(error.reason)
         return failure(error.issues)
     except Exception:
         log.exception("%s failed unexpectedly; answered %r", transaction, internal.message)
@@ -48,6 +53,21 @@ def internal_registry_error(nothing_done: str) -> Issue:
     return Issue(ErrorCode.REGISTRY_ERROR, f"internal registry error; {nothing_done}")
 
 
+def metadata_limits(services: Services) -> MetadataLimits:
+    settings = services.settings
+    return MetadataLimits(
+        max_objects=settings.max_metadata_objects,
+        max_slots_per_object=settings.max_metadata_slots,
+        max_values_per_slot=settings.max_metadata_values,
+        max_bytes=settings.max_metadata_bytes,
+    )
+
+
+def check_submission_size(services: Services, body: etree._Element) -> None:
+    """The metadata size bounds (ebxml.limits), before anything is decoded or stored."""
+    check_metadata_limits(body, metadata_limits(services))
+
+
 def require_submit_objects(transaction: str, body: etree._Element) -> None:
     """ITI-42 and ITI-57 carry an ``lcm:SubmitObjectsRequest`` in the SOAP Body; XdsError otherwise (the
     decoder alone would also accept a bare RegistryObjectList)."""
@@ -59,4 +79,11 @@ def require_submit_objects(transaction: str, body: etree._Element) -> None:
         )
 
 
-__all__ = ["failure", "internal_registry_error", "registry_reply", "require_submit_objects"]
+__all__ = [
+    "check_submission_size",
+    "failure",
+    "internal_registry_error",
+    "metadata_limits",
+    "registry_reply",
+    "require_submit_objects",
+]

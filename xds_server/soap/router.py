@@ -35,18 +35,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 from lxml import etree
 
+from xds_server import metrics
 from xds_server.core.audit import EVENT_KINDS, AuditAction, AuditEntity, AuditOutcome, ClientInfo, EntityRole
 from xds_server.core.errors import ErrorCode
 from xds_server.core.policy import AccessContext
 from xds_server.core.vocabulary import ResponseStatus, SoapAction
 from xds_server.ebxml.namespaces import RS
 from xds_server.soap import iti18, iti41, iti42, iti43, iti57, iti62
-from xds_server.soap.envelope import SoapRequest, read_envelope, write_envelope
+from xds_server.soap.envelope import SoapRequest, read_envelope, write_envelope, wsa_text
 from xds_server.soap.faults import (
     ACTION_NOT_SUPPORTED,
     SOAP12_CONTENT_TYPE,
@@ -120,23 +122,35 @@ class Router:
         *,
         transport_subject: str | None = None,
         client_address: str | None = None,
+        actor: AccessContext | None = None,
     ) -> HttpAnswer:
         """Check the envelope, run the handler of its action, package the reply (never raises).
         ``transport_subject``: the TLS client certificate subject of the connection (RFC 4514);
-        ``client_address``: the peer's address (for the trace)."""
+        ``client_address``: the peer's address (for the trace). ``actor``: the caller ``admit`` already
+        verified from this very envelope's header while its body was still arriving (the credential is not
+        verified twice: a OneTimeUse assertion would be refused as replayed). Each request is counted in
+        /metrics by transaction and outcome, with its duration."""
+        started = time.perf_counter()
+        seen = _Seen()
         try:
-            return self._handle(envelope, multipart, transport_subject, client_address)
+            answer = self._handle(envelope, multipart, transport_subject, seen, actor, client_address)
         except SoapFault as fault:
-            return fault_answer(fault)
+            seen.outcome = "fault"
+            answer = fault_answer(fault)
         except Exception:
             log.exception("SOAP request failed outside its handler")
-            return fault_answer(SoapFault(FaultCode.RECEIVER, "internal server error"))
+            seen.outcome = "fault"
+            answer = fault_answer(SoapFault(FaultCode.RECEIVER, "internal server error"))
+        metrics.observe_request(seen.transaction, seen.outcome, time.perf_counter() - started)
+        return answer
 
     def _handle(
         self,
         envelope: bytes,
         multipart: MultipartMessage | None,
         transport_subject: str | None,
+        seen: _Seen,
+        actor: AccessContext | None = None,
         client_address: str | None = None,
     ) -> HttpAnswer:
         request = read_envelope(envelope, multipart=multipart)
@@ -148,6 +162,7 @@ class Router:
             transport_subject or "-",
         )
         route = self.routes.get(request.action)
+        seen.transaction = TRANSACTIONS.get(request.action, "unknown") if route is not None else "unknown"
         if route is None:
             raise SoapFault(
                 FaultCode.SENDER,
@@ -158,8 +173,9 @@ class Router:
             )
         try:
             try:
-                actor = self._authenticate(request)
+                actor = actor or self._authenticate(request)
             except SoapFault as fault:
+                metrics.refused("authentication")
                 # a refused identity is traced too (no actor: the credential was not accepted)
                 refused = self._audit(route, request, None, client_address)
                 self._finish(refused, AuditOutcome.SERIOUS_FAILURE, fault.reason)
@@ -168,6 +184,7 @@ class Router:
             audit = self._audit(route, request, actor, client_address)
             reply = self._run(route, request, audit)
             self._finish(audit, *outcome_of(reply.body))
+            seen.outcome = _outcome(reply.body)
         except AuditUnavailable:
             raise SoapFault(
                 FaultCode.RECEIVER, "the request could not be traced", relates_to=request.message_id
@@ -177,6 +194,41 @@ class Router:
             package = mtom_response(xml, reply.parts, action=route.response_action)
             return HttpAnswer(200, package.content_type, package.body, package.content_length)
         return HttpAnswer(200, f'{SOAP12_CONTENT_TYPE}; action="{route.response_action}"', xml, len(xml))
+
+    def admit(
+        self,
+        header: etree._Element | None,
+        transport_subject: str | None = None,
+        client_address: str | None = None,
+    ) -> AccessContext | None:
+        """Credentials first (issue 14, item 6): the endpoint calls this with the envelope's ``env:Header``
+        as soon as it is parsed, before the Body or the MTOM parts are read, so an anonymous or forged
+        request is refused having cost a few kilobytes. The verified actor, None when the decision is left
+        to ``handle`` (an action this router does not serve: that fault comes first), or the refusal as a
+        ``SoapFault`` (counted in /metrics)."""
+        request = SoapRequest(
+            action=wsa_text(header, "Action") or "",
+            message_id=wsa_text(header, "MessageID"),
+            body=etree.Element("placeholder"),
+            header=header,
+        )
+        route = self.routes.get(request.action)
+        if route is None:
+            return None
+        try:
+            return self._authenticate(request)
+        except SoapFault as fault:
+            refused = self._audit(route, request, None, client_address)  # traced as handle traces it
+            self._finish(refused, AuditOutcome.SERIOUS_FAILURE, fault.reason)
+            # the request line ``handle`` would have logged: who knocked, refused before the body was read
+            log.info(
+                "SOAP %s message %s, TLS client %s",
+                request.action,
+                request.message_id or "-",
+                transport_subject or "-",
+            )
+            metrics.refused("authentication")
+            raise
 
     def _authenticate(self, request: SoapRequest) -> AccessContext:
         # No identity, no transaction (soap.security): without access control nothing is served.
@@ -234,6 +286,36 @@ class Router:
             raise SoapFault(
                 FaultCode.RECEIVER, "internal server error", relates_to=request.message_id
             ) from None
+
+
+#: The /metrics label of each action (a bounded set: never the client's text).
+TRANSACTIONS: Mapping[str, str] = {
+    SoapAction.REGISTER: "ITI-42",
+    SoapAction.PROVIDE_AND_REGISTER: "ITI-41",
+    SoapAction.RETRIEVE: "ITI-43",
+    SoapAction.STORED_QUERY: "ITI-18",
+    SoapAction.MULTI_PATIENT_QUERY: "ITI-51",
+    SoapAction.UPDATE: "ITI-57",
+    SoapAction.DELETE: "ITI-62",
+}
+_METRIC_OUTCOMES = {"Success": "success", "PartialSuccess": "partial", "Failure": "failure"}
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What /metrics records of one request, filled in as the router learns it."""
+
+    transaction: str = "unknown"
+    outcome: str = "fault"
+
+
+def _outcome(body: etree._Element) -> str:
+    """success / partial / failure from the response's ebRS status (the body's, or its RegistryResponse's)."""
+    status = body.get("status")
+    if status is None:
+        nested = next(body.iterchildren("{*}RegistryResponse"), None)
+        status = nested.get("status") if nested is not None else None
+    return _METRIC_OUTCOMES.get((status or "").rsplit(":", 1)[-1], "unknown")
 
 
 #: RegistryErrors that say the server failed, not the request (a major failure in the trace).

@@ -29,7 +29,14 @@ from urllib.parse import unquote, urlparse
 
 from sqlalchemy import Connection, func, select
 
-from xds_server.core.blobs import BlobInfo, BlobStore, DocumentIndex, ReadableBlob, StoredDocument
+from xds_server.core.blobs import (
+    BlobConflict,
+    BlobInfo,
+    BlobStore,
+    DocumentIndex,
+    ReadableBlob,
+    StoredDocument,
+)
 from xds_server.storage.tables import deleted_document, document_entry
 
 _KEY = re.compile(r"[0-9a-f]{40}")
@@ -40,6 +47,22 @@ def check_key(key: str) -> str:
     if not _KEY.fullmatch(key):
         raise ValueError(f"not a blob key (lower-case SHA-1 hex): {key!r}")
     return key
+
+
+def same_content(stored: Path, incoming: Path, chunk: int = 1024 * 1024) -> bool | None:
+    """Whether two files hold the same bytes (sizes first); None when ``stored`` no longer exists."""
+    try:
+        if stored.stat().st_size != incoming.stat().st_size:
+            return False
+        with open(stored, "rb") as a, open(incoming, "rb") as b:
+            while True:
+                left, right = a.read(chunk), b.read(chunk)
+                if left != right:
+                    return False
+                if not left:
+                    return True
+    except FileNotFoundError:
+        return None if not stored.exists() else False
 
 
 def _fsync_dir(path: Path) -> None:
@@ -71,15 +94,23 @@ class FileBlobStore:
 
     def put_file(self, key: str, path: Path) -> None:
         final = self.path_of(key)
-        try:
-            # Same key, same bytes: keep the stored copy, but make it young again for gc's grace period.
-            os.utime(final)
-        except FileNotFoundError:
-            pass  # not stored yet (or gc just took it away): store it
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            return
+        if final.is_file():
+            # A key hit: the same bytes (compared, not assumed: SHA-1 collides) keep the stored copy, made
+            # young again for gc's grace period; other bytes are refused and never overwrite it.
+            same = same_content(final, Path(path))
+            if same is False:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                raise BlobConflict(key)
+            if same:
+                try:
+                    os.utime(final)
+                except FileNotFoundError:
+                    pass  # gc took it away after the comparison: store ours below
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                    return
         source = Path(path)
         if source.parent.resolve() != self._staging.resolve():
             # Not on our file system (or not ours): copy into staging first so the final step is a rename.

@@ -99,6 +99,17 @@ def collect_garbage(
     )
 
 
+#: Staging files older than this are left by a crashed or killed process (a request writes its spool file
+#: while reading, and the body read times out after 30 s without progress): swept at start-up.
+STAGING_SWEEP_AGE = timedelta(minutes=10)
+
+
+def sweep_staging(blobs: BlobStore, *, older_than: timedelta = STAGING_SWEEP_AGE) -> int:
+    """Remove the staging files a crashed process left (``serve`` runs it at start-up); how many. Files of
+    requests in flight in another process sharing the store are younger and kept."""
+    return _clean_staging(blobs, datetime.now(UTC) - older_than, dry_run=False)
+
+
 def _clean_staging(blobs: BlobStore, cutoff: datetime, dry_run: bool) -> int:
     staging = blobs.staging_dir
     if not staging.is_dir():
@@ -117,4 +128,4 @@ def _clean_staging(blobs: BlobStore, cutoff: datetime, dry_run: bool) -> int:
     return count
 
 
-__all__ = ["DEFAULT_GRACE", "GcReport", "collect_garbage"]
+__all__ = ["DEFAULT_GRACE", "STAGING_SWEEP_AGE", "GcReport", "collect_garbage", "sweep_staging"]

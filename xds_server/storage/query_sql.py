@@ -18,7 +18,8 @@ not), so both backends answer identically.
 
 Visibility (access control) is one predicate, ``_visible``, compiling ``core.policy.VisibilityScope``; every
 statement that can return or reach a DocumentEntry (documents, and Associations by either end) includes it,
-and SubmissionSets and Folders are limited to the scope's record.
+and SubmissionSets and Folders are limited to the scope's record and hidden when every DocumentEntry they
+hold is hidden (``_package_visible``).
 
 Id sets larger than ``_CHUNK`` (a client's ``$uuid`` list, the contents of a big SubmissionSet) are sent in
 chunks and the chunk results merged in ``seq`` order, to stay below the drivers' parameter limits.
@@ -46,7 +47,7 @@ from xds_server.core.query.criteria import (
     sees_everything,
 )
 from xds_server.core.query.port import ObjectRow
-from xds_server.core.vocabulary import Status
+from xds_server.core.vocabulary import AssociationType, Status
 from xds_server.storage.errors import translate_db_errors
 from xds_server.storage.registry import CONFIDENTIALITY_CODE, EVENT_CODE
 from xds_server.storage.tables import (
@@ -264,6 +265,11 @@ def _end_visible(end_uuid: Any, scope: Visibility, dialect: _Dialect) -> list[Co
                     ~and_(*_visible(inner_doc.c, scope, dialect)),
                 )
             )
+    if _packages_may_hide(scope, dialect):  # nor a SubmissionSet or Folder hidden with its documents
+        for table in (submission_set, folder):
+            package = table.alias(f"hidden_{table.name}_end")
+            shown = _package_visible(package.c.entry_uuid, package.c.patient_id, scope, dialect)
+            conditions.append(~exists().where(package.c.entry_uuid == end_uuid, ~and_(true(), *shown)))
     if scope.patient_id is not None:
         other = registry_object.alias("other_record_end")
         conditions.append(
@@ -285,13 +291,59 @@ def _latest(latest_only: bool) -> list[ColumnElement[bool]]:
     return [~exists().where(later.c.logical_id == _ro.logical_id, later.c.version > _ro.version)]
 
 
-def _package_visible(patient_column: Any, scope: Visibility) -> list[ColumnElement[bool]]:
-    """SubmissionSets and Folders: only the scope's record (and nothing when the record is refused)."""
+def _package_visible(
+    package_uuid: Any, patient_column: Any, scope: Visibility, dialect: _Dialect
+) -> list[ColumnElement[bool]]:
+    """SubmissionSets and Folders: only the scope's record (and nothing when the record is refused), and not a
+    package whose DocumentEntry members are all hidden: its title, author and times would tell that a hidden
+    document exists. A member is a HasMember target, or an end of an Association the package has as member
+    (how a SubmissionSet records the Folder memberships and status changes it made). A package with no
+    DocumentEntry member at all (an empty Folder) stays visible."""
     if sees_everything(scope):
         return []
     if not scope.record_allowed:
         return [false()]
-    return [] if scope.patient_id is None else [patient_column == scope.patient_id]
+    conditions: list[ColumnElement[bool]] = []
+    if scope.patient_id is not None:
+        conditions.append(patient_column == scope.patient_id)
+    if _packages_may_hide(scope, dialect):
+        visible = _document_member(package_uuid, lambda d: and_(true(), *_visible(d, scope, dialect)))
+        hidden = _document_member(package_uuid, lambda d: ~and_(true(), *_visible(d, scope, dialect)))
+        conditions.append(or_(visible, ~hidden))
+    return conditions
+
+
+def _packages_may_hide(scope: Visibility, dialect: _Dialect) -> bool:
+    """Some DocumentEntry of the record may be hidden, so a package may be hidden with its members (an empty
+    document predicate hides nothing, and would turn the member tests into constants)."""
+    return scope.record_allowed and bool(_visible(document_entry.c, scope, dialect))
+
+
+def _document_member(package_uuid: Any, test: Callable[[Any], ColumnElement[bool]]) -> ColumnElement[bool]:
+    """Some DocumentEntry member of the package passes ``test``: directly, or through a member Association."""
+    has_member = AssociationType.HAS_MEMBER.value
+    direct, doc = association.alias("member"), document_entry.alias("member_document")
+    checks = [
+        exists().where(
+            direct.c.source_uuid == package_uuid,
+            direct.c.association_type == has_member,
+            doc.c.entry_uuid == direct.c.target_uuid,
+            test(doc.c),
+        )
+    ]
+    for end in ("source_uuid", "target_uuid"):
+        via, inner = association.alias("member_link"), association.alias("linked_association")
+        inner_doc = document_entry.alias("linked_document")
+        checks.append(
+            exists().where(
+                via.c.source_uuid == package_uuid,
+                via.c.association_type == has_member,
+                inner.c.entry_uuid == via.c.target_uuid,
+                inner_doc.c.entry_uuid == inner.c[end],
+                test(inner_doc.c),
+            )
+        )
+    return or_(*checks)
 
 
 class SqlQueryPort:
@@ -401,7 +453,7 @@ class SqlQueryPort:
         ]
         if c.author_persons is not None:
             where.append(self._author_matches(_ss.entry_uuid, c.author_persons))
-        where.extend(_package_visible(_ss.patient_id, scope))
+        where.extend(_package_visible(_ss.entry_uuid, _ss.patient_id, scope, self._dialect))
         columns: list[Any] = [_ss.entry_uuid, _ss.status, _ss.patient_id, _ro.seq]
         if with_xml:
             columns.append(_ro.xml)
@@ -423,7 +475,7 @@ class SqlQueryPort:
             *_in(_fd.unique_id, c.unique_ids),
             *_in(_ro.logical_id, c.logical_ids),  # indexed there (logical_id, version)
             *_range(_fd.last_update_time, c.last_update_time),
-            *_package_visible(_fd.patient_id, scope),
+            *_package_visible(_fd.entry_uuid, _fd.patient_id, scope, self._dialect),
             *_latest(c.latest_only),
         ]
         for group in c.codes:

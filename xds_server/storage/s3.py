@@ -3,13 +3,16 @@
 Incoming parts are spooled to a local staging folder (hashing needs the whole part anyway), then uploaded
 with boto3's managed transfer (multipart above 8 MiB, bounded memory). A successful PUT is durable, which
 is all the use case needs before it commits the registry transaction. ``put_file`` of a key that exists
-uploads again: the bytes are identical (same SHA-1) and the new LastModified protects the blob from ``gc``
-during its grace period. Credentials, region and endpoint come from the standard AWS environment.
+never uploads over it: the bytes must be the stored ones (size and the SHA-256 recorded in the object's
+metadata; SHA-1 keys can collide), then a copy onto itself refreshes LastModified, which protects the blob
+from ``gc`` during its grace period; other bytes are a ``BlobConflict``. Credentials, region and endpoint
+come from the standard AWS environment.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Iterator
 from datetime import datetime
@@ -20,7 +23,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from xds_server.core.blobs import BlobInfo, ReadableBlob
+from xds_server.core.blobs import BlobConflict, BlobInfo, ReadableBlob
 from xds_server.storage.blobs import check_key
 
 
@@ -49,9 +52,48 @@ class S3BlobStore:
         return self.prefix + check_key(key)
 
     def put_file(self, key: str, path: Path) -> None:
-        self.client.upload_file(str(path), self.bucket, self._object(key))
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        # Never overwrite: on a key hit the sizes, then the SHA-256 the object was stored with (its metadata),
+        # or its bytes for an object stored without it, must match; other bytes are a BlobConflict.
+        digest = _sha256(path)
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._object(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404", "NotFound"):
+                raise
+            head = None
+        try:
+            if head is None:
+                self.client.upload_file(
+                    str(path), self.bucket, self._object(key), ExtraArgs={"Metadata": {"sha256": digest}}
+                )
+                return
+            stored = (head.get("Metadata") or {}).get("sha256")
+            same = int(head["ContentLength"]) == path.stat().st_size and (
+                stored == digest if stored else self._same_bytes(key, digest)
+            )
+            if not same:
+                raise BlobConflict(key)
+            # same bytes: refresh LastModified for gc's grace period (a copy onto itself)
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=self._object(key),
+                CopySource={"Bucket": self.bucket, "Key": self._object(key)},
+                Metadata={"sha256": digest},
+                MetadataDirective="REPLACE",
+            )
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def _same_bytes(self, key: str, digest: str) -> bool:
+        body = self.open(key)
+        try:
+            hasher = hashlib.sha256()
+            while block := body.read(1024 * 1024):
+                hasher.update(block)
+        finally:
+            body.close()
+        return hasher.hexdigest() == digest
 
     def open(self, key: str) -> ReadableBlob:
         try:
@@ -96,6 +138,14 @@ class S3BlobStore:
                 if "/" in key or len(key) != 40:
                     continue
                 yield BlobInfo(key, int(item["Size"]), item["LastModified"])
+
+
+def _sha256(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1024 * 1024):
+            hasher.update(block)
+    return hasher.hexdigest()
 
 
 __all__ = ["S3BlobStore"]

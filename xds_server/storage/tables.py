@@ -277,6 +277,16 @@ patient_representative = Table(
     Index(None, "representative_id"),
 )
 
+# Assertions already accepted once (SAML OneTimeUse, or all with XDS_SAML_STRICT_REPLAY): shared by
+# every server process and kept across restarts, each row until its assertion expires (storage/replay.py).
+used_assertion = Table(
+    "used_assertion",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),  # SHA-256 hex of "issuer|assertion ID"
+    Column("expires_at", BigInteger, nullable=False),  # Unix seconds
+    Index(None, "expires_at"),
+)
+
 # The access trail (issue 11): one row per transaction, allowed or refused, written in the transaction of
 # the change it traces (or, for a read or a refusal, committed before the answer). Append-only: the
 # migration adds triggers refusing UPDATE and DELETE, and no code path issues either. ``resource`` is the

@@ -43,9 +43,9 @@ class RecordReader(Protocol):
     def load(self, patient_id: str, today: date) -> RecordSettings | None: ...
 
 
-def policy_mode(profile_name: str) -> PolicyMode:
-    """Which rule book a domain profile uses: ``dmp`` and ``dmp-test`` the DMP rules, others IHE."""
-    return PolicyMode.DMP if profile_name.startswith("dmp") else PolicyMode.IHE
+def policy_mode(profile: DomainProfile) -> PolicyMode:
+    """The rule book a profile says it uses (its file's ``policy`` key), never guessed from its name."""
+    return PolicyMode(profile.policy)
 
 
 def anonymous_actor(name: str) -> AccessContext:

@@ -9,7 +9,9 @@ result rules (ITI TF-2a 3.18.4.1.2.3 / 3.18.4.1.3):
    allowed: references disclose no patient data).
 
 Everything below goes through the caller's ``Visibility``, so hidden entries are neither returned nor
-counted.
+counted. ``scope`` is a required argument with no default: a caller that forgot to pass the actor's scope
+must fail to type-check and to run, not silently read everything (``EVERYTHING`` is said out loud where it
+is meant: the ``ihe`` profile, tests, the bench).
 
 ``returnComposedObjects`` is accepted and not acted on: LeafClass objects are the stored canonical XML,
 which always carries its composed Classifications, ExternalIdentifiers and Slots (XDS consumers send
@@ -25,7 +27,7 @@ from enum import StrEnum
 from xds_server.core.errors import ErrorCode, Issue, XdsError
 from xds_server.core.metadata import Slot
 from xds_server.core.profile import IHE_DEFAULT, DomainProfile
-from xds_server.core.query.criteria import EVERYTHING, Visibility
+from xds_server.core.query.criteria import Visibility
 from xds_server.core.query.fetch import Fetcher, too_many
 from xds_server.core.query.parameters import INVALID_VALUE, parse_parameters
 from xds_server.core.query.port import ObjectRow, QueryPort
@@ -140,8 +142,8 @@ def run_stored_query(
     request: StoredQueryRequest,
     port: QueryPort,
     *,
+    scope: Visibility,
     settings: QuerySettings = QuerySettings(),
-    scope: Visibility = EVERYTHING,
     transaction: Transaction = Transaction.STORED_QUERY,
 ) -> QueryResult:
     query = lookup(request.query_id, transaction, settings)

@@ -21,6 +21,13 @@ Theory of operation (rule book xds-rules.md §a, ITI TF-2a 3.18.4.1.2.3):
   ``named_patients`` gives the access rules (wiring/access.py) the same canonical ids the query runs on.
 
 Every problem of a request is collected before failing, like the submission validator does.
+
+Bounds (issue 14, item 7), checked before any value is parsed, so a request cannot make the grammar or the
+database work for it (1500 authorPerson patterns used to end in SQLite's "Expression tree is too large"):
+at most ``MAX_SLOT_TEXT`` characters in one Slot, ``MAX_GROUPS`` repeated Slots of one parameter,
+``MAX_VALUES`` values of one parameter (id lists: the port sends them in chunks), ``MAX_PATTERNS`` LIKE
+patterns of ``MAX_PATTERN_LENGTH`` characters. Too many Slots or values is XDSStoredQueryParamNumber, a value
+too long is ``INVALID_VALUE``; both raise ``LimitExceeded`` (counted as ``query_limits`` in /metrics).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from xds_server.core.dtm import normalise_dtm
-from xds_server.core.errors import ErrorCode, Issue, XdsError
+from xds_server.core.errors import ErrorCode, Issue, LimitExceeded, XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.metadata import Slot
 from xds_server.core.profile import IHE_DEFAULT, DomainProfile
@@ -57,6 +64,13 @@ __all__ = [
 INVALID_VALUE = ErrorCode.REGISTRY_METADATA_ERROR
 
 STATUS_PREFIX = "urn:oasis:names:tc:ebxml-regrep:StatusType:"
+
+MAX_SLOT_TEXT = 1024 * 1024
+MAX_GROUPS = 64
+MAX_VALUES = 10_000
+MAX_VALUE_LENGTH = 4096
+MAX_PATTERNS = 100
+MAX_PATTERN_LENGTH = 256
 #: The stored-query parameters naming the patient a query is about (ITI-18; ITI-51 with several values).
 PATIENT_PARAMETERS = frozenset(
     {"$XDSDocumentEntryPatientId", "$XDSSubmissionSetPatientId", "$XDSFolderPatientId", "$patientId"}
@@ -176,6 +190,9 @@ def parse_parameters(
         if slot.name in declared:
             slots_by_name[slot.name].append(slot)
 
+    bounds = [issue for name, given in slots_by_name.items() for issue in _bounds(declared[name], given)]
+    if bounds:
+        raise LimitExceeded(bounds, "query_limits")
     issues: list[Issue] = []
     parsed: dict[str, tuple[tuple[str, ...], ...]] = {}
     for name, param in declared.items():
@@ -214,6 +231,42 @@ def parse_parameters(
     if issues:
         raise XdsError(issues)
     return ParsedParams(parsed)
+
+
+def _bounds(param: Param, given: list[Slot]) -> list[Issue]:
+    """The size bounds one parameter's Slots exceed (lengths and counts only: no conversion, no query)."""
+    name = param.name
+    if len(given) > MAX_GROUPS:
+        return [
+            Issue(
+                ErrorCode.STORED_QUERY_PARAM_NUMBER, f"{name} is given in more than {MAX_GROUPS} Slots", name
+            )
+        ]
+    if any(sum(len(value) for value in slot.values) > MAX_SLOT_TEXT for slot in given):
+        return [Issue(INVALID_VALUE, f"{name}: a Slot longer than {MAX_SLOT_TEXT} characters", name)]
+    pattern = param.kind is Kind.PATTERN
+    count_limit, length_limit = (
+        (MAX_PATTERNS, MAX_PATTERN_LENGTH) if pattern else (MAX_VALUES, MAX_VALUE_LENGTH)
+    )
+    values = _all_values(given)
+    if len(values) > count_limit:
+        return [
+            Issue(ErrorCode.STORED_QUERY_PARAM_NUMBER, f"{name} has more than {count_limit} values", name)
+        ]
+    if any(len(value) > length_limit for value in values):
+        kind = "pattern" if pattern else "value"
+        return [Issue(INVALID_VALUE, f"{name}: a {kind} longer than {length_limit} characters", name)]
+    return []
+
+
+def _all_values(given: list[Slot]) -> list[str]:
+    values: list[str] = []
+    for slot in given:
+        try:
+            values.extend(parse_values(slot.values))
+        except ValueSyntaxError:
+            values.extend(slot.values)  # the parse reports the syntax; here only sizes matter
+    return values
 
 
 def named_patients(slots: Sequence[Slot], profile: DomainProfile) -> tuple[str, ...]:

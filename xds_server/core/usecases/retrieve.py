@@ -71,8 +71,10 @@ def retrieve(
     index: DocumentIndex,
     blobs: BlobStore,
     repository_unique_id: str,
-    authorize: Authorize = allow_all,
+    authorize: Authorize,
 ) -> RetrieveResult:
+    """``authorize`` is required: the caller states the per-document decision (``allow_all`` only where no
+    access rule applies, the ``ihe`` profile), so a forgotten argument cannot mean "everyone reads all"."""
     if not requests:
         raise XdsError.single(
             ErrorCode.REPOSITORY_ERROR, "RetrieveDocumentSetRequest without DocumentRequest"
