@@ -77,6 +77,7 @@ def _database(env: dict[str, str]) -> Database:
 
 def test_acknowledged_submissions_survive_a_kill(backend: dict[str, str], tmp_path: Path) -> None:
     env, port, log = backend, free_port(), tmp_path / "serve.log"
+    Path(env["XDS_DATA_DIR"]).mkdir(exist_ok=True)  # patients add needs an existing data dir
     subprocess.run(
         [sys.executable, "-m", "xds_server.cli", "patients", "add", NIST_PATIENT, "--state", "activated"],
         env=env, check=True, capture_output=True,
