@@ -20,6 +20,7 @@ Theory of operation.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -28,10 +29,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from fhir_api.audit import AuditUnavailable, close_audit, open_audit
+from fhir_api.audit import AuditUnavailable, close_audit, open_audit, transaction_of
 from fhir_api.auth import authenticate
 from fhir_api.formats import Format, fhir_response, response_format
 from fhir_api.outcome import FhirError, OutcomeIssue, from_xds_error, outcome_json
+from xds_server import metrics
 from xds_server.core.errors import XdsError
 from xds_server.core.policy import AccessContext
 from xds_server.wiring import Services
@@ -106,6 +108,13 @@ def error_answer(request: Request, error: Exception) -> Response:
     return _error_response(request, FhirError.single(500, "exception", "internal server error"))
 
 
+def _count(request: Request, status: int, seconds: float) -> None:
+    """/metrics: the FHIR request by IHE transaction (or ``FHIR <interaction>``) and outcome class."""
+    transaction = transaction_of(request) or "FHIR"
+    outcome = "success" if status < 400 else "failure" if status < 500 else "error"
+    metrics.observe_request(transaction, outcome, seconds)
+
+
 class FhirRoute(APIRoute):
     """An APIRoute whose failures are OperationOutcomes (see the module docstring)."""
 
@@ -114,6 +123,7 @@ class FhirRoute(APIRoute):
 
         async def fhir_handler(request: Request) -> Response:
             # every answer is traced before it leaves (fhir_api.audit); no trace, no answer
+            started = time.perf_counter()
             try:
                 response = await handler(request)
                 description = None
@@ -123,9 +133,10 @@ class FhirRoute(APIRoute):
             try:
                 await close_audit(request, response.status_code, description)
             except AuditUnavailable:
-                return _error_response(
+                response = _error_response(
                     request, FhirError.single(500, "exception", "the request could not be traced")
                 )
+            _count(request, response.status_code, time.perf_counter() - started)
             return response
 
         return fhir_handler

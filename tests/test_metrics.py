@@ -71,6 +71,16 @@ class TestRequests:
         assert value(ihe, "xds_requests_total", transaction="ITI-18", outcome="success") == success + 1
         assert value(ihe, "xds_requests_total", transaction="ITI-18", outcome="failure") == failure + 1
 
+    def test_fhir_requests_are_counted_too(self, ihe: TestClient) -> None:
+        success = value(ihe, "xds_requests_total", transaction="ITI-67", outcome="success")
+        failure = value(ihe, "xds_requests_total", transaction="ITI-67", outcome="failure")
+        search = {"patient.identifier": "urn:oid:1.2.3|P1", "status": "current"}
+        assert ihe.get("/fhir/DocumentReference", params=search).status_code == 200
+        assert ihe.get("/fhir/DocumentReference", params={"status": "current"}).status_code == 400
+        assert value(ihe, "xds_requests_total", transaction="ITI-67", outcome="success") == success + 1
+        assert value(ihe, "xds_requests_total", transaction="ITI-67", outcome="failure") == failure + 1
+        assert value(ihe, "xds_request_duration_seconds_count", transaction="ITI-67") >= 2
+
     def test_latency_histogram(self, ihe: TestClient) -> None:
         before = value(ihe, "xds_request_duration_seconds_count", transaction="ITI-18")
         query(ihe)

@@ -45,13 +45,14 @@ _LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 REQUESTS: Final = Counter(
     "xds_requests",
-    "SOAP requests by transaction (ITI-41 ...) and outcome (success, partial, failure, fault)",
+    "Requests by transaction (ITI-41 ..., ITI-67 ...) and outcome (SOAP: success, partial, failure, fault; "
+    "FHIR: success, failure (4xx), error (5xx))",
     ["transaction", "outcome"],
     registry=REGISTRY,
 )
 REQUEST_SECONDS: Final = Histogram(
     "xds_request_duration_seconds",
-    "Time to answer a SOAP request once its body is read, by transaction",
+    "Time to answer a request (SOAP: once its body is read), by transaction",
     ["transaction"],
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
