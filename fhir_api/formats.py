@@ -65,13 +65,20 @@ def response_format(request: Request) -> Format:
         if found is None:
             raise FhirError.single(406, "not-supported", f"_format {explicit!r} is not served: json or xml")
         return found
-    accept = request.headers.get("accept", "")
     ranked: list[tuple[float, int, Format]] = []
-    for position, item in enumerate(accept.split(",")):
+    for position, (media, quality) in enumerate(accept_entries(request.headers.get("accept"))):
+        found = _NAMES.get(media)
+        if found is not None:
+            ranked.append((-quality, position, found))
+    return min(ranked)[2] if ranked else Format.JSON
+
+
+def accept_entries(accept: str | None) -> list[tuple[str, float]]:
+    """The media ranges of an Accept header with their quality, in order, ``q=0`` ones left out (a
+    quality that is not a number counts as 0)."""
+    entries: list[tuple[str, float]] = []
+    for item in (accept or "").split(","):
         media, _, params = item.partition(";")
-        found = _NAMES.get(_media(media))
-        if found is None:
-            continue
         quality = 1.0
         for param in params.split(";"):
             key, _, value = param.partition("=")
@@ -80,9 +87,9 @@ def response_format(request: Request) -> Format:
                     quality = float(value)
                 except ValueError:
                     quality = 0.0
-        if quality > 0:
-            ranked.append((-quality, position, found))
-    return min(ranked)[2] if ranked else Format.JSON
+        if quality > 0 and media.strip():
+            entries.append((_media(media), quality))
+    return entries
 
 
 def request_format(request: Request) -> Format:
@@ -178,6 +185,7 @@ def fhir_response(
 __all__ = [
     "FHIR_NS",
     "Format",
+    "accept_entries",
     "fhir_response",
     "model_class",
     "parse_resource",

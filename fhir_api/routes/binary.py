@@ -32,6 +32,7 @@ from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from fhir_api.formats import accept_entries
 from fhir_api.mapping.document_reference import entry_uuid_of
 from fhir_api.outcome import FhirError
 from fhir_api.router import Fhir, FhirInteraction, fhir_api_router
@@ -138,22 +139,8 @@ def acceptable(accept: str | None, mime_type: str) -> bool:
     if not accept or not accept.strip():
         return True
     major = mime_type.split("/", 1)[0].lower()
-    for item in accept.split(","):
-        media, _, params = item.partition(";")
-        media = media.strip().lower()
-        quality = 1.0
-        for param in params.split(";"):
-            key, _, value = param.partition("=")
-            if key.strip() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality <= 0:
-            continue
-        if media in ("*/*", f"{major}/*", mime_type.lower()):
-            return True
-    return False
+    admitted = ("*/*", f"{major}/*", mime_type.lower())
+    return any(media in admitted for media, _quality in accept_entries(accept))
 
 
 def _stream(blobs: BlobStore, key: str) -> Iterator[bytes]:
