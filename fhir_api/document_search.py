@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from fhir_api.dates import date_range, intersect
+from fhir_api.dates import intersect
 from fhir_api.mapping.codes import from_oid_uri
 from fhir_api.mapping.document_reference import (
     RELATES_TO,
@@ -38,10 +38,12 @@ from fhir_api.mapping.document_reference import (
     resource_id,
 )
 from fhir_api.outcome import FhirError
-from fhir_api.paging import cursor, resume
+from fhir_api.paging import Page, cursor, resume
 from fhir_api.query import (
     author_patterns,
     check_modifiers,
+    dates,
+    fetcher,
     grouped_codes,
     one_patient,
     patients,
@@ -58,11 +60,10 @@ from xds_server.core.query import (
     DocumentCriteria,
     SubmissionSetCriteria,
     TimeRange,
-    Visibility,
 )
 from xds_server.core.query.fetch import Fetcher
 from xds_server.core.vocabulary import AssociationType, ObjectType
-from xds_server.wiring import Services, UnitOfWork
+from xds_server.wiring import Services
 from xds_server.wiring.access import query_scope
 from xds_server.wiring.reads import decoded
 
@@ -147,11 +148,6 @@ def _related(search: SearchRequest) -> tuple[frozenset[str], ...]:
     return tuple(groups)
 
 
-def _dates(search: SearchRequest, name: str) -> TimeRange:
-    check_modifiers(search, name, frozenset({None}))
-    return date_range(name, [value for _, value in search.values(name)])
-
-
 def _archived(search: SearchRequest) -> bool | None:
     check_modifiers(search, "isArchived", frozenset({None}))
     wanted: set[bool] | None = None
@@ -175,7 +171,7 @@ def compile_search(search: SearchRequest, profile: DomainProfile) -> DocumentSea
     search.only_known(PARAMETERS)
     patient = one_patient(patients(search, profile, "patient", "patient.identifier"), "ITI-67")
     wanted_statuses = statuses(search, STATUS_FROM_FHIR, "ITI-67")
-    period = _dates(search, "period")
+    period = dates(search, "period")
     criteria = DocumentCriteria(
         patient_ids=frozenset({patient}) if patient else frozenset(),
         statuses=wanted_statuses,
@@ -189,9 +185,9 @@ def compile_search(search: SearchRequest, profile: DomainProfile) -> DocumentSea
         confidentiality_codes=grouped_codes(search, "security-label"),
         reference_ids=_related(search),
         author_persons=author_patterns(search, "author.given", "author.family"),
-        creation_time=_dates(search, "creation"),
-        service_start_time=intersect(TimeRange(None, period.high), _dates(search, "period-start")),
-        service_stop_time=intersect(TimeRange(period.low, None), _dates(search, "period-end")),
+        creation_time=dates(search, "creation"),
+        service_start_time=intersect(TimeRange(None, period.high), dates(search, "period-start")),
+        service_stop_time=intersect(TimeRange(period.low, None), dates(search, "period-end")),
     )
     check_modifiers(search, "_id", frozenset({None}))
     entry_uuids: frozenset[str] | None = None
@@ -202,24 +198,9 @@ def compile_search(search: SearchRequest, profile: DomainProfile) -> DocumentSea
     identifiers = tuple(frozenset(uri_values(value)) for _, value in search.values("identifier"))
     # "_lastupdated": the spelling of the MHD Document Responder CapabilityStatement
     registered = intersect(
-        intersect(_dates(search, "date"), _dates(search, "_lastUpdated")), _dates(search, "_lastupdated")
+        intersect(dates(search, "date"), dates(search, "_lastUpdated")), dates(search, "_lastupdated")
     )
     return DocumentSearch(patient, criteria, entry_uuids, identifiers, registered, _archived(search))
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of matches: the total, the resources, and the cursor of the next page (None: last)."""
-
-    total: int
-    resources: list[dict[str, Any]]
-    next_cursor: str | None
-
-
-def _fetcher(services: Services, work: UnitOfWork, scope: Visibility, with_xml: bool) -> Fetcher:
-    if work.queries is None:
-        raise RuntimeError("UnitOfWork.queries is not wired: the composition root must provide it")
-    return Fetcher(work.queries, scope=scope, cap=services.settings.query_result_limit, with_xml=with_xml)
 
 
 def _registered_entries(fetch: Fetcher, patient: str, registered: TimeRange) -> frozenset[str]:
@@ -323,7 +304,7 @@ def find_page(
         scope = query_scope(services, actor, work, plan.slots)
         if plan.patient_id is None or not plan.criteria.statuses:
             return Page(0, [], None)
-        fetch = _fetcher(services, work, scope, with_xml=plan.archived is not None)
+        fetch = fetcher(services, work, scope, with_xml=plan.archived is not None)
         criteria = _narrowed(fetch, plan)
         rows = fetch.documents(criteria) if criteria is not None else []
         if plan.archived is not None:
@@ -351,7 +332,7 @@ def read_document(
     entry_uuid = entry_uuid_of(resource_id_)
     with services.for_reading().transaction() as work:
         scope = query_scope(services, actor, work, ())
-        fetch = _fetcher(services, work, scope, with_xml=True)
+        fetch = fetcher(services, work, scope, with_xml=True)
         found = load_resources(fetch, [entry_uuid], base)
     return found[0] if found else None
 
@@ -359,7 +340,6 @@ def read_document(
 __all__ = [
     "PARAMETERS",
     "DocumentSearch",
-    "Page",
     "compile_search",
     "find_page",
     "load_resources",

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from fhir_api.dates import date_range, intersect
+from fhir_api.dates import intersect
 from fhir_api.mapping.document_reference import ARCHIVED_SLOT, entry_uuid_of, resource_id
 from fhir_api.mapping.lists import (
     FOLDER_CODE,
@@ -28,11 +28,13 @@ from fhir_api.mapping.lists import (
     submission_set_list,
 )
 from fhir_api.outcome import FhirError
-from fhir_api.paging import cursor, resume
+from fhir_api.paging import Page, cursor, resume
 from fhir_api.query import (
     author_patterns,
     check_modifiers,
     code_keys,
+    dates,
+    fetcher,
     one_patient,
     patients,
     statuses,
@@ -48,12 +50,10 @@ from xds_server.core.query import (
     FolderCriteria,
     ObjectRow,
     SubmissionSetCriteria,
-    TimeRange,
-    Visibility,
 )
 from xds_server.core.query.fetch import Fetcher
 from xds_server.core.vocabulary import AssociationType, ObjectType, Status
-from xds_server.wiring import Services, UnitOfWork
+from xds_server.wiring import Services
 from xds_server.wiring.access import query_scope
 from xds_server.wiring.reads import decoded
 
@@ -114,11 +114,6 @@ def _kinds(search: SearchRequest) -> tuple[str, ...]:
     return tuple(k for k in (SUBMISSION_SET_CODE, FOLDER_CODE) if selected and k in selected)
 
 
-def _dates(search: SearchRequest, name: str) -> TimeRange:
-    check_modifiers(search, name, frozenset({None}))
-    return date_range(name, [value for _, value in search.values(name)])
-
-
 def _archived(search: SearchRequest) -> bool | None:
     check_modifiers(search, "isArchived", frozenset({None}))
     values = {Token.parse(a).code.lower() for _, v in search.values("isArchived") for a in or_values(v)}
@@ -135,7 +130,7 @@ def compile_search(search: SearchRequest, profile: DomainProfile) -> ListSearch:
     patient = one_patient(patients(search, profile, "patient", "patient.identifier"), "ITI-66")
     wanted = statuses(search, STATUS_FROM_FHIR, "ITI-66")
     when = intersect(
-        intersect(_dates(search, "date"), _dates(search, "_lastUpdated")), _dates(search, "_lastupdated")
+        intersect(dates(search, "date"), dates(search, "_lastUpdated")), dates(search, "_lastupdated")
     )
     check_modifiers(search, "designationType", frozenset({None}))
     designations = tuple(code_keys(value) for _, value in search.values("designationType"))
@@ -172,19 +167,6 @@ def compile_search(search: SearchRequest, profile: DomainProfile) -> ListSearch:
         last_update_time=when,
     )
     return ListSearch(patient, kinds, submission_sets, folders, identifiers, _archived(search))
-
-
-@dataclass(frozen=True, slots=True)
-class ListPage:
-    total: int
-    resources: list[dict[str, Any]]
-    next_cursor: str | None
-
-
-def _fetcher(services: Services, work: UnitOfWork, scope: Visibility, with_xml: bool) -> Fetcher:
-    if work.queries is None:
-        raise RuntimeError("UnitOfWork.queries is not wired: the composition root must provide it")
-    return Fetcher(work.queries, scope=scope, cap=services.settings.query_result_limit, with_xml=with_xml)
 
 
 def _narrow_ids(fetch: Fetcher, plan: ListSearch, kind: str) -> frozenset[str] | None:
@@ -280,24 +262,24 @@ def load_lists(fetch: Fetcher, rows: list[ObjectRow]) -> list[dict[str, Any]]:
 
 def find_page(
     services: Services, actor: AccessContext | None, plan: ListSearch, *, page: str | None, count: int
-) -> ListPage:
+) -> Page:
     with services.for_reading().transaction() as work:
         scope = query_scope(services, actor, work, plan.slots)
         if plan.patient_id is None or not plan.kinds or not plan.submission_sets.statuses:
-            return ListPage(0, [], None)
-        fetch = _fetcher(services, work, scope, with_xml=plan.archived is not None)
+            return Page(0, [], None)
+        fetch = fetcher(services, work, scope, with_xml=plan.archived is not None)
         rows = _rows(fetch, plan)
         if plan.archived is not None:
             rows = [r for r in rows if _archived_of(decoded(r)) is plan.archived]
         ids = [resource_id(r.entry_uuid) for r in rows]
         start = resume(ids, page)
         chosen = rows[start : start + count]
-        loaded = _fetcher(services, work, scope, with_xml=True)
+        loaded = fetcher(services, work, scope, with_xml=True)
         full = _reload(loaded, chosen)
         resources = load_lists(loaded, full)
     end = start + len(chosen)
     next_cursor = cursor(end, ids[end - 1]) if chosen and end < len(ids) else None
-    return ListPage(len(rows), resources, next_cursor)
+    return Page(len(rows), resources, next_cursor)
 
 
 def _reload(fetch: Fetcher, rows: list[ObjectRow]) -> list[ObjectRow]:
@@ -322,10 +304,10 @@ def read_list(services: Services, actor: AccessContext | None, logical_id: str) 
     """``GET List/{id}``: a SubmissionSet or Folder the actor may see (scope of his token's record)."""
     with services.for_reading().transaction() as work:
         scope = query_scope(services, actor, work, ())
-        fetch = _fetcher(services, work, scope, with_xml=True)
+        fetch = fetcher(services, work, scope, with_xml=True)
         rows = _reload(fetch, [ObjectRow(entry_uuid_of(logical_id), "SubmissionSet", "")])
         found = load_lists(fetch, rows)
     return found[0] if found else None
 
 
-__all__ = ["PARAMETERS", "ListPage", "ListSearch", "compile_search", "find_page", "read_list"]
+__all__ = ["PARAMETERS", "ListSearch", "compile_search", "find_page", "read_list"]

@@ -13,10 +13,21 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from fhir_api.outcome import FhirError
 
 PAGE_PARAMETER = "_page"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of matches: the total, the resources, and the cursor of the next page (None: last)."""
+
+    total: int
+    resources: list[dict[str, Any]]
+    next_cursor: str | None
 
 
 def cursor(position: int, last_id: str) -> str:
@@ -42,4 +53,9 @@ def resume(ids: Sequence[str], token: str | None) -> int:
         return min(position, len(ids))
 
 
-__all__ = ["PAGE_PARAMETER", "cursor", "resume"]
+__all__ = [
+    "PAGE_PARAMETER",
+    "Page",
+    "cursor",
+    "resume",
+]

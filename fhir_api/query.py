@@ -15,13 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from fhir_api.dates import date_range
 from fhir_api.mapping.codes import coding_scheme, from_oid_uri
 from fhir_api.mapping.patient import cx_of_identifier, cx_of_logical_id
 from fhir_api.outcome import FhirError
 from fhir_api.search import SearchRequest, Token, or_values
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.profile import DomainProfile
+from xds_server.core.query import TimeRange, Visibility
 from xds_server.core.query.criteria import ANY_SCHEME
+from xds_server.core.query.fetch import Fetcher
+from xds_server.wiring import Services, UnitOfWork
 
 #: Modifiers the searches understand; any other modifier is refused (FHIR: a server must not ignore one).
 TOKEN_MODIFIERS = frozenset({None})
@@ -209,10 +213,25 @@ def uri_values(value: str) -> list[str]:
     return found
 
 
+def dates(search: SearchRequest, name: str) -> TimeRange:
+    """The time range a date parameter names (every occurrence ANDed), no modifier allowed."""
+    check_modifiers(search, name, frozenset({None}))
+    return date_range(name, [value for _, value in search.values(name)])
+
+
+def fetcher(services: Services, work: UnitOfWork, scope: Visibility, *, with_xml: bool) -> Fetcher:
+    """The engine's capped reader in the caller's scope (the same cap as ITI-18: XDSTooManyResults)."""
+    if work.queries is None:
+        raise RuntimeError("UnitOfWork.queries is not wired: the composition root must provide it")
+    return Fetcher(work.queries, scope=scope, cap=services.settings.query_result_limit, with_xml=with_xml)
+
+
 __all__ = [
     "author_patterns",
     "check_modifiers",
     "code_keys",
+    "dates",
+    "fetcher",
     "grouped_codes",
     "intersect_codes",
     "one_patient",
