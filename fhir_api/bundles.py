@@ -7,6 +7,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fhir_api.outcome import OutcomeIssue, outcome_json
+from fhir_api.paging import PAGE_PARAMETER, Page
+from fhir_api.search import SearchRequest
 
 
 def search_url(base: str, resource_type: str, params: Iterable[tuple[str, str]]) -> str:
@@ -58,4 +60,21 @@ def searchset(
     return bundle
 
 
-__all__ = ["search_url", "searchset"]
+def page_bundle(base: str, resource_type: str, search: SearchRequest, page: Page) -> dict[str, Any]:
+    """The searchset of one page of a search: self link, total, the ``next`` link carrying the cursor (the
+    same parameters plus ``_page``), and the search's warnings."""
+    next_link = None
+    if page.next_cursor is not None:
+        pairs = [(n, v) for n, v in search.pairs() if n != PAGE_PARAMETER]
+        next_link = search_url(base, resource_type, [*pairs, (PAGE_PARAMETER, page.next_cursor)])
+    return searchset(
+        base,
+        page.resources,
+        self_link=search_url(base, resource_type, search.pairs()),
+        total=page.total,
+        next_link=next_link,
+        warnings=search.warnings,
+    )
+
+
+__all__ = ["page_bundle", "search_url", "searchset"]

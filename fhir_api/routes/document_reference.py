@@ -13,7 +13,7 @@ from typing import Annotated, Final
 from fastapi import Depends, Response
 from starlette.concurrency import run_in_threadpool
 
-from fhir_api.bundles import search_url, searchset
+from fhir_api.bundles import page_bundle
 from fhir_api.document_search import compile_search, find_page, read_document
 from fhir_api.formats import fhir_response
 from fhir_api.outcome import FhirError
@@ -96,13 +96,6 @@ _SEARCH = FhirInteraction(
 _READ = FhirInteraction("DocumentReference", "read", instantiates=(MHD_RESPONDER,), profiles=PROFILES)
 
 
-def next_link(fhir: FhirRequest, resource_type: str, search: SearchRequest, cursor: str | None) -> str | None:
-    if cursor is None:
-        return None
-    pairs = [(n, v) for n, v in search.pairs() if n != PAGE_PARAMETER]
-    return search_url(fhir.base, resource_type, [*pairs, (PAGE_PARAMETER, cursor)])
-
-
 async def _search(fhir: FhirRequest, search: SearchRequest) -> Response:
     plan = compile_search(search, fhir.services.profile)
     page = await run_in_threadpool(
@@ -114,15 +107,7 @@ async def _search(fhir: FhirRequest, search: SearchRequest) -> Response:
         page=search.first(PAGE_PARAMETER),
         count=search.count(),
     )
-    bundle = searchset(
-        fhir.base,
-        page.resources,
-        self_link=search_url(fhir.base, "DocumentReference", search.pairs()),
-        total=page.total,
-        next_link=next_link(fhir, "DocumentReference", search, page.next_cursor),
-        warnings=search.warnings,
-    )
-    return fhir_response(bundle, fhir.format)
+    return fhir_response(page_bundle(fhir.base, "DocumentReference", search, page), fhir.format)
 
 
 @router.get("/DocumentReference", summary="ITI-67 Find Document References", openapi_extra=_SEARCH.extra())
@@ -149,4 +134,4 @@ async def read_document_reference(logical_id: str, fhir: Fhir) -> Response:
     return fhir_response(found, fhir.format)
 
 
-__all__ = ["MHD_RESPONDER", "PDSM_RESPONDER", "next_link", "router"]
+__all__ = ["MHD_RESPONDER", "PDSM_RESPONDER", "router"]

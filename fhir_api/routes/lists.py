@@ -11,13 +11,13 @@ from typing import Annotated, Final
 from fastapi import Depends, Response
 from starlette.concurrency import run_in_threadpool
 
-from fhir_api.bundles import search_url, searchset
+from fhir_api.bundles import page_bundle
 from fhir_api.formats import fhir_response
 from fhir_api.list_search import compile_search, find_page, read_list
 from fhir_api.outcome import FhirError
 from fhir_api.paging import PAGE_PARAMETER
 from fhir_api.router import Fhir, FhirInteraction, FhirRequest, SearchParam, fhir_api_router
-from fhir_api.routes.document_reference import MHD_RESPONDER, PDSM_RESPONDER, next_link
+from fhir_api.routes.document_reference import MHD_RESPONDER, PDSM_RESPONDER
 from fhir_api.search import SearchRequest, search_request
 
 router = fhir_api_router()
@@ -64,15 +64,7 @@ async def _search(fhir: FhirRequest, search: SearchRequest) -> Response:
     page = await run_in_threadpool(
         find_page, fhir.services, fhir.actor, plan, page=search.first(PAGE_PARAMETER), count=search.count()
     )
-    bundle = searchset(
-        fhir.base,
-        page.resources,
-        self_link=search_url(fhir.base, "List", search.pairs()),
-        total=page.total,
-        next_link=next_link(fhir, "List", search, page.next_cursor),
-        warnings=search.warnings,
-    )
-    return fhir_response(bundle, fhir.format)
+    return fhir_response(page_bundle(fhir.base, "List", search, page), fhir.format)
 
 
 @router.get("/List", summary="ITI-66 Find Document Lists", openapi_extra=_SEARCH.extra())
