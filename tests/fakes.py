@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from xds_server.core.metadata import AnyObject, Association, DocumentEntry, Folder, SubmissionSet, kind_of
@@ -119,6 +119,9 @@ class InMemoryRegistryStore:
 
     def get(self, patient_id: str) -> PatientState | None:
         return self.patients.get(patient_id)
+
+    def birth_date(self, patient_id: str) -> date | None:
+        return None  # the fake records no birth dates
 
     def list(self) -> Iterable[tuple[str, PatientState]]:
         return sorted(self.patients.items())

@@ -52,8 +52,7 @@ def _find(fhir: FhirRequest, patient_ids: list[str]) -> list[dict[str, object]]:
             state = work.patients.get(patient_id)
             if state is None or not directory_visible(fhir.services, fhir.actor, patient_id, state.value):
                 continue
-            birth_date = getattr(work.patients, "birth_date", None)
-            found.append(patient_resource(patient_id, state, birth_date(patient_id) if birth_date else None))
+            found.append(patient_resource(patient_id, state, work.patients.birth_date(patient_id)))
     return found
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -128,6 +128,10 @@ class PatientDirectory(Protocol):
 
     def get(self, patient_id: str) -> PatientState | None:
         """The state of the record of this (canonical) patient id; None when the registry does not know it."""
+        ...
+
+    def birth_date(self, patient_id: str) -> date | None:
+        """The recorded birth date (None when unknown or not recorded)."""
         ...
 
     def list(self) -> Iterable[tuple[str, PatientState]]: ...
