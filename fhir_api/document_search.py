@@ -45,11 +45,12 @@ from fhir_api.query import (
     dates,
     fetcher,
     grouped_codes,
+    identifiers,
+    logical_ids,
     one_patient,
     patients,
     single_codes,
     statuses,
-    uri_values,
 )
 from fhir_api.search import SearchRequest, Token, or_values
 from xds_server.core.metadata import DocumentEntry, Slot, SubmissionSet
@@ -189,18 +190,13 @@ def compile_search(search: SearchRequest, profile: DomainProfile) -> DocumentSea
         service_start_time=intersect(TimeRange(None, period.high), dates(search, "period-start")),
         service_stop_time=intersect(TimeRange(period.low, None), dates(search, "period-end")),
     )
-    check_modifiers(search, "_id", frozenset({None}))
-    entry_uuids: frozenset[str] | None = None
-    for _, value in search.values("_id"):
-        names = frozenset(entry_uuid_of(v) for v in or_values(value))
-        entry_uuids = names if entry_uuids is None else entry_uuids & names
-    check_modifiers(search, "identifier", frozenset({None}))
-    identifiers = tuple(frozenset(uri_values(value)) for _, value in search.values("identifier"))
+    entry_uuids = logical_ids(search)
+    wanted_ids = identifiers(search)
     # "_lastupdated": the spelling of the MHD Document Responder CapabilityStatement
     registered = intersect(
         intersect(dates(search, "date"), dates(search, "_lastUpdated")), dates(search, "_lastupdated")
     )
-    return DocumentSearch(patient, criteria, entry_uuids, identifiers, registered, _archived(search))
+    return DocumentSearch(patient, criteria, entry_uuids, wanted_ids, registered, _archived(search))
 
 
 def _registered_entries(fetch: Fetcher, patient: str, registered: TimeRange) -> frozenset[str]:

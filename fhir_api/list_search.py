@@ -35,6 +35,8 @@ from fhir_api.query import (
     code_keys,
     dates,
     fetcher,
+    identifiers,
+    logical_ids,
     one_patient,
     patients,
     statuses,
@@ -142,13 +144,8 @@ def compile_search(search: SearchRequest, profile: DomainProfile) -> ListSearch:
     content_types: frozenset[str] | None = None
     for group in designations:
         content_types = group if content_types is None else content_types & group
-    check_modifiers(search, "_id", frozenset({None}))
-    entry_uuids: frozenset[str] | None = None
-    for _, value in search.values("_id"):
-        names = frozenset(entry_uuid_of(v) for v in or_values(value))
-        entry_uuids = names if entry_uuids is None else entry_uuids & names
-    check_modifiers(search, "identifier", frozenset({None}))
-    identifiers = tuple(frozenset(uri_values(value)) for _, value in search.values("identifier"))
+    entry_uuids = logical_ids(search)
+    wanted_ids = identifiers(search)
     patient_ids = frozenset({patient}) if patient else frozenset()
     submission_sets = SubmissionSetCriteria(
         patient_ids=patient_ids,
@@ -166,7 +163,7 @@ def compile_search(search: SearchRequest, profile: DomainProfile) -> ListSearch:
         codes=designations,
         last_update_time=when,
     )
-    return ListSearch(patient, kinds, submission_sets, folders, identifiers, _archived(search))
+    return ListSearch(patient, kinds, submission_sets, folders, wanted_ids, _archived(search))
 
 
 def _narrow_ids(fetch: Fetcher, plan: ListSearch, kind: str) -> frozenset[str] | None:

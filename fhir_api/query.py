@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 from fhir_api.dates import date_range
 from fhir_api.mapping.codes import coding_scheme, from_oid_uri
+from fhir_api.mapping.document_reference import entry_uuid_of
 from fhir_api.mapping.patient import cx_of_identifier, cx_of_logical_id
 from fhir_api.outcome import FhirError
 from fhir_api.search import SearchRequest, Token, or_values
@@ -219,6 +220,22 @@ def dates(search: SearchRequest, name: str) -> TimeRange:
     return date_range(name, [value for _, value in search.values(name)])
 
 
+def logical_ids(search: SearchRequest) -> frozenset[str] | None:
+    """The entryUUIDs ``_id`` names (OR within a value, AND across occurrences); None: no ``_id``."""
+    check_modifiers(search, "_id", frozenset({None}))
+    entry_uuids: frozenset[str] | None = None
+    for _, value in search.values("_id"):
+        names = frozenset(entry_uuid_of(v) for v in or_values(value))
+        entry_uuids = names if entry_uuids is None else entry_uuids & names
+    return entry_uuids
+
+
+def identifiers(search: SearchRequest) -> tuple[frozenset[str], ...]:
+    """The XDS ids (uniqueId, entryUUID) each ``identifier`` occurrence names, one OR-group per occurrence."""
+    check_modifiers(search, "identifier", frozenset({None}))
+    return tuple(frozenset(uri_values(value)) for _, value in search.values("identifier"))
+
+
 def fetcher(services: Services, work: UnitOfWork, scope: Visibility, *, with_xml: bool) -> Fetcher:
     """The engine's capped reader in the caller's scope (the same cap as ITI-18: XDSTooManyResults)."""
     if work.queries is None:
@@ -233,7 +250,9 @@ __all__ = [
     "dates",
     "fetcher",
     "grouped_codes",
+    "identifiers",
     "intersect_codes",
+    "logical_ids",
     "one_patient",
     "patients",
     "single_codes",
