@@ -42,6 +42,12 @@ def capability_statement(interactions: Iterable[FhirInteraction], base: str, dat
             item.resource,
             {"type": item.resource, "interaction": [], "searchParam": [], "supportedProfile": []},
         )
+        if item.interaction == "operation" and item.operation is not None:
+            name, definition = item.operation
+            operations = resource.setdefault("operation", [])
+            if all(o["name"] != name for o in operations):
+                operations.append({"name": name, "definition": definition})
+            continue
         codes = [i["code"] for i in resource["interaction"]]
         if item.interaction not in codes:
             declared_interaction: dict[str, Any] = {"code": item.interaction}

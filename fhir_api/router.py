@@ -70,6 +70,8 @@ class FhirInteraction:
     documentation: str = ""
     #: the IHE transaction its trace is recorded as (core.audit.EVENT_KINDS); None: fhir_api.audit decides
     audit: str | None = None
+    #: for ``interaction="operation"``: the operation's name (without $) and its definition's canonical URL
+    operation: tuple[str, str] | None = None
 
     def extra(self) -> dict[str, Any]:
         """For ``openapi_extra``."""

@@ -28,8 +28,10 @@ from xds_server import __version__, metrics
 from xds_server.audit import render_json
 from xds_server.audit.dispatch import Dispatcher, Outbox, SmtpMailer
 from xds_server.config import DEFAULT_AUDIENCE, Settings
+from xds_server.core.blobs import BlobStore
 from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import canonical_patient_id
+from xds_server.core.mailbox import DirectoryEntry
 from xds_server.core.policy import ActorKind, PolicyMode
 from xds_server.core.profile import DomainProfile
 from xds_server.ebxml.codec import encode_object_xml, with_patient_id
@@ -41,12 +43,16 @@ from xds_server.identity import (
     TokenVerifier,
     TrustedIssuer,
     TrustStore,
+    dev_authority,
     load_certificates,
     load_policy,
 )
 from xds_server.identity.saml import ReplayStore
 from xds_server.identity.trust import load_authorities
 from xds_server.logs import RequestIdMiddleware
+from xds_server.mailbox.credentials import server_tls_context
+from xds_server.mailbox.outbound import MailSender, OutgoingQueue
+from xds_server.mailbox.smtp import MailboxListener
 from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
 from xds_server.storage.audit import SqlAuditStore
@@ -55,6 +61,7 @@ from xds_server.storage.database import Database, configured_database
 from xds_server.storage.feed import SqlPatientFeed
 from xds_server.storage.gc import sweep_staging
 from xds_server.storage.group_commit import GroupCommit
+from xds_server.storage.mailbox import SqlMailbox
 from xds_server.storage.migrate import refresh_statistics, upgrade
 from xds_server.storage.outbox import SqlOutbox
 from xds_server.storage.patients import SqlPatientDirectory
@@ -128,6 +135,7 @@ def unit_of_work_factory(
                 records=records,
                 record_settings=records,
                 audit=SqlAuditStore(connection, render_json),
+                mailbox=SqlMailbox(connection),
             )
 
     return transaction
@@ -171,6 +179,54 @@ async def dispatch_forever(dispatcher: Dispatcher, interval: float) -> None:
         except Exception:
             log.exception("patient notice dispatch failed; retrying in %.0f s", interval)
         await asyncio.sleep(interval)
+
+
+def build_mail_sender(settings: Settings, database: Database, blobs: BlobStore | None) -> MailSender | None:
+    """The mailbox's outgoing mail (patient messages, read receipts, delivery reports) over the relay of the
+    notices; None when no XDS_SMTP_HOST is set (the mail waits in ``mail_outbox``)."""
+    if not settings.smtp_host or blobs is None:
+        return None
+
+    @contextmanager
+    def queue() -> Iterator[OutgoingQueue]:
+        with database.transaction() as connection:
+            yield SqlMailbox(connection)
+
+    mailer = SmtpMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        user=settings.smtp_user,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+    )
+    return MailSender(queue, blobs, mailer, SystemClock())
+
+
+async def send_mail_forever(sender: MailSender, interval: float) -> None:
+    """The mail sender inside ``serve``, like ``dispatch_forever``."""
+    while True:
+        try:
+            report = await run_in_threadpool(sender.run_once)
+            if report.sent or report.errors:
+                log.info("patient mailbox: %s", report)
+        except Exception:
+            log.exception("patient mailbox: sending failed; retrying in %.0f s", interval)
+        await asyncio.sleep(interval)
+
+
+def mailbox_listener(
+    settings: Settings, database: Database, services: Services, trust: TrustStore
+) -> MailboxListener:
+    """The inbound SMTP listener of ``--smtp-port`` (STARTTLS with the server's certificate, or one of the
+    test authority while it is trusted, else a self-signed one of the data dir)."""
+
+    def lookup(address: str) -> tuple[DirectoryEntry | None, str | None]:
+        with database.transaction(readonly=True) as connection:
+            store = SqlMailbox(connection)
+            return store.directory_get(address), store.password_hash(address)
+
+    authority = dev_authority.load(settings.data_dir) if trust.dev_authority_trusted() else None
+    return MailboxListener(services, lookup, server_tls_context(settings, authority))
 
 
 def feed_transaction_factory(database: Database) -> Callable[[], AbstractContextManager[SqlPatientFeed]]:
@@ -306,6 +362,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     services = build_services(settings, database, profile, trust=trust)
     feed = feed_service(database, services.profile)
     listener = mllp_listener(settings, feed) if settings.mllp_port is not None else None
+    smtp = (
+        mailbox_listener(settings, database, services, trust)
+        if settings.mailbox_smtp_port is not None
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -322,20 +383,28 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             log.info(
                 "ITI-8 patient identity feed on mllp://%s:%s%s", settings.mllp_host, app.state.mllp_port, tls
             )
+        if smtp is not None and settings.mailbox_smtp_port is not None:
+            app.state.smtp_port = await smtp.start(settings.mailbox_smtp_host, settings.mailbox_smtp_port)
+            log.info(
+                "patient mailbox on smtp://%s:%s (STARTTLS)", settings.mailbox_smtp_host, app.state.smtp_port
+            )
         log.info("xds-server %s ready: profile %s, database %s", __version__, settings.profile, database.url)
         dispatcher = build_dispatcher(settings, database)
-        task = (
-            asyncio.create_task(dispatch_forever(dispatcher, settings.notify_interval))
-            if dispatcher
-            else None
-        )
+        mail_sender = build_mail_sender(settings, database, services.blobs)
+        tasks = []
+        if dispatcher:
+            tasks.append(asyncio.create_task(dispatch_forever(dispatcher, settings.notify_interval)))
+        if mail_sender:
+            tasks.append(asyncio.create_task(send_mail_forever(mail_sender, settings.notify_interval)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if smtp is not None:
+                await smtp.close()
             if listener is not None:
                 await listener.close()
             if owned:
@@ -349,6 +418,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.trust = trust
     app.state.feed = feed
     app.state.mllp_port = None
+    app.state.smtp_port = None
     app.state.soap_router = Router(services)
     app.include_router(soap_api)
     fhir_face = build_face()
@@ -388,10 +458,12 @@ __all__ = [
     "SystemClock",
     "build_access",
     "build_dispatcher",
+    "build_mail_sender",
     "build_services",
     "create_app",
     "feed_service",
     "feed_transaction_factory",
+    "mailbox_listener",
     "mllp_listener",
     "open_database",
     "record_reader",

@@ -38,6 +38,7 @@ from xds_server.core.ports import PatientState
 from xds_server.demo import demo_command
 from xds_server.feed_cli import feed_app
 from xds_server.gc import gc_command
+from xds_server.mailbox_cli import mssante_app
 from xds_server.storage.database import Database
 from xds_server.storage.migrate import current_revision
 from xds_server.storage.patients import SqlPatientDirectory
@@ -59,6 +60,7 @@ app.add_typer(notify_app, name="notify")
 register_audit_patient_commands(patients_app)
 app.add_typer(bench_app, name="bench")
 app.add_typer(feed_app, name="feed")
+app.add_typer(mssante_app, name="mssante")
 register_client_commands(app)  # send, find, get
 app.command("demo")(demo_command)
 
@@ -128,6 +130,14 @@ def serve(
             "--tls-* options [$XDS_MLLP_PORT]",
         ),
     ] = None,
+    smtp_port: Annotated[
+        int | None,
+        typer.Option(
+            "--smtp-port",
+            help="The patients' secure mailbox: inbound SMTP (STARTTLS, AUTH or client certificate) on this "
+            "port, same host [$XDS_MAILBOX_SMTP_PORT]",
+        ),
+    ] = None,
     dev: Annotated[
         bool,
         typer.Option(
@@ -155,6 +165,8 @@ def serve(
         dev_authority="on" if dev else None,
         mllp_port=mllp_port,
         mllp_host=host if mllp_port is not None else None,
+        mailbox_smtp_port=smtp_port,
+        mailbox_smtp_host=host if smtp_port is not None else None,
     )
     try:
         refuse_dev_authority_in_production(settings, load_profile(settings.profile))
@@ -180,6 +192,11 @@ def serve(
     if settings.mllp_port is not None:
         typer.echo(
             f"patient identity feed (ITI-8) on mllp{'s' if 'ssl_certfile' in ssl_options else ''}://{host}:{settings.mllp_port}"
+        )
+    if settings.mailbox_smtp_port is not None:
+        typer.echo(
+            f"patient mailbox (SMTP, STARTTLS) on {host}:{settings.mailbox_smtp_port} for "
+            f"<INS>@{settings.mailbox_domain}"
         )
     if application.state.trust.dev_authority_trusted():
         typer.echo(f"WARNING: {DEV_AUTHORITY_WARNING}", err=True)

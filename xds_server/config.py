@@ -165,6 +165,30 @@ class Settings(BaseSettings):
     #: Seconds an MLLP connection may stay silent before the server closes it.
     mllp_idle_timeout: float = Field(default=600.0, gt=0)
 
+    #: The patient's secure mailbox (issue 16): SMTP listener port of ``serve --smtp-port`` (off when unset;
+    #: 0 picks a free port) on ``mailbox_smtp_host``; the patient domain (``<INS>@domain``); the reporting
+    #: address of delivery reports (default ``postmaster@domain``); limits of one inbound message: size in
+    #: bytes, number of attachments, accepted attachment media types (comma-separated in the environment).
+    mailbox_smtp_port: int | None = Field(default=None, ge=0, le=65535)
+    mailbox_smtp_host: str = "127.0.0.1"
+    mailbox_domain: str = "patient.mssante.fr"
+    mailbox_postmaster: str | None = None
+    mailbox_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    mailbox_max_attachments: int = Field(default=10, ge=0)
+    mailbox_attachment_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "application/pdf",
+            "image/jpeg",
+            "image/png",
+            "text/plain",
+            "text/xml",
+            "application/xml",
+            "application/hl7-cda+xml",
+        ]
+    )
+    #: Seconds an SMTP client may stay silent before the listener closes the connection.
+    mailbox_smtp_timeout: float = Field(default=300.0, gt=0)
+
     @field_validator("profile")
     @classmethod
     def _known_profile(cls, value: str) -> str:
@@ -181,7 +205,9 @@ class Settings(BaseSettings):
             raise ValueError(f"dev_authority must be on or off, not {value!r}")
         return normalised
 
-    @field_validator("trusted_certs", "trusted_cas", "trusted_crls", "auditors", mode="before")
+    @field_validator(
+        "trusted_certs", "trusted_cas", "trusted_crls", "auditors", "mailbox_attachment_types", mode="before"
+    )
     @classmethod
     def _path_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -197,6 +223,7 @@ class Settings(BaseSettings):
         "smtp_host",
         "smtp_user",
         "smtp_password",
+        "mailbox_postmaster",
         mode="before",
     )
     @classmethod
@@ -212,6 +239,11 @@ class Settings(BaseSettings):
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise ValueError("tls_client_ca needs tls_cert and tls_key")
         return self
+
+    @property
+    def mailbox_reporter(self) -> str:
+        """The address delivery reports come from."""
+        return self.mailbox_postmaster or f"postmaster@{self.mailbox_domain}"
 
     @property
     def blob_dir(self) -> Path:

@@ -48,6 +48,12 @@ def run_workers(settings: Settings, *, host: str, port: int, workers: int, tls: 
             "error: --workers cannot serve the MLLP feed (--mllp-port): run it with one worker", err=True
         )
         raise typer.Exit(2)
+    if settings.mailbox_smtp_port is not None:
+        typer.echo(
+            "error: --workers cannot serve the patient mailbox (--smtp-port): run it with one worker",
+            err=True,
+        )
+        raise typer.Exit(2)
     # The flags given on the command line reach the workers as the variables they override.
     os.environ["XDS_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ["XDS_PROFILE"] = settings.profile

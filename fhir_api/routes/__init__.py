@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fhir_api.routes import (
     audit_event,
     binary,
+    communication,
     document_reference,
     lists,
     metadata_update,
@@ -25,6 +26,7 @@ ROUTERS: list[APIRouter] = [
     metadata_update.router,
     audit_event.router,
     record_settings.router,
+    communication.router,
 ]
 
 __all__ = ["ROUTERS"]

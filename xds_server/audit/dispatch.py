@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -94,6 +94,13 @@ class SmtpMailer:
     timeout: float = 30.0
 
     def send(self, message: EmailMessage) -> None:
+        self._session(lambda client: client.send_message(message))
+
+    def send_raw(self, sender: str, recipients: Sequence[str], raw: bytes) -> None:
+        """Hand the bytes of a message as they are (the mailbox keeps what crossed SMTP byte for byte)."""
+        self._session(lambda client: client.sendmail(sender, list(recipients), raw))
+
+    def _session(self, transfer: Callable[[smtplib.SMTP], dict[str, tuple[int, bytes]]]) -> None:
         try:
             client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         except (OSError, smtplib.SMTPException) as error:
@@ -109,7 +116,7 @@ class SmtpMailer:
             except (OSError, smtplib.SMTPException) as error:
                 raise SendError(f"SMTP session failed before sending: {error}", retry=True) from error
             try:
-                refused = client.send_message(message)
+                refused = transfer(client)
             except smtplib.SMTPRecipientsRefused as error:
                 codes = [code for code, _ in error.recipients.values()]
                 raise SendError(
@@ -147,6 +154,11 @@ _TEXTS: Mapping[str, tuple[str, str]] = {
     NoticeKind.NEW_DOCUMENT: (
         "Votre DMP : un nouveau document a été ajouté",
         "Le professionnel {name} ({professional}) a ajouté un document ({document}) à votre dossier.",
+    ),
+    NoticeKind.NEW_MESSAGE: (
+        "Mon espace santé : vous avez reçu un nouveau message",
+        "{sender} vous a envoyé un message dans votre messagerie sécurisée Mon espace santé. Connectez-vous "
+        "à votre profil pour le lire.",
     ),
 }
 _FOOTER = "\n\nL'historique complet des accès est consultable dans votre espace santé.\n"

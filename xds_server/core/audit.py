@@ -60,6 +60,7 @@ REST_TYPE: Final = Coding(
 )
 IHE_EVENT: Final = "urn:ihe:event-type-code"
 PATIENT_API: Final = "PATIENT-API"  # our own subtype for the patient's settings and trail API
+PATIENT_MAILBOX: Final = "PATIENT-MAILBOX"  # our own subtype for the patient's secure mailbox
 LOCAL_EVENT: Final = "urn:xds-server:event-type"
 _IMPORT = Coding(DCM, "110107", "Import")
 _EXPORT = Coding(DCM, "110106", "Export")
@@ -93,6 +94,8 @@ class EventKind:
             codes.append(Coding(IHE_EVENT, self.transaction, self.transaction))
         elif self.transaction == PATIENT_API:
             codes.append(Coding(LOCAL_EVENT, self.transaction, "patient record settings"))
+        elif self.transaction == PATIENT_MAILBOX:
+            codes.append(Coding(LOCAL_EVENT, self.transaction, "patient secure mailbox"))
         return tuple(codes)
 
 
@@ -126,6 +129,7 @@ EVENT_KINDS: Final[Mapping[str, EventKind]] = {
     "ITI-104": _kind("ITI-104", REST_TYPE, AuditAction.UPDATE, rest="update"),
     "ITI-81": _kind("ITI-81", REST_TYPE, AuditAction.EXECUTE, rest="search-type"),
     PATIENT_API: _kind(PATIENT_API, REST_TYPE, AuditAction.UPDATE, rest="patch"),
+    PATIENT_MAILBOX: _kind(PATIENT_MAILBOX, REST_TYPE, AuditAction.EXECUTE),
     # any other FHIR interaction
     "REST": _kind("REST", REST_TYPE, AuditAction.EXECUTE),
 }
@@ -235,6 +239,7 @@ class NoticeKind(StrEnum):
     FIRST_ACCESS = "first_access"
     EMERGENCY_ACCESS = "emergency_access"
     NEW_DOCUMENT = "new_document"
+    NEW_MESSAGE = "new_message"  # a message in his secure mailbox (issue 16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +335,7 @@ def notices_for(record: AuditRecord, *, first_access: bool, minor: bool) -> list
 __all__ = [
     "EVENT_KINDS",
     "PATIENT_API",
+    "PATIENT_MAILBOX",
     "AuditAction",
     "AuditEntity",
     "AuditOutcome",

@@ -37,6 +37,7 @@ from xds_server.core.blobs import (
     ReadableBlob,
     StoredDocument,
 )
+from xds_server.storage.mailbox import SqlMailbox
 from xds_server.storage.tables import deleted_document, document_entry
 
 _KEY = re.compile(r"[0-9a-f]{40}")
@@ -271,6 +272,8 @@ class SqlDocumentIndex:
             select(func.lower(document_entry.c.hash)).where(document_entry.c.hash.is_not(None)).distinct()
         )
         referenced = {value for (value,) in result}
+        # the patient mailbox's raw messages, attachments and outgoing mail live in the same store
+        referenced.update(SqlMailbox(self.connection).referenced_blobs())
         if self.deleted_retention > timedelta(0):
             since = datetime.now(UTC) - self.deleted_retention
             retained = self.connection.execute(

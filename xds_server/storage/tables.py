@@ -352,3 +352,107 @@ notification = Table(
     Index(None, "state", "next_attempt_at"),
     Index(None, "patient_id"),
 )
+
+# -- the patient's secure mailbox (issue 16, xds_server/mailbox, storage/mailbox.py) ------------------------
+ADDRESS = String(320)  # RFC 5321: 64 + 1 + 255
+
+# The MSSanté directory: the mailboxes that may write to patients (an administrator manages it). A password
+# hash (scrypt) lets the mailbox log in with SMTP AUTH; a client certificate naming the address does too.
+mssante_mailbox = Table(
+    "mssante_mailbox",
+    metadata,
+    Column("address", ADDRESS, primary_key=True),  # lower case
+    Column("idnps", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("pharmacy", Boolean, nullable=False),
+    Column("finess", String(16), nullable=True),
+    Column("password_hash", String(256), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("kind IN ('personal', 'organisational')", name="kind"),
+    Index(None, "pharmacy", "name"),
+)
+
+# The pharmacies of a patient's reimbursement history (loaded by an administrator or a feed).
+mail_pharmacy_history = Table(
+    "mail_pharmacy_history",
+    metadata,
+    Column("patient_id", PATIENT, primary_key=True),
+    Column("address", ADDRESS, primary_key=True),
+    Column("last_seen", Date, nullable=True),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+)
+
+mail_conversation = Table(
+    "mail_conversation",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("patient_id", PATIENT, nullable=False),
+    Column("counterpart", ADDRESS, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("started_by", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("state IN ('open', 'closed')", name="state"),
+    Index(None, "patient_id", "updated_at"),
+)
+
+# One message of a conversation, either way. ``rfc_message_id`` threads replies (In-Reply-To, References);
+# ``raw_key`` is the whole message as it crossed SMTP, in the blob store. ``read_at``: first opened by the
+# patient (inbound only); ``mdn_to``: where the sender asked the read receipt to go.
+mail_message = Table(
+    "mail_message",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("conversation_id", ID, ForeignKey("mail_conversation.id"), nullable=False),
+    Column("patient_id", PATIENT, nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("rfc_message_id", String(998), nullable=False),
+    Column("sender", ADDRESS, nullable=False),
+    Column("recipient", ADDRESS, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("raw_key", String(64), nullable=False),
+    Column("mdn_to", ADDRESS, nullable=True),
+    Column("read_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("direction IN ('in', 'out')", name="direction"),
+    Index(None, "conversation_id", "at"),
+    Index(None, "patient_id", "rfc_message_id"),
+)
+
+mail_attachment = Table(
+    "mail_attachment",
+    metadata,
+    Column("message_id", ID, ForeignKey("mail_message.id"), primary_key=True),
+    Column("position", SmallInteger, primary_key=True),
+    Column("filename", String(256), nullable=False),
+    Column("media_type", String(128), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("blob_key", String(64), nullable=False),
+    Index(None, "blob_key"),
+)
+
+# Mail leaving the server (the patient's messages, read receipts, delivery reports), written in the
+# transaction of its cause and handed to the relay by the mail sender (xds_server/mailbox/outbound.py), with
+# the notification outbox's states and at-most-once contract.
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # message | mdn | dsn
+    Column("sender", ADDRESS, nullable=False),
+    Column("recipient", ADDRESS, nullable=False),
+    Column("raw_key", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=True),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    CheckConstraint("state IN ('pending', 'sending', 'sent', 'failed', 'uncertain')", name="state"),
+    Index(None, "state", "next_attempt_at"),
+)

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from xds_server.config import Settings
 from xds_server.core.audit import Trail
 from xds_server.core.blobs import BlobStore, DocumentIndex
+from xds_server.core.mailbox import MailboxStore
 from xds_server.core.patient_feed import PatientFeedStore
 from xds_server.core.policy import AccessContext, ActorKind, Policy, PolicyMode, RecordSettings
 from xds_server.core.ports import AuditSink, Clock, IdFactory, PatientDirectory, RegistryStore
@@ -128,6 +129,8 @@ class UnitOfWork:
     #: what the current request touched, noted by the DMP rules (wiring.access) for its trace; set by the
     #: face's audit hook (wiring.audit.RequestAudit) on the transactions it hands the handler
     trail: Trail | None = None
+    #: the patient's secure mailbox (issue 16: xds_server.mailbox); app.py sets it
+    mailbox: MailboxStore | None = None
 
 
 #: Opens a transaction; commits when the block ends normally, rolls back on any exception.
