@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 Lookup = Callable[[str], tuple[DirectoryEntry | None, str | None]]
 
 
+def _ascii(reply: str) -> str:
+    """An SMTP reply line: ASCII only, one line (a refused file name may carry anything)."""
+    return " ".join(reply.encode("ascii", "replace").decode("ascii").split())[:510]
+
+
 def _address(value: str) -> str:
     return value.strip().strip("<>").lower()
 
@@ -65,12 +70,12 @@ class _Handler:
             if sender in certificate_addresses(peer if isinstance(peer, dict) else None):
                 authenticated = sender  # the verified certificate names this mailbox
         if not isinstance(authenticated, str):
-            return "530 5.7.0 Authentication required: AUTH after STARTTLS, or your MSSanté certificate"
+            return "530 5.7.0 Authentication required: AUTH after STARTTLS, or your MSSante certificate"
         if sender != authenticated:
-            return f"550 5.7.1 <{sender}> is not the mailbox you authenticated as <{authenticated}>"
+            return _ascii(f"550 5.7.1 <{sender}> is not the mailbox you authenticated as <{authenticated}>")
         entry, _ = await self._entry(sender)
         if entry is None:
-            return f"550 5.7.1 <{sender}> is not in the MSSanté directory"
+            return _ascii(f"550 5.7.1 <{sender}> is not in the MSSante directory")
         self._senders[envelope] = entry
         envelope.mail_from = address
         envelope.mail_options.extend(options)
@@ -83,9 +88,9 @@ class _Handler:
         try:
             split_address(address)
         except ValueError:
-            return f"501 5.1.3 <{address}> is not an address"
+            return _ascii(f"501 5.1.3 <{address}> is not an address")
         if patient_ins(address, domain) is None:
-            return f"550 5.7.1 <{_address(address)}>: this server only delivers to <INS>@{domain}"
+            return _ascii(f"550 5.7.1 <{_address(address)}>: this server only delivers to <INS>@{domain}")
         if len(envelope.rcpt_tos) >= 100:
             return "452 4.5.3 Too many recipients"
         envelope.rcpt_tos.append(address)
@@ -103,7 +108,7 @@ class _Handler:
         try:
             delivered = await asyncio.get_running_loop().run_in_executor(None, work)
         except MimeError as error:
-            return f"{error.code} {error.status} {error}"
+            return _ascii(f"{error.code} {error.status} {error}")
         except Exception:
             log.exception("mailbox: a message from %s could not be stored", sender.address)
             return "451 4.3.0 The message could not be stored; nothing was kept, please send it again"
