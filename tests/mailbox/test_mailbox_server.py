@@ -13,10 +13,11 @@ import base64
 import os
 import smtplib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -34,12 +35,15 @@ from tests.mailbox.helpers import (
 from tests.pg_helpers import scratch_schema
 from xds_server.core.mailbox import DirectoryEntry, MailboxKind
 from xds_server.core.ports import PatientState
+from xds_server.identity import dev_authority
+from xds_server.identity.dev_authority import Identity
 from xds_server.mailbox.credentials import hash_password
 from xds_server.storage.audit import set_contact_email
 from xds_server.storage.database import Database, sqlite_url_for
 from xds_server.storage.mailbox import SqlMailbox
 from xds_server.storage.migrate import upgrade
 from xds_server.storage.patients import SqlPatientDirectory
+from xds_server.storage.records import SqlRecordStore
 
 pytestmark = pytest.mark.slow
 
@@ -76,8 +80,22 @@ class World:
 
     def patient(self, value: str) -> Any:
         if value not in self.tokens:  # minting one costs a command (seconds)
-            self.tokens[value] = self.server.token("--patient-self", cx(value), "--ttl", "2h")
+            self.tokens[value] = self.token(patient_self=f"{cx(value)}^NH")
         return self.server.fhir(self.tokens[value])
+
+    @contextmanager
+    def database(self) -> Iterator[Any]:
+        database = open_database(self.server.env)
+        try:
+            with database.transaction() as connection:
+                yield connection
+        finally:
+            database.dispose()
+
+    def token(self, identity: Identity | None = None, **claims: Any) -> str:
+        """A token of the server's test authority (minted here: the command costs seconds)."""
+        authority = dev_authority.load(self.data)
+        return dev_authority.mint_token(authority, dev_authority.token_claims(identity, **claims))
 
     def from_server(self, to: str, kind: str | None = None) -> list[Caught]:
         def match(c: Caught) -> bool:
@@ -127,10 +145,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                         out.write(b"\n")
 
 
+def open_database(env: dict[str, str]) -> Database:
+    url = env.get("XDS_DATABASE_URL") or sqlite_url_for(Path(env["XDS_DATA_DIR"]))
+    return Database(url, schema=env.get("XDS_DATABASE_SCHEMA"))
+
+
 def seed(env: dict[str, str]) -> None:
     """Patients and directory entries written in-process (one command each would cost seconds)."""
-    url = env.get("XDS_DATABASE_URL") or sqlite_url_for(Path(env["XDS_DATA_DIR"]))
-    database = Database(url, schema=env.get("XDS_DATABASE_SCHEMA"))
+    database = open_database(env)
     upgrade(database)
     now = datetime.now(UTC)
     try:
@@ -143,7 +165,8 @@ def seed(env: dict[str, str]) -> None:
             set_contact_email(connection, f"{cx(MAIN)}^NH", "patient.main@example.org")
             store = SqlMailbox(connection)
             for entry, password in [
-                (DirectoryEntry(SERVICE, "3900000000001", MailboxKind.ORGANISATIONAL, "Cardiologie"), SERVICE_PW),
+                (DirectoryEntry(SERVICE, "3900000000001", MailboxKind.ORGANISATIONAL, "Cardiologie"),
+                 SERVICE_PW),
                 (DirectoryEntry(PHARMACY, "3900000000002", MailboxKind.ORGANISATIONAL, "Pharmacie Centrale",
                                 pharmacy=True, finess="750000001"), PHARMACY_PW),
                 (DirectoryEntry(PHARMACY_2, "3900000000003", MailboxKind.ORGANISATIONAL, "Pharmacie du Port",
@@ -244,7 +267,7 @@ class TestSenders:
 
 
 class TestAddressRules:
-    EXPECTED = {
+    EXPECTED: ClassVar[dict[str, str]] = {
         "invalid": "car cette adresse Mon espace santé est invalide.",
         "opposed": "car cette adresse Mon espace santé n'existe pas.",
         "closed": "car la messagerie Mon espace santé de votre destinataire est clôturée.",
@@ -285,7 +308,8 @@ class TestAddressRules:
         patient = world.patient(CREATED)
         refused = patient.get("/Communication")
         assert refused.status_code == 403 and "activate" in refused.text
-        world.server.cli("patients", "add", cx(CREATED), "--state", "activated")
+        with world.database() as connection:
+            SqlPatientDirectory(connection).set_state(f"{cx(CREATED)}^NH", PatientState.ACTIVATED)
         found = messages(patient)
         assert [m["topic"]["text"] for m in found] == ["Bienvenue"]
         assert len(world.from_server(SERVICE, "delivery-status")) == before  # no report for it
@@ -400,20 +424,20 @@ class TestConversation:
         assert answer.status_code == 201, answer.text
 
 
-class TestPharmacy:
-    @pytest.fixture(scope="class")
-    def prescription(self, world: World, tmp_path_factory: pytest.TempPathFactory) -> str:
-        """A document of PHARMA's record he may see (sent by his doctor), its uniqueId."""
-        server = world.server
-        server.cli("patients", "authorize", cx(PHARMA), "--professional", "899700000001")
-        pdf = tmp_path_factory.mktemp("doc") / "ordonnance.pdf"
-        pdf.write_bytes(b"%PDF-1.4\n% ordonnance\n")
-        env_url = {"XDS_URL": server.base}
-        server.env |= env_url
-        server.cli("send", str(pdf), "--patient", cx(PHARMA), "--dev")
-        found = server.cli("find", "--patient", cx(PHARMA), "--dev").split()
-        return found[0]
+@pytest.fixture(scope="module")
+def prescription(world: World, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A document of PHARMA's record he may see (sent by his doctor over ITI-41), its uniqueId."""
+    server = world.server
+    with world.database() as connection:
+        SqlRecordStore(connection).authorize(f"{cx(PHARMA)}^NH", "899700000001")
+    pdf = tmp_path_factory.mktemp("doc") / "ordonnance.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n% ordonnance\n")
+    server.env |= {"XDS_URL": server.base}
+    printed = server.cli("send", str(pdf), "--patient", cx(PHARMA), "--dev")
+    return next(line.split()[1] for line in printed.splitlines() if line.startswith("Success: "))
 
+
+class TestPharmacy:
     def body(self, to: str, document: str, text: str | None = None) -> dict[str, Any]:
         payload: list[dict[str, Any]] = [
             {"contentReference": {"identifier": {"value": f"urn:oid:{document}"}}}
@@ -479,7 +503,7 @@ class TestIsolation:
     def test_another_patient_reaches_nothing(self, world: World) -> None:
         send(world, DOCTOR, DOCTOR_PW, addr(OTHER), "Confidentiel", "Pour OTHER seulement.",
              attachments=[("cr.pdf", "application/pdf", b"%PDF-1.4 x")])  # fmt: skip
-        mine = [m for m in messages(world.patient(OTHER)) if m["topic"]["text"] == "Confidentiel"][0]
+        mine = next(m for m in messages(world.patient(OTHER)) if m["topic"]["text"] == "Confidentiel")
         intruder = world.patient(FINS)
         assert "Confidentiel" not in str(messages(intruder))
         assert intruder.get(f"/Communication/{mine['id']}").status_code == 404
@@ -505,14 +529,14 @@ class TestIsolation:
             assert anonymous.post("/Communication", json={"resourceType": "Communication"}).status_code == 401
 
     def test_a_professional_token_cannot_read_the_mailbox(self, world: World) -> None:
-        doctor = world.server.fhir(world.server.token("--patient", cx(OTHER)))
+        doctor = world.server.fhir(world.token(Identity(patient=f"{cx(OTHER)}^NH")))
         assert doctor.get("/Communication").status_code == 403
         mine = messages(world.patient(OTHER))[0]
         assert doctor.get(f"/Communication/{mine['id']}").status_code == 403
 
     def test_a_representative_token_is_refused(self, world: World) -> None:
         representative = world.server.fhir(
-            world.server.token("--representative-of", cx(OTHER), "--id", ins("1650175123499"))
+            world.token(Identity(national_id=ins("1650175123499")), representative_of=[f"{cx(OTHER)}^NH"])
         )
         assert representative.get("/Communication").status_code == 403
 
