@@ -10,6 +10,8 @@ pharmacies as ``Organization``.
   document of his record as ``contentReference.identifier`` = its uniqueId, and a text that defaults to the
   pre-filled reminder to bring the paper prescription); 201 with the Communication sent;
 * ``GET /fhir/Communication/{id}/$attachment?index=N``: the bytes of one attachment;
+* ``POST /fhir/Communication/{id}/$save-to-record?index=N``: that attachment deposited into his record as
+  a document of his own (class 90, type DOCPAT02; PDF, text or JPEG), answered 201 with its uniqueId;
 * ``GET /fhir/Organization?type=pharmacy[&name=TEXT][&reimbursed=true]``: pharmacies he may write to.
 
 The rules and their refusals are ``xds_server.mailbox.patient``: a professional's or representative's token
@@ -36,6 +38,7 @@ from xds_server.core.audit import PATIENT_MAILBOX
 from xds_server.core.mailbox import Conversation, DirectoryEntry, Message
 from xds_server.mailbox import patient as mailbox
 from xds_server.mailbox.mime import AttachmentPart
+from xds_server.mailbox.record import save_attachment
 
 router = fhir_api_router()
 
@@ -285,6 +288,28 @@ async def communication_attachment(message_id: str, fhir: Fhir, index: int = 0) 
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+@router.post(
+    "/Communication/{message_id}/$save-to-record",
+    summary="Save one attachment into the patient's record (a document he deposits, class 90)",
+    openapi_extra=FhirInteraction(
+        "Communication",
+        "operation",
+        audit=PATIENT_MAILBOX,
+        operation=("save-to-record", "urn:xds-server:OperationDefinition:Communication-save-to-record"),
+    ).extra(),
+)
+async def save_to_record(message_id: str, fhir: Fhir, index: int = 0) -> Response:
+    unique_id = await _call(save_attachment, fhir.services, fhir.authenticated, message_id, index)
+    parameters = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "documentUniqueId", "valueIdentifier": {"system": "urn:ietf:rfc:3986",
+                                                             "value": f"urn:oid:{unique_id}"}},
+        ],
+    }  # fmt: skip
+    return fhir_response(parameters, fhir.format, 201)
 
 
 def organization(entry: DirectoryEntry, *, reimbursed: bool) -> dict[str, Any]:

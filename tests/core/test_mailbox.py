@@ -1,4 +1,4 @@
-"""The mailbox rules (core.mailbox): address verdicts, the Mon espace santé bounce texts, [FIN], who may write."""
+"""The mailbox rules (core.mailbox): address verdicts, the Mon espace santé bounces, [FIN], who writes."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class TestDeliveryVerdict:
 
 class TestBounceTexts:
     def test_exact_sentences(self) -> None:
-        prefix = f'Le message que vous avez envoyé à l\'adresse "{ADDRESS}" n\'a pas pu être distribué, car '
+        prefix = f"Le message que vous avez envoyé à l'adresse \"{ADDRESS}\" n'a pas pu être distribué, car "
         assert bounce_text(Bounce.INVALID, ADDRESS) == prefix + "cette adresse Mon espace santé est invalide."
         assert bounce_text(Bounce.UNKNOWN, ADDRESS) == prefix + "cette adresse Mon espace santé n'existe pas."
         assert bounce_text(Bounce.CLOSED, ADDRESS) == (
@@ -77,7 +77,9 @@ class TestFin:
         assert state_after(ConversationState.OPEN, subject, from_professional=True) is ConversationState.OPEN
 
     def test_only_a_professional_closes(self) -> None:
-        assert state_after(ConversationState.OPEN, "[FIN]", from_professional=True) is ConversationState.CLOSED
+        assert (
+            state_after(ConversationState.OPEN, "[FIN]", from_professional=True) is ConversationState.CLOSED
+        )
         assert state_after(ConversationState.OPEN, "[FIN]", from_professional=False) is ConversationState.OPEN
 
 

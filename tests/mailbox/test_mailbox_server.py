@@ -565,3 +565,33 @@ class TestLimits:
             client.rcpt(addr(OTHER))
             code, _ = client.data(raw)
         assert code == 552
+
+
+class TestSaveToRecord:
+    def test_an_attachment_becomes_a_document_of_his_own(self, world: World) -> None:
+        send(world, DOCTOR, DOCTOR_PW, addr(OTHER), "A garder", "Votre compte rendu.",
+             attachments=[("compte-rendu.pdf", "application/pdf", b"%PDF-1.4\n% a garder\n"),
+                          ("photo.png", "image/png", b"\x89PNG\r\n")])  # fmt: skip
+        patient = world.patient(OTHER)
+        mine = next(m for m in messages(patient) if m["topic"]["text"] == "A garder")
+        saved = patient.post(f"/Communication/{mine['id']}/$save-to-record", params={"index": 0})
+        assert saved.status_code == 201, saved.text
+        unique_id = saved.json()["parameter"][0]["valueIdentifier"]["value"]
+        found = patient.get(
+            "/DocumentReference",
+            params={"patient.identifier": f"urn:oid:1.2.250.1.213.1.4.10|{OTHER}", "status": "current"},
+        ).json()
+        [document] = [e["resource"] for e in found.get("entry", [])
+                      if e["resource"]["masterIdentifier"]["value"] == unique_id]  # fmt: skip
+        assert document["category"][0]["coding"][0]["code"] == "90"
+        assert document["type"]["coding"][0]["code"] == "DOCPAT02"
+        content = patient.get(document["content"][0]["attachment"]["url"].split("/fhir", 1)[1])
+        assert content.content == b"%PDF-1.4\n% a garder\n"
+        # a PNG has no unstructured-document format in the DMP: refused, nothing deposited
+        png = patient.post(f"/Communication/{mine['id']}/$save-to-record", params={"index": 1})
+        assert png.status_code == 400
+        # another patient's message: as unknown
+        intruder = world.patient(FINS).post(
+            f"/Communication/{mine['id']}/$save-to-record", params={"index": 0}
+        )
+        assert intruder.status_code == 404

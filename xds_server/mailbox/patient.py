@@ -61,6 +61,7 @@ __all__ = [
     "list_conversations",
     "list_messages",
     "mailbox_address",
+    "mailbox_patient",
     "pharmacy_choices",
     "read_message",
     "reply",
@@ -106,6 +107,11 @@ def _open(services: Services, actor: AccessContext, work: UnitOfWork) -> tuple[s
     if work.mailbox is None:
         raise RuntimeError("UnitOfWork.mailbox is not wired: the composition root must provide it")
     return patient, work.mailbox
+
+
+def mailbox_patient(services: Services, actor: AccessContext) -> str:
+    """The canonical patient id of the caller's mailbox ("forbidden" for anyone but a patient)."""
+    return _owner(services, actor)
 
 
 def mailbox_address(services: Services, actor: AccessContext) -> str:
