@@ -37,12 +37,19 @@ from xds_server.access_cli import (
 )
 from xds_server.audit import render_json
 from xds_server.audit.feed import FeedError, push, write_ndjson
-from xds_server.audit.patient_view import render_pdf, render_text, trail_line, visible_to_patient
+from xds_server.audit.patient_view import (
+    messages_sentence,
+    render_pdf,
+    render_text,
+    trail_line,
+    visible_to_patient,
+)
 from xds_server.core.errors import XdsError
 from xds_server.core.policy.record import INVISIBLE_PATIENT
 from xds_server.identity import dev_authority
 from xds_server.identity.dev_authority import Identity
-from xds_server.storage.audit import SqlAuditStore, documents_hidden_from, set_contact_email
+from xds_server.storage.audit import SqlAuditStore, contact_email, documents_hidden_from, set_contact_email
+from xds_server.storage.mailbox import SqlMailbox
 from xds_server.storage.outbox import SqlOutbox
 from xds_server.storage.records import SqlRecordStore
 
@@ -184,11 +191,17 @@ def patients_statement(
         hidden = documents_hidden_from(connection, pid, [INVISIBLE_PATIENT])
         events = SqlAuditStore(connection, render_json).events(since=start, until=end, patient_id=pid)
         lines = [trail_line(r) for r in (e.json() for e in events) if visible_to_patient(r, hidden)]
+        # without an e-mail address he was told of no new message: the statement counts them (issue 16)
+        received = (
+            None if contact_email(connection, pid) else SqlMailbox(connection).count_inbound(pid, start, end)
+        )
     for text in render_text(lines):
         typer.echo(text)
+    if received is not None:
+        typer.echo(messages_sentence(received, year))
     typer.echo(f"{len(lines)} access(es) in {year}", err=True)
     if pdf is not None:
-        render_pdf(lines, pid, year, pdf)
+        render_pdf(lines, pid, year, pdf, messages=received)
         typer.echo(f"statement written to {pdf}", err=True)
 
 

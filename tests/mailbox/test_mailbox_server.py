@@ -595,3 +595,19 @@ class TestSaveToRecord:
             f"/Communication/{mine['id']}/$save-to-record", params={"index": 0}
         )
         assert intruder.status_code == 404
+
+
+class TestStatement:
+    def test_counts_the_messages_of_a_patient_without_e_mail(self, world: World) -> None:
+        send(world, DOCTOR, DOCTOR_PW, addr(OTHER), "Pour le relevé", "Bonjour.")
+        year = datetime.now(UTC).year
+        inbound = [m for m in messages(world.patient(OTHER)) if "received" in m]
+        printed = world.server.cli("patients", "statement", cx(OTHER), "--year", str(year))
+        expected = (
+            f"{len(inbound)} message(s) reçu(s) dans votre messagerie sécurisée Mon espace santé en {year}."
+        )
+        assert expected in printed.splitlines()
+        # MAIN registered an e-mail address: each message was announced there, the statement does not count
+        assert "message(s) reçu(s)" not in world.server.cli(
+            "patients", "statement", cx(MAIN), "--year", str(year)
+        )

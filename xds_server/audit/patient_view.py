@@ -17,7 +17,15 @@ from typing import Any, Final
 
 from xds_server.audit.fhir import ACCESS_MODE_SYSTEM
 
-__all__ = ["TrailLine", "for_patient", "render_pdf", "render_text", "trail_line", "visible_to_patient"]
+__all__ = [
+    "TrailLine",
+    "for_patient",
+    "messages_sentence",
+    "render_pdf",
+    "render_text",
+    "trail_line",
+    "visible_to_patient",
+]
 
 _WHAT: Final[Mapping[str, str]] = {
     "ITI-18": "a consulté la liste de vos documents",
@@ -123,8 +131,16 @@ def render_text(lines: Iterable[TrailLine]) -> list[str]:
     return [_sentence(line) for line in lines]
 
 
-def render_pdf(lines: Sequence[TrailLine], patient: str, year: int, path: Path) -> None:
-    """The yearly statement as a PDF (reportlab: a title, then one paragraph per trace)."""
+def messages_sentence(count: int, year: int) -> str:
+    """The statement's line for a patient with no e-mail address: the messages his mailbox received."""
+    return f"{count} message(s) reçu(s) dans votre messagerie sécurisée Mon espace santé en {year}."
+
+
+def render_pdf(
+    lines: Sequence[TrailLine], patient: str, year: int, path: Path, *, messages: int | None = None
+) -> None:
+    """The yearly statement as a PDF (reportlab: a title, then one paragraph per trace; the count of
+    mailbox messages when given)."""
     from xml.sax.saxutils import escape
 
     from reportlab.lib.pagesizes import A4
@@ -144,6 +160,9 @@ def render_pdf(lines: Sequence[TrailLine], patient: str, year: int, path: Path) 
     for line in lines:
         story.append(Paragraph(escape(_sentence(line)), styles["Normal"]))
         story.append(Spacer(1, 4))
+    if messages is not None:
+        story.append(Spacer(1, 12))
+        story.append(Paragraph(escape(messages_sentence(messages, year)), styles["Normal"]))
     document = SimpleDocTemplate(str(path), pagesize=A4, title=f"Relevé DMP {year}", author="xds-server")
     document.build(story)
 
