@@ -257,7 +257,8 @@ def patient_message(
         message["In-Reply-To"] = in_reply_to
     if references:
         message["References"] = " ".join(references)
-    message.set_content(body, charset="utf-8")
+    # quoted-printable: 7-bit clean for any relay (8BITMIME is not assumed)
+    message.set_content(body, charset="utf-8", cte="quoted-printable")
     for part in attachments:
         main, _, sub = part.media_type.partition("/")
         message.add_attachment(
