@@ -197,11 +197,11 @@ def patients_statement(
         )
     for text in render_text(lines):
         typer.echo(text)
-    if received is not None:
+    if received:  # a year without any message says nothing of the mailbox
         typer.echo(messages_sentence(received, year))
     typer.echo(f"{len(lines)} access(es) in {year}", err=True)
     if pdf is not None:
-        render_pdf(lines, pid, year, pdf, messages=received)
+        render_pdf(lines, pid, year, pdf, messages=received or None)
         typer.echo(f"statement written to {pdf}", err=True)
 
 
