@@ -27,6 +27,7 @@ from typing import Annotated
 import typer
 from lxml import etree
 from pydantic import ValidationError
+from sqlalchemy import Connection
 
 from xds_server.cli_errors import DataDirError, check_data_dir, database_problem, fail
 from xds_server.config import DEFAULT_AUDIENCE, Settings, load_settings, profile_names
@@ -41,6 +42,7 @@ from xds_server.core.policy import (
     explain,
     facts_from_entry,
 )
+from xds_server.core.professionals import ProfessionalSearch, SearchError
 from xds_server.core.vocabulary import Status
 from xds_server.ebxml.codec import decode_object_xml, encode_object_xml
 from xds_server.identity import dev_authority
@@ -48,10 +50,16 @@ from xds_server.identity.dev_authority import Identity
 from xds_server.identity.policy_data import load_policy
 from xds_server.storage.database import Database, configured_database
 from xds_server.storage.migrate import upgrade
+from xds_server.storage.professionals import SqlProfessionalDirectory
 from xds_server.storage.records import SqlRecordStore
 from xds_server.storage.registry import SqlRegistryStore
 from xds_server.terminology import load_profile
 from xds_server.wiring import policy_mode  # the server's choice of rule book, shared
+from xds_server.wiring.professionals import (
+    AmbiguousProfessional,
+    ProfessionalNotFound,
+    find_one,
+)
 
 dev_app = typer.Typer(
     help="The local test authority (TEST ONLY): keys, assertions, tokens.", no_args_is_help=True
@@ -226,22 +234,94 @@ def patients_authorize(
     typer.echo(f"{pid}: consent declared for {who}")
 
 
-def patients_block(
-    patient: PatientArg, professional: Professional, data_dir: DataDir = None, profile: Profile = None
+OptionalProfessional = Annotated[
+    str | None, typer.Option("--professional", help="The professional's national id (IDNPS)")
+]
+FoundName = Annotated[
+    str | None,
+    typer.Option("--name", help="Or find him in the directory: his name, with --commune or --postal-code"),
+]
+FoundCommune = Annotated[str | None, typer.Option("--commune", help="The commune where he works")]
+FoundPostalCode = Annotated[str | None, typer.Option("--postal-code", help="The postal code where he works")]
+
+
+def designated_professional(
+    connection: Connection,
+    professional: str | None,
+    name: str | None,
+    commune: str | None,
+    postal_code: str | None,
+) -> str:
+    """The IDNPS ``--professional`` gives, or that of the one professional of the directory ``--name`` with
+    ``--commune`` / ``--postal-code`` finds (exit 2 when the options conflict or the search is ambiguous,
+    listing the candidates; exit 1 when nobody matches)."""
+    if (professional is None) == (name is None):
+        fail("name the professional: --professional IDNPS, or --name with --commune or --postal-code")
+    if professional is not None:
+        if commune is not None or postal_code is not None:
+            fail("--commune and --postal-code go with --name, not with --professional")
+        return national_id(professional, "--professional")
+    try:
+        search = ProfessionalSearch.of(name or "", commune, postal_code)
+    except SearchError as error:
+        fail(str(error))
+    try:
+        return find_one(SqlProfessionalDirectory(connection), search).national_id
+    except AmbiguousProfessional as error:
+        fail(f"{error}; name one with --professional IDNPS")
+    except ProfessionalNotFound as error:
+        fail(str(error), 1)
+
+
+def _block(
+    patient: str,
+    professional: str | None,
+    name: str | None,
+    commune: str | None,
+    postal_code: str | None,
+    data_dir: Path | None,
+    profile: str | None,
+    *,
+    block: bool,
 ) -> None:
-    """Block a professional: no read, no write, in any mode."""
-    with _professional_edit(patient, professional, data_dir, profile) as (store, pid, who):
-        store.block(pid, who)
-    typer.echo(f"{pid}: {who} blocked")
+    settings = settings_of(data_dir, profile)
+    pid = patient_id(patient, settings)
+    with open_database(settings) as database, database.transaction() as connection:
+        who = designated_professional(connection, professional, name, commune, postal_code)
+        store = SqlRecordStore(connection)
+        if block:
+            store.block(pid, who)
+            typer.echo(f"{pid}: {who} blocked")
+        elif store.unblock(pid, who):
+            typer.echo(f"{pid}: {who} unblocked")
+        else:
+            typer.echo(f"{pid}: {who} was not blocked")
+
+
+def patients_block(
+    patient: PatientArg,
+    professional: OptionalProfessional = None,
+    name: FoundName = None,
+    commune: FoundCommune = None,
+    postal_code: FoundPostalCode = None,
+    data_dir: DataDir = None,
+    profile: Profile = None,
+) -> None:
+    """Block a professional (by IDNPS, or found by name and place): no read, no write, in any mode."""
+    _block(patient, professional, name, commune, postal_code, data_dir, profile, block=True)
 
 
 def patients_unblock(
-    patient: PatientArg, professional: Professional, data_dir: DataDir = None, profile: Profile = None
+    patient: PatientArg,
+    professional: OptionalProfessional = None,
+    name: FoundName = None,
+    commune: FoundCommune = None,
+    postal_code: FoundPostalCode = None,
+    data_dir: DataDir = None,
+    profile: Profile = None,
 ) -> None:
-    """Take a professional off the block list."""
-    with _professional_edit(patient, professional, data_dir, profile) as (store, pid, who):
-        removed = store.unblock(pid, who)
-    typer.echo(f"{pid}: {who} unblocked" if removed else f"{pid}: {who} was not blocked")
+    """Take a professional (by IDNPS, or found by name and place) off the block list."""
+    _block(patient, professional, name, commune, postal_code, data_dir, profile, block=False)
 
 
 def patients_settings(

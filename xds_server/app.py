@@ -58,6 +58,7 @@ from xds_server.storage.group_commit import GroupCommit
 from xds_server.storage.migrate import refresh_statistics, upgrade
 from xds_server.storage.outbox import SqlOutbox
 from xds_server.storage.patients import SqlPatientDirectory
+from xds_server.storage.professionals import SqlProfessionalDirectory
 from xds_server.storage.query_sql import SqlQueryPort
 from xds_server.storage.records import SqlRecordStore
 from xds_server.storage.registry import SqlRegistryStore
@@ -128,6 +129,7 @@ def unit_of_work_factory(
                 records=records,
                 record_settings=records,
                 audit=SqlAuditStore(connection, render_json),
+                professionals=SqlProfessionalDirectory(connection),
             )
 
     return transaction

@@ -11,6 +11,7 @@ from fhir_api.routes import (
     metadata_update,
     patient,
     patient_feed,
+    practitioner,
     provide,
     record_settings,
 )
@@ -25,6 +26,7 @@ ROUTERS: list[APIRouter] = [
     metadata_update.router,
     audit_event.router,
     record_settings.router,
+    practitioner.router,
 ]
 
 __all__ = ["ROUTERS"]

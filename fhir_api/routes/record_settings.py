@@ -14,9 +14,9 @@ removes one (revoke, unblock; an emergency preference returns to "allowed"). ``P
 
 Who may do what is ``wiring.record_settings``; a record outside the caller's reach answers 404 like an
 unknown one. Every request is traced (subtype PATIENT-API) by the face's audit hook, each change in its own
-transaction. Not here: blocking a professional found by name and commune (there is no professional
-directory in this server: the patient names the IDNPS), masking (the DocumentReference PATCH of the MHD
-routes), opposition (recorded by administrators).
+transaction (the setting it touched noted as an entity ``Consent/<id>``). A professional is found by name
+and commune or postal code with ``GET /fhir/Practitioner`` (routes/practitioner.py), then blocked here by
+his IDNPS. Not here: masking (the DocumentReference PATCH of the MHD routes).
 """
 
 from __future__ import annotations

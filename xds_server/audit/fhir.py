@@ -47,6 +47,7 @@ _ENTITY_CODES: Final = {
     EntityRole.SUBMISSION_SET: (("2", "System Object"), ("20", "Job")),
     EntityRole.QUERY: (("2", "System Object"), ("24", "Query")),
     EntityRole.TOKEN: (("2", "System Object"), ("13", "Security Resource")),
+    EntityRole.SETTING: (("2", "System Object"), ("4", "Domain Resource")),
 }
 
 

@@ -125,6 +125,7 @@ EVENT_KINDS: Final[Mapping[str, EventKind]] = {
     "ITI-78": _kind("ITI-78", REST_TYPE, AuditAction.EXECUTE, rest="search-type"),
     "ITI-104": _kind("ITI-104", REST_TYPE, AuditAction.UPDATE, rest="update"),
     "ITI-81": _kind("ITI-81", REST_TYPE, AuditAction.EXECUTE, rest="search-type"),
+    "ITI-90": _kind("ITI-90", REST_TYPE, AuditAction.EXECUTE, rest="search-type"),
     PATIENT_API: _kind(PATIENT_API, REST_TYPE, AuditAction.UPDATE, rest="patch"),
     # any other FHIR interaction
     "REST": _kind("REST", REST_TYPE, AuditAction.EXECUTE),
@@ -140,6 +141,7 @@ class EntityRole(StrEnum):
     QUERY = "query"
     TOKEN = "token"  # the credential's id (assertion ID, token jti), never the credential
     REQUEST_ID = "request_id"  # wsa:MessageID / X-Request-Id
+    SETTING = "setting"  # a record setting the patient changed (Consent/blocked-IDNPS ...)
 
 
 @dataclass(frozen=True, slots=True)

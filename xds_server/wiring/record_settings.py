@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xds_server.core.audit import AuditEntity, EntityRole
 from xds_server.core.errors import ErrorCode, XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.policy import AccessContext, ActorKind, RecordSettings
@@ -78,6 +79,7 @@ def apply_change(work: UnitOfWork, record: RecordSettings, change: SettingsChang
     if store is None:
         raise RuntimeError("UnitOfWork.record_settings is not wired: the composition root must provide it")
     patient, who = record.patient_id, (change.professional or "").strip()
+    _note(work, change, who)
     if change.relation in ("samu", "break_glass"):
         if change.allow is None:
             raise XdsError.single(ErrorCode.REGISTRY_METADATA_ERROR, f"{change.relation}: allow or refuse")
@@ -99,6 +101,18 @@ def apply_change(work: UnitOfWork, record: RecordSettings, change: SettingsChang
             store.revoke_administrator(patient, who)
     else:
         raise XdsError.single(ErrorCode.REGISTRY_METADATA_ERROR, f"unknown setting {change.relation!r}")
+
+
+def _note(work: UnitOfWork, change: SettingsChange, who: str) -> None:
+    """The setting a change touches, on the request's trail (``Consent/<id>`` as the FHIR face names it)."""
+    if work.trail is None:
+        return
+    if change.relation in ("samu", "break_glass"):
+        name, state = change.relation.replace("_", "-"), "allowed" if change.allow else "refused"
+    else:
+        name = f"{change.relation}-{who}"
+        state = "added" if change.add else "removed"
+    work.trail.entity(AuditEntity(EntityRole.SETTING, f"Consent/{name}", description=state))
 
 
 def set_contact(work: UnitOfWork, record: RecordSettings, email: str | None) -> None:

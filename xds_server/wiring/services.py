@@ -32,6 +32,7 @@ from xds_server.core.blobs import BlobStore, DocumentIndex
 from xds_server.core.patient_feed import PatientFeedStore
 from xds_server.core.policy import AccessContext, ActorKind, Policy, PolicyMode, RecordSettings
 from xds_server.core.ports import AuditSink, Clock, IdFactory, PatientDirectory, RegistryStore
+from xds_server.core.professionals import Professional, ProfessionalSearch
 from xds_server.core.profile import DomainProfile
 from xds_server.core.query.engine import QuerySettings
 from xds_server.core.query.port import QueryPort
@@ -109,6 +110,14 @@ class RecordSettingsWriter(Protocol):
     ) -> None: ...
 
 
+class ProfessionalDirectory(Protocol):
+    """The professional directory (``storage.professionals.SqlProfessionalDirectory``)."""
+
+    def search(self, search: ProfessionalSearch, *, limit: int) -> tuple[list[Professional], bool]: ...
+
+    def get(self, national_id: str) -> Professional | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class UnitOfWork:
     """The ports bound to one open database transaction."""
@@ -125,6 +134,8 @@ class UnitOfWork:
     audit: AuditSink | None = None
     #: the patient's own record settings (wiring.record_settings); app.py sets it
     record_settings: RecordSettingsWriter | None = None
+    #: the professional directory patients find professionals in (wiring.professionals); app.py sets it
+    professionals: ProfessionalDirectory | None = None
     #: what the current request touched, noted by the DMP rules (wiring.access) for its trace; set by the
     #: face's audit hook (wiring.audit.RequestAudit) on the transactions it hands the handler
     trail: Trail | None = None
@@ -181,6 +192,7 @@ class Services:
 
 __all__ = [
     "AccessControl",
+    "ProfessionalDirectory",
     "RecordReader",
     "RecordSettingsWriter",
     "Services",
