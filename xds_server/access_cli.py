@@ -42,6 +42,7 @@ from xds_server.core.policy import (
     explain,
     facts_from_entry,
 )
+from xds_server.core.ports import PatientState
 from xds_server.core.professionals import ProfessionalSearch, SearchError
 from xds_server.core.vocabulary import Status
 from xds_server.ebxml.codec import decode_object_xml, encode_object_xml
@@ -50,6 +51,7 @@ from xds_server.identity.dev_authority import Identity
 from xds_server.identity.policy_data import load_policy
 from xds_server.storage.database import Database, configured_database
 from xds_server.storage.migrate import upgrade
+from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.professionals import SqlProfessionalDirectory
 from xds_server.storage.records import SqlRecordStore
 from xds_server.storage.registry import SqlRegistryStore
@@ -324,6 +326,33 @@ def patients_unblock(
     _block(patient, professional, name, commune, postal_code, data_dir, profile, block=False)
 
 
+def patients_oppose(
+    patient: PatientArg,
+    withdraw: Annotated[
+        bool, typer.Option("--withdraw", help="Withdraw the opposition: the record is activated again")
+    ] = False,
+    data_dir: DataDir = None,
+    profile: Profile = None,
+) -> None:
+    """Record the patient's opposition to his record (no professional access or deposit, in any mode; the
+    documents are kept), or withdraw it."""
+    settings = settings_of(data_dir, profile)
+    pid = patient_id(patient, settings)
+    with open_database(settings) as database, database.transaction() as connection:
+        directory = SqlPatientDirectory(connection)
+        state = directory.get(pid)
+        if state is None:
+            fail(f"unknown patient {pid}", 1)
+        if not withdraw:
+            directory.set_state(pid, PatientState.OPPOSED)
+            typer.echo(f"{pid}: opposed (no professional access or deposit until withdrawn)")
+        elif state is PatientState.OPPOSED:
+            directory.set_state(pid, PatientState.ACTIVATED)
+            typer.echo(f"{pid}: opposition withdrawn, activated")
+        else:
+            typer.echo(f"{pid}: not opposed ({state.value})")
+
+
 def patients_settings(
     patient: PatientArg,
     samu: Annotated[
@@ -397,10 +426,11 @@ def patients_representative(
 
 
 def register_patient_commands(patients: typer.Typer) -> None:
-    """Add authorize, block, unblock, settings and representative to the ``patients`` group."""
+    """Add authorize, block, unblock, oppose, settings and representative to the ``patients`` group."""
     patients.command("authorize")(patients_authorize)
     patients.command("block")(patients_block)
     patients.command("unblock")(patients_unblock)
+    patients.command("oppose")(patients_oppose)
     patients.command("settings")(patients_settings)
     patients.command("representative")(patients_representative)
 

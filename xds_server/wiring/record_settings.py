@@ -25,6 +25,7 @@ __all__ = [
     "apply_change",
     "record_in_reach",
     "set_contact",
+    "set_opposition",
     "set_record_state",
 ]
 
@@ -123,5 +124,25 @@ def set_contact(work: UnitOfWork, record: RecordSettings, email: str | None) -> 
 
 
 def set_record_state(work: UnitOfWork, record: RecordSettings, state: PatientState) -> None:
-    """The patient activates or closes his record (opposition is recorded by administrators)."""
+    """The patient activates or closes his record (opposition: ``set_opposition``)."""
     work.patients.set_state(record.patient_id, state)
+
+
+def set_opposition(work: UnitOfWork, record: RecordSettings, opposed: bool) -> PatientState:
+    """The patient opposes his record, or withdraws his opposition; the state it leaves.
+
+    dmp-rules.md §(a) READ 2 and WRITE 2: an opposed record does not exist for professionals (no
+    consultation in any mode, no deposit, the patient's documents out of every professional's view,
+    refused exactly like an absent record), the patient keeps his trail and his settings; nothing is
+    deleted, so withdrawing the opposition (the record is activated again) gives the record back as it
+    was. Withdrawing when the record is not opposed changes nothing."""
+    if work.trail is not None:
+        state = "opposed" if opposed else "withdrawn"
+        work.trail.entity(AuditEntity(EntityRole.SETTING, "Consent/opposition", description=state))
+    if opposed:
+        work.patients.set_state(record.patient_id, PatientState.OPPOSED)
+        return PatientState.OPPOSED
+    if record.state is PatientState.OPPOSED:
+        work.patients.set_state(record.patient_id, PatientState.ACTIVATED)
+        return PatientState.ACTIVATED
+    return record.state
