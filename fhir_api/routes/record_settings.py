@@ -280,8 +280,10 @@ async def patch_patient(logical_id: str, fhir: Fhir) -> Response:
                 set_record_state(work, record, PatientState.ACTIVATED if active else PatientState.CLOSED)
             if email_given:
                 set_contact(work, record, email)
-            state = work.patients.get(record.patient_id) or record.state
-            resource = patient_resource(record.patient_id, state, record.birth_date)
+            stored = work.patients.stored(record.patient_id)
+            if stored is None:  # in reach a moment ago, in this very transaction
+                raise FhirError.not_found(f"Patient/{logical_id} is not known")
+            resource = patient_resource(stored)
             if email_given and email:
                 resource["telecom"] = [{"system": "email", "value": email}]
             return resource

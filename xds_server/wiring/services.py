@@ -110,6 +110,14 @@ class RecordSettingsWriter(Protocol):
     ) -> None: ...
 
 
+class AuditedFeedStore(PatientFeedStore, Protocol):
+    """The feed store of one transaction with the access trail of the same transaction (so a feed's trace
+    commits or rolls back with the change it traces)."""
+
+    @property
+    def audit(self) -> AuditSink | None: ...
+
+
 class ProfessionalDirectory(Protocol):
     """The professional directory (``storage.professionals.SqlProfessionalDirectory``)."""
 
@@ -162,7 +170,7 @@ class Services:
     #: read-only transactions for the read-only routes (``for_reading``); None: ``transaction`` serves them
     read_transaction: TransactionFactory | None = None
     #: the patient identity feed's transaction (core.patient_feed on storage); None: no feed on this server
-    feed_transaction: Callable[[], AbstractContextManager[PatientFeedStore]] | None = None
+    feed_transaction: Callable[[], AbstractContextManager[AuditedFeedStore]] | None = None
 
     def for_reading(self) -> Services:
         """These services with ``transaction`` opening a read-only transaction (when one is configured)."""
@@ -192,6 +200,7 @@ class Services:
 
 __all__ = [
     "AccessControl",
+    "AuditedFeedStore",
     "ProfessionalDirectory",
     "RecordReader",
     "RecordSettingsWriter",
