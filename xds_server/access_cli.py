@@ -16,7 +16,10 @@ a refusal by the database (unknown patient, database down) with exit status 1; n
 
 from __future__ import annotations
 
+import getpass
+import os
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -29,13 +32,25 @@ from lxml import etree
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
+from xds_server.audit import render_json
 from xds_server.cli_errors import DataDirError, check_data_dir, database_problem, fail
 from xds_server.config import DEFAULT_AUDIENCE, Settings, load_settings, profile_names
+from xds_server.core.audit import (
+    PATIENT_API,
+    AuditEntity,
+    AuditOutcome,
+    AuditRecord,
+    ClientInfo,
+    EntityRole,
+    Trail,
+)
 from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.metadata import DocumentEntry
 from xds_server.core.policy import (
+    AccessContext,
     AccessMode,
+    ActorKind,
     DocumentFacts,
     RecordSettings,
     WriteOperation,
@@ -49,6 +64,7 @@ from xds_server.ebxml.codec import decode_object_xml, encode_object_xml
 from xds_server.identity import dev_authority
 from xds_server.identity.dev_authority import Identity
 from xds_server.identity.policy_data import load_policy
+from xds_server.storage.audit import SqlAuditStore
 from xds_server.storage.database import Database, configured_database
 from xds_server.storage.migrate import upgrade
 from xds_server.storage.patients import SqlPatientDirectory
@@ -209,6 +225,36 @@ def describe(record: RecordSettings) -> list[str]:
     ]
 
 
+def trace_change(
+    connection: Connection, settings: Settings, patient: str, setting: str, description: str
+) -> None:
+    """Trace an administrator's change to a record in its own transaction (issue 11: each change traced):
+    a PATIENT-API AuditEvent whose user is the ``system`` actor ``cli:<login>`` (the operator running the
+    command) and whose entities are the patient and the setting (``Consent/<id>``, as the FHIR face names
+    it)."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no user name (a container without passwd entry)
+        login = f"uid-{os.getuid()}"
+    actor = AccessContext(ActorKind.SYSTEM, f"cli:{login}", issuer="xds-server command line")
+    trail = Trail(PATIENT_API)
+    trail.patient(patient)
+    trail.entity(AuditEntity(EntityRole.SETTING, f"Consent/{setting}", description=description))
+    record = AuditRecord(
+        event_id=f"urn:uuid:{uuid.uuid4()}",
+        transaction=PATIENT_API,
+        recorded=datetime.now(UTC),
+        outcome=AuditOutcome.SUCCESS,
+        outcome_description=None,
+        actor=actor,
+        client=ClientInfo(lps_name="xds-server CLI"),
+        observer=settings.audit_observer,
+        patient_id=patient,
+        entities=trail.entities(),
+    )
+    SqlAuditStore(connection, render_json).append(record)
+
+
 def _load(store: SqlRecordStore, patient: str) -> RecordSettings:
     record = store.load(patient, _today())
     if record is None:
@@ -293,11 +339,13 @@ def _block(
         store = SqlRecordStore(connection)
         if block:
             store.block(pid, who)
-            typer.echo(f"{pid}: {who} blocked")
+            message = f"{pid}: {who} blocked"
         elif store.unblock(pid, who):
-            typer.echo(f"{pid}: {who} unblocked")
+            message = f"{pid}: {who} unblocked"
         else:
-            typer.echo(f"{pid}: {who} was not blocked")
+            message = f"{pid}: {who} was not blocked"
+        trace_change(connection, settings, pid, f"blocked-{who}", "added" if block else "removed")
+    typer.echo(message)
 
 
 def patients_block(
@@ -345,12 +393,14 @@ def patients_oppose(
             fail(f"unknown patient {pid}", 1)
         if not withdraw:
             directory.set_state(pid, PatientState.OPPOSED)
-            typer.echo(f"{pid}: opposed (no professional access or deposit until withdrawn)")
+            message = f"{pid}: opposed (no professional access or deposit until withdrawn)"
         elif state is PatientState.OPPOSED:
             directory.set_state(pid, PatientState.ACTIVATED)
-            typer.echo(f"{pid}: opposition withdrawn, activated")
+            message = f"{pid}: opposition withdrawn, activated"
         else:
-            typer.echo(f"{pid}: not opposed ({state.value})")
+            message = f"{pid}: not opposed ({state.value})"
+        trace_change(connection, settings, pid, "opposition", "withdrawn" if withdraw else "opposed")
+    typer.echo(message)
 
 
 def patients_settings(

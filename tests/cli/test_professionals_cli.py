@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from tests.audit.trail import events
 from tests.core.test_professionals import SAMPLE
+from xds_server.core.ports import PatientState
+from xds_server.storage.audit import StoredEvent
 
 from .conftest import PATIENT, PATIENT_INS, Cli
 from .test_patients import stored
@@ -49,6 +53,13 @@ class TestBlockByName:
         assert stored(cli).blocked == {"810100000037"}
         cli.ok("patients", "unblock", PATIENT_INS, "--name", "Hélène Lefevre", "--commune", "saint etienne")
         assert stored(cli).blocked == frozenset()
+        traces = [t.json() for t in traced(cli)]
+        assert [settings_of(t) for t in traces] == [
+            ("Consent/blocked-810100000037", "added"),
+            ("Consent/blocked-810100000037", "removed"),
+        ]
+        user = next(a for a in traces[0]["agent"] if a.get("requestor"))
+        assert user["who"]["identifier"]["value"].startswith("cli:")
 
     def test_an_ambiguous_search_lists_the_candidates_and_blocks_nobody(self, cli: Cli) -> None:
         loaded(cli)
@@ -69,3 +80,35 @@ class TestBlockByName:
         cli.error(*named, "--name", "x", code=2)
         cli.error(*named, "--commune", "x", code=2)
         assert stored(cli).blocked == frozenset()
+
+
+def traced(cli: Cli) -> list[StoredEvent]:
+    database = cli.database()
+    try:
+        return events(database, "PATIENT-API")
+    finally:
+        database.dispose()
+
+
+def settings_of(trace: dict[str, Any]) -> tuple[str, str]:
+    (setting,) = [e for e in trace["entity"] if e["role"]["code"] == "4"]
+    return setting["what"]["identifier"]["value"], setting["description"]
+
+
+class TestOppose:
+    def test_oppose_then_withdraw_each_traced(self, cli: Cli) -> None:
+        cli.ok("patients", "add", PATIENT_INS, "--state", "activated")
+        assert "opposed" in cli.ok("patients", "oppose", PATIENT_INS)
+        assert stored(cli).state is PatientState.OPPOSED
+        assert "withdrawn" in cli.ok("patients", "oppose", PATIENT_INS, "--withdraw")
+        assert stored(cli).state is PatientState.ACTIVATED
+        assert "not opposed" in cli.ok("patients", "oppose", PATIENT_INS, "--withdraw")
+        assert [settings_of(t.json()) for t in traced(cli)] == [
+            ("Consent/opposition", "opposed"),
+            ("Consent/opposition", "withdrawn"),
+            ("Consent/opposition", "withdrawn"),
+        ]
+
+    def test_an_unknown_patient(self, cli: Cli) -> None:
+        assert "unknown patient" in cli.error("patients", "oppose", PATIENT_INS, code=1)
+        assert traced(cli) == []
