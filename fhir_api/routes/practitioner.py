@@ -32,7 +32,6 @@ from xds_server.wiring.professionals import (
 
 router = fhir_api_router()
 
-MCSD_SUPPLIER: Final = "https://profiles.ihe.net/ITI/mCSD/CapabilityStatement/IHE.mCSD.Directory"
 PS_SYSTEM: Final = "urn:oid:1.2.250.1.71.4.2.1"
 PROFESSION_SYSTEM: Final = (
     "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
@@ -102,7 +101,6 @@ _SEARCH = FhirInteraction(
     "Practitioner",
     "search-type",
     search=SEARCH_PARAMS,
-    instantiates=(MCSD_SUPPLIER,),
     documentation="Find a professional by name and place (patient and legal representative tokens only), "
     "to block or unblock him with Consent/blocked-{IDNPS}",
     audit="ITI-90",
