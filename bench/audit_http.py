@@ -5,9 +5,10 @@
 Starts two servers as ``xds-server serve`` runs them (bench/floor.py) on ONE data dir and database, profile
 ``ihe`` with an anonymous actor: one as shipped (every transaction traced in its transaction) and one with
 ``XDS_BENCH_AUDIT=off`` (the SOAP router's audit hook removed by bench/floor.py, bench only). Rounds
-alternate which variant goes first; in each round both get ``--count`` ITI-41 submissions (NIST PnrXop
-metadata and one distinct 10 KB CDA in an MTOM part, as bench/pnr.py) then ``--count`` ITI-18
-FindDocuments (ObjectRef) of the record they fill. Prints, per transaction, requests per second and the
+alternate which variant goes first. First ``--rounds`` rounds of ``--count`` ITI-18 FindDocuments
+(ObjectRef) per variant on a record of 100 documents (unchanged while they run), then ``--rounds`` rounds of
+``--count`` ITI-41 submissions per variant (NIST PnrXop metadata and one distinct 10 KB CDA in an MTOM
+part, as bench/pnr.py). Prints, per transaction, requests per second and the
 server CPU per request (steadier when other jobs share the machine), their means over rounds and the
 ratios traced / untraced.
 """
@@ -35,6 +36,7 @@ REPOSITORY = "/xds/repository"
 FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
 APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
 SOAP = "application/soap+xml"
+RECORD = 100  # documents in the record before the ITI-18 rounds (ObjectRef answers of 100 entries)
 
 
 def find_documents() -> bytes:
@@ -59,25 +61,24 @@ def find_documents() -> bytes:
 
 
 async def one_round(
-    servers: dict[str, tuple[str, int, int]], order: tuple[str, str], count: int, clients: int
-) -> dict[str, dict[str, tuple[float, float]]]:
-    """{variant: {transaction: (requests/s, server CPU ms per request)}} of one round."""
-    figures: dict[str, dict[str, tuple[float, float]]] = {}
+    servers: dict[str, tuple[str, int, int]],
+    order: tuple[str, str],
+    transaction: str,
+    count: int,
+    clients: int,
+) -> dict[str, tuple[float, float]]:
+    """{variant: (requests/s, server CPU ms per request)} of one round of one transaction."""
+    figures: dict[str, tuple[float, float]] = {}
     for variant in order:
         host, port, pid = servers[variant]
-        submissions = [http_request(REPOSITORY, body, ctype) for body, ctype in messages(count)]
-        iti41 = await drive("ITI-41", host, port, submissions, clients, soap_success, pid)
-        queries = [find_documents() for _ in range(count)]
-        iti18 = await drive("ITI-18", host, port, queries, clients, soap_success, pid)
-        for result in (iti41, iti18):
-            if result.failures:
-                raise RuntimeError(
-                    f"{variant} {result.label}: {result.failures} failed: {result.first_failure}"
-                )
-        figures[variant] = {
-            "ITI-41": (iti41.per_second, iti41.cpu_ms_each),
-            "ITI-18": (iti18.per_second, iti18.cpu_ms_each),
-        }
+        if transaction == "ITI-41":
+            requests = [http_request(REPOSITORY, body, ctype) for body, ctype in messages(count)]
+        else:
+            requests = [find_documents() for _ in range(count)]
+        result = await drive(transaction, host, port, requests, clients, soap_success, pid)
+        if result.failures:
+            raise RuntimeError(f"{variant} {transaction}: {result.failures} failed: {result.first_failure}")
+        figures[variant] = (result.per_second, result.cpu_ms_each)
     return figures
 
 
@@ -91,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="xds-bench-audit-"))
     schema = scratch_schema(args.database_url)
-    rounds: list[dict[str, dict[str, tuple[float, float]]]] = []
+    rounds: dict[str, list[dict[str, tuple[float, float]]]] = {}
     try:
         env = server_env(
             work / "data",
@@ -108,17 +109,15 @@ def main() -> None:
                 "traced": (traced.host, traced.port, traced.pid),
                 "untraced": (untraced.host, untraced.port, untraced.pid),
             }
-            warm = asyncio.run(one_round(servers, ("traced", "untraced"), 20, 2))
-            assert warm  # both variants answer
-            for index in range(args.rounds):
-                order = ("traced", "untraced") if index % 2 == 0 else ("untraced", "traced")
-                figures = asyncio.run(one_round(servers, order, args.count, args.clients))
-                rounds.append(figures)
-                for variant in order:
-                    line = ", ".join(
-                        f"{t} {r:.0f}/s {c:.2f} cpu ms" for t, (r, c) in figures[variant].items()
-                    )
-                    print(f"round {index + 1} {variant:9s} {line}", flush=True)
+            # the record the queries read: RECORD documents, unchanged during the ITI-18 rounds
+            asyncio.run(one_round(servers, ("traced", "untraced"), "ITI-41", RECORD // 2, 2))
+            for transaction in ("ITI-18", "ITI-41"):
+                for index in range(args.rounds):
+                    order = ("traced", "untraced") if index % 2 == 0 else ("untraced", "traced")
+                    figures = asyncio.run(one_round(servers, order, transaction, args.count, args.clients))
+                    rounds.setdefault(transaction, []).append(figures)
+                    line = ", ".join(f"{v} {r:.0f}/s {c:.2f} cpu ms" for v, (r, c) in figures.items())
+                    print(f"{transaction} round {index + 1}: {line}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if args.database_url and schema:
@@ -126,8 +125,9 @@ def main() -> None:
     rows = []
     report: dict[str, object] = {"bench": "audit_http", "rounds": args.rounds, "count": args.count}
     for transaction in ("ITI-41", "ITI-18"):
-        rate = {v: statistics.mean(r[v][transaction][0] for r in rounds) for v in ("traced", "untraced")}
-        cpu = {v: statistics.mean(r[v][transaction][1] for r in rounds) for v in ("traced", "untraced")}
+        measured = rounds[transaction]
+        rate = {v: statistics.mean(r[v][0] for r in measured) for v in ("traced", "untraced")}
+        cpu = {v: statistics.mean(r[v][1] for r in measured) for v in ("traced", "untraced")}
         rows.append(
             [
                 transaction,
