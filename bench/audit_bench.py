@@ -5,11 +5,12 @@ see the same machine load and database size.
 
     .venv/bin/python bench/audit_bench.py [--requests 300] [--rounds 4] [--database-url postgresql+psycopg://...]
 
-Runs in-process (``Router.handle``, no HTTP), ``dmp`` profile, one patient, one thread; every request carries
-its own signed VIHF assertion (signed before the clock starts; verification is timed, as in production).
-ITI-18 is FindDocuments by an authorised médecin over ~50 documents (ObjectRef); ITI-41 a 10 KB document in
-base64 (non-MTOM). Prints requests per second (wall clock, and per CPU second of the request thread: less
-sensitive to other load) per mode and round, the means over rounds and the ratios traced/untraced.
+Runs in-process (``Router.handle``, no HTTP), ``dmp-test`` profile (the DMP rules), one patient, one
+thread; every request carries its own signed VIHF assertion (signed before the clock starts; verification
+is timed, as in production). ITI-18 is FindDocuments by an authorised médecin over ~50 documents
+(ObjectRef); ITI-41 a 10 KB document in base64 (non-MTOM). Prints requests per second (wall clock, and per
+CPU second of the request thread: less sensitive to other load) per mode and round, the means over rounds
+and the ratios traced/untraced.
 """
 
 from __future__ import annotations
@@ -148,7 +149,8 @@ def main() -> None:
         url = url_with_schema(args.database_url, schema)
     database = Database(url, schema=schema)
     upgrade(database)
-    settings = Settings(data_dir=data_dir, profile="dmp")
+    # the DMP rules with the test authority (the production profile never trusts it)
+    settings = Settings(data_dir=data_dir, profile="dmp-test", dev_authority="on")
     authority: DevAuthority = install_authority(data_dir)
     services = build_services(settings, database)
     with database.transaction() as connection:

@@ -7,6 +7,10 @@ same stack (same uvicorn, same FastAPI application, same number of workers).
 RegistryResponse: what a submission costs with no XML, no database and no disk. ``GET /bench/floor`` answers
 the same without a body (the floor of a small query). The benchmarks print their figures against these.
 Never part of the product: only the benchmarks start this script.
+
+``XDS_BENCH_AUDIT=off`` (bench/audit_http.py only) serves the SOAP face WITHOUT its access trail: the
+router's audit hook is replaced here, in this bench-only script, so the cost of tracing can be measured
+against the same stack. The server itself has no such switch (every transaction is traced).
 """
 
 from __future__ import annotations
@@ -22,6 +26,15 @@ from fastapi import FastAPI, Request, Response
 sys.path.insert(0, os.environ.get("XDS_BENCH_SERVER_ROOT") or str(Path(__file__).resolve().parents[1]))
 
 from xds_server.app import create_app
+from xds_server.soap.router import Router
+
+
+class UntracedRouter(Router):
+    """The SOAP router with no audit hook (every route handled as if it were no IHE transaction)."""
+
+    def _audit(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+        return None
+
 
 ANSWER = (
     b'<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope">'
@@ -32,6 +45,8 @@ ANSWER = (
 
 def create() -> FastAPI:
     app = create_app()
+    if os.environ.get("XDS_BENCH_AUDIT", "").strip().lower() == "off":
+        app.state.soap_router = UntracedRouter(app.state.services)
 
     @app.post("/bench/floor")
     async def floor(request: Request) -> Response:

@@ -17,12 +17,19 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from xds_server.core.audit import AuditEntity, AuditOutcome, ClientInfo, EntityRole
+from xds_server.core.audit import AuditEntity, AuditOutcome, ClientInfo, EntityRole, Trail
 from xds_server.core.policy import AccessContext
 from xds_server.wiring import Services
 from xds_server.wiring.audit import AuditUnavailable, RequestAudit
 
-__all__ = ["AuditUnavailable", "close_audit", "open_audit", "outcome_of_status", "transaction_of"]
+__all__ = [
+    "AuditUnavailable",
+    "close_audit",
+    "open_audit",
+    "outcome_of_status",
+    "request_trail",
+    "transaction_of",
+]
 
 #: {(resource type, interaction): IHE transaction}
 TRANSACTIONS: dict[tuple[str | None, str], str] = {
@@ -89,6 +96,13 @@ def _open(
     audit = RequestAudit(services, transaction, actor, _client(request, actor), entities=entities)
     setattr(request.state, _STATE, audit)
     return audit
+
+
+def request_trail(request: Request) -> Trail | None:
+    """The trail of the request's trace (None for a route that is no transaction): for a handler whose
+    change the DMP rules do not see (the patient identity feed) to note what it touched."""
+    audit: RequestAudit | None = getattr(request.state, _STATE, None)
+    return audit.trail if audit is not None else None
 
 
 def open_audit(request: Request, services: Services, actor: AccessContext) -> Services:

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from xds_server.core.metadata import AnyObject, Association, DocumentEntry, Folder, SubmissionSet, kind_of
+from xds_server.core.patient_feed import StoredPatient
 from xds_server.core.ports import ObjectSummary, PatientState, StoredDocumentIdentity
 
 if TYPE_CHECKING:
@@ -122,6 +123,10 @@ class InMemoryRegistryStore:
 
     def birth_date(self, patient_id: str) -> date | None:
         return None  # the fake records no birth dates
+
+    def stored(self, patient_id: str) -> StoredPatient | None:
+        state = self.patients.get(patient_id)
+        return StoredPatient(patient_id, state) if state is not None else None  # no demographics
 
     def list(self) -> Iterable[tuple[str, PatientState]]:
         return sorted(self.patients.items())

@@ -16,7 +16,10 @@ a refusal by the database (unknown patient, database down) with exit status 1; n
 
 from __future__ import annotations
 
+import getpass
+import os
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -27,31 +30,54 @@ from typing import Annotated
 import typer
 from lxml import etree
 from pydantic import ValidationError
+from sqlalchemy import Connection
 
+from xds_server.audit import render_json
 from xds_server.cli_errors import DataDirError, check_data_dir, database_problem, fail
 from xds_server.config import DEFAULT_AUDIENCE, Settings, load_settings, profile_names
+from xds_server.core.audit import (
+    PATIENT_API,
+    AuditEntity,
+    AuditOutcome,
+    AuditRecord,
+    ClientInfo,
+    EntityRole,
+    Trail,
+)
 from xds_server.core.errors import XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.metadata import DocumentEntry
 from xds_server.core.policy import (
+    AccessContext,
     AccessMode,
+    ActorKind,
     DocumentFacts,
     RecordSettings,
     WriteOperation,
     explain,
     facts_from_entry,
 )
+from xds_server.core.ports import PatientState
+from xds_server.core.professionals import ProfessionalSearch, SearchError
 from xds_server.core.vocabulary import Status
 from xds_server.ebxml.codec import decode_object_xml, encode_object_xml
 from xds_server.identity import dev_authority
 from xds_server.identity.dev_authority import Identity
 from xds_server.identity.policy_data import load_policy
+from xds_server.storage.audit import SqlAuditStore
 from xds_server.storage.database import Database, configured_database
 from xds_server.storage.migrate import upgrade
+from xds_server.storage.patients import SqlPatientDirectory
+from xds_server.storage.professionals import SqlProfessionalDirectory
 from xds_server.storage.records import SqlRecordStore
 from xds_server.storage.registry import SqlRegistryStore
 from xds_server.terminology import load_profile
 from xds_server.wiring import policy_mode  # the server's choice of rule book, shared
+from xds_server.wiring.professionals import (
+    AmbiguousProfessional,
+    ProfessionalNotFound,
+    find_one,
+)
 
 dev_app = typer.Typer(
     help="The local test authority (TEST ONLY): keys, assertions, tokens.", no_args_is_help=True
@@ -199,6 +225,36 @@ def describe(record: RecordSettings) -> list[str]:
     ]
 
 
+def trace_change(
+    connection: Connection, settings: Settings, patient: str, setting: str, description: str
+) -> None:
+    """Trace an administrator's change to a record in its own transaction (issue 11: each change traced):
+    a PATIENT-API AuditEvent whose user is the ``system`` actor ``cli:<login>`` (the operator running the
+    command) and whose entities are the patient and the setting (``Consent/<id>``, as the FHIR face names
+    it)."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no user name (a container without passwd entry)
+        login = f"uid-{os.getuid()}"
+    actor = AccessContext(ActorKind.SYSTEM, f"cli:{login}", issuer="xds-server command line")
+    trail = Trail(PATIENT_API)
+    trail.patient(patient)
+    trail.entity(AuditEntity(EntityRole.SETTING, f"Consent/{setting}", description=description))
+    record = AuditRecord(
+        event_id=f"urn:uuid:{uuid.uuid4()}",
+        transaction=PATIENT_API,
+        recorded=datetime.now(UTC),
+        outcome=AuditOutcome.SUCCESS,
+        outcome_description=None,
+        actor=actor,
+        client=ClientInfo(lps_name="xds-server CLI"),
+        observer=settings.audit_observer,
+        patient_id=patient,
+        entities=trail.entities(),
+    )
+    SqlAuditStore(connection, render_json).append(record)
+
+
 def _load(store: SqlRecordStore, patient: str) -> RecordSettings:
     record = store.load(patient, _today())
     if record is None:
@@ -226,22 +282,125 @@ def patients_authorize(
     typer.echo(f"{pid}: consent declared for {who}")
 
 
-def patients_block(
-    patient: PatientArg, professional: Professional, data_dir: DataDir = None, profile: Profile = None
+OptionalProfessional = Annotated[
+    str | None, typer.Option("--professional", help="The professional's national id (IDNPS)")
+]
+FoundName = Annotated[
+    str | None,
+    typer.Option("--name", help="Or find him in the directory: his name, with --commune or --postal-code"),
+]
+FoundCommune = Annotated[str | None, typer.Option("--commune", help="The commune where he works")]
+FoundPostalCode = Annotated[str | None, typer.Option("--postal-code", help="The postal code where he works")]
+
+
+def designated_professional(
+    connection: Connection,
+    professional: str | None,
+    name: str | None,
+    commune: str | None,
+    postal_code: str | None,
+) -> str:
+    """The IDNPS ``--professional`` gives, or that of the one professional of the directory ``--name`` with
+    ``--commune`` / ``--postal-code`` finds (exit 2 when the options conflict or the search is ambiguous,
+    listing the candidates; exit 1 when nobody matches)."""
+    if (professional is None) == (name is None):
+        fail("name the professional: --professional IDNPS, or --name with --commune or --postal-code")
+    if professional is not None:
+        if commune is not None or postal_code is not None:
+            fail("--commune and --postal-code go with --name, not with --professional")
+        return national_id(professional, "--professional")
+    try:
+        search = ProfessionalSearch.of(name or "", commune, postal_code)
+    except SearchError as error:
+        fail(str(error))
+    try:
+        return find_one(SqlProfessionalDirectory(connection), search).national_id
+    except AmbiguousProfessional as error:
+        fail(f"{error}; name one with --professional IDNPS")
+    except ProfessionalNotFound as error:
+        fail(str(error), 1)
+
+
+def _block(
+    patient: str,
+    professional: str | None,
+    name: str | None,
+    commune: str | None,
+    postal_code: str | None,
+    data_dir: Path | None,
+    profile: str | None,
+    *,
+    block: bool,
 ) -> None:
-    """Block a professional: no read, no write, in any mode."""
-    with _professional_edit(patient, professional, data_dir, profile) as (store, pid, who):
-        store.block(pid, who)
-    typer.echo(f"{pid}: {who} blocked")
+    settings = settings_of(data_dir, profile)
+    pid = patient_id(patient, settings)
+    with open_database(settings) as database, database.transaction() as connection:
+        who = designated_professional(connection, professional, name, commune, postal_code)
+        store = SqlRecordStore(connection)
+        if block:
+            store.block(pid, who)
+            message = f"{pid}: {who} blocked"
+        elif store.unblock(pid, who):
+            message = f"{pid}: {who} unblocked"
+        else:
+            message = f"{pid}: {who} was not blocked"
+        trace_change(connection, settings, pid, f"blocked-{who}", "added" if block else "removed")
+    typer.echo(message)
+
+
+def patients_block(
+    patient: PatientArg,
+    professional: OptionalProfessional = None,
+    name: FoundName = None,
+    commune: FoundCommune = None,
+    postal_code: FoundPostalCode = None,
+    data_dir: DataDir = None,
+    profile: Profile = None,
+) -> None:
+    """Block a professional (by IDNPS, or found by name and place): no read, no write, in any mode."""
+    _block(patient, professional, name, commune, postal_code, data_dir, profile, block=True)
 
 
 def patients_unblock(
-    patient: PatientArg, professional: Professional, data_dir: DataDir = None, profile: Profile = None
+    patient: PatientArg,
+    professional: OptionalProfessional = None,
+    name: FoundName = None,
+    commune: FoundCommune = None,
+    postal_code: FoundPostalCode = None,
+    data_dir: DataDir = None,
+    profile: Profile = None,
 ) -> None:
-    """Take a professional off the block list."""
-    with _professional_edit(patient, professional, data_dir, profile) as (store, pid, who):
-        removed = store.unblock(pid, who)
-    typer.echo(f"{pid}: {who} unblocked" if removed else f"{pid}: {who} was not blocked")
+    """Take a professional (by IDNPS, or found by name and place) off the block list."""
+    _block(patient, professional, name, commune, postal_code, data_dir, profile, block=False)
+
+
+def patients_oppose(
+    patient: PatientArg,
+    withdraw: Annotated[
+        bool, typer.Option("--withdraw", help="Withdraw the opposition: the record is activated again")
+    ] = False,
+    data_dir: DataDir = None,
+    profile: Profile = None,
+) -> None:
+    """Record the patient's opposition to his record (no professional access or deposit, in any mode; the
+    documents are kept), or withdraw it."""
+    settings = settings_of(data_dir, profile)
+    pid = patient_id(patient, settings)
+    with open_database(settings) as database, database.transaction() as connection:
+        directory = SqlPatientDirectory(connection)
+        state = directory.get(pid)
+        if state is None:
+            fail(f"unknown patient {pid}", 1)
+        if not withdraw:
+            directory.set_state(pid, PatientState.OPPOSED)
+            message = f"{pid}: opposed (no professional access or deposit until withdrawn)"
+        elif state is PatientState.OPPOSED:
+            directory.set_state(pid, PatientState.ACTIVATED)
+            message = f"{pid}: opposition withdrawn, activated"
+        else:
+            message = f"{pid}: not opposed ({state.value})"
+        trace_change(connection, settings, pid, "opposition", "withdrawn" if withdraw else "opposed")
+    typer.echo(message)
 
 
 def patients_settings(
@@ -317,10 +476,11 @@ def patients_representative(
 
 
 def register_patient_commands(patients: typer.Typer) -> None:
-    """Add authorize, block, unblock, settings and representative to the ``patients`` group."""
+    """Add authorize, block, unblock, oppose, settings and representative to the ``patients`` group."""
     patients.command("authorize")(patients_authorize)
     patients.command("block")(patients_block)
     patients.command("unblock")(patients_unblock)
+    patients.command("oppose")(patients_oppose)
     patients.command("settings")(patients_settings)
     patients.command("representative")(patients_representative)
 

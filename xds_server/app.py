@@ -65,6 +65,7 @@ from xds_server.storage.mailbox import SqlMailbox
 from xds_server.storage.migrate import refresh_statistics, upgrade
 from xds_server.storage.outbox import SqlOutbox
 from xds_server.storage.patients import SqlPatientDirectory
+from xds_server.storage.professionals import SqlProfessionalDirectory
 from xds_server.storage.query_sql import SqlQueryPort
 from xds_server.storage.records import SqlRecordStore
 from xds_server.storage.registry import SqlRegistryStore
@@ -135,6 +136,7 @@ def unit_of_work_factory(
                 records=records,
                 record_settings=records,
                 audit=SqlAuditStore(connection, render_json),
+                professionals=SqlProfessionalDirectory(connection),
                 mailbox=SqlMailbox(connection),
             )
 
@@ -235,14 +237,15 @@ def feed_transaction_factory(database: Database) -> Callable[[], AbstractContext
     @contextmanager
     def transaction() -> Iterator[SqlPatientFeed]:
         with database.transaction() as connection:
-            yield SqlPatientFeed(connection, with_patient_id)
+            yield SqlPatientFeed(connection, with_patient_id, audit=SqlAuditStore(connection, render_json))
 
     return transaction
 
 
-def feed_service(database: Database, profile: DomainProfile) -> FeedService:
-    """ITI-8: each message applied in its own transaction on the feed store (patients and the merge)."""
-    return FeedService(feed_transaction_factory(database), profile)
+def feed_service(database: Database, profile: DomainProfile, services: Services | None = None) -> FeedService:
+    """ITI-8: each message applied in its own transaction on the feed store (patients and the merge), and
+    traced (``services``: the trail's clock, ids and observer; the server always passes them)."""
+    return FeedService(feed_transaction_factory(database), profile, services)
 
 
 def mllp_listener(settings: Settings, feed: FeedService) -> MllpServer:
@@ -360,7 +363,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     owned = database is None
     database = open_database(settings) if database is None else database
     services = build_services(settings, database, profile, trust=trust)
-    feed = feed_service(database, services.profile)
+    feed = feed_service(database, services.profile, services)
     listener = mllp_listener(settings, feed) if settings.mllp_port is not None else None
     smtp = (
         mailbox_listener(settings, database, services, trust)

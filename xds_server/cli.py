@@ -39,6 +39,7 @@ from xds_server.demo import demo_command
 from xds_server.feed_cli import feed_app
 from xds_server.gc import gc_command
 from xds_server.mailbox_cli import mssante_app
+from xds_server.professionals_cli import professionals_app
 from xds_server.storage.database import Database
 from xds_server.storage.migrate import current_revision
 from xds_server.storage.patients import SqlPatientDirectory
@@ -60,6 +61,7 @@ app.add_typer(notify_app, name="notify")
 register_audit_patient_commands(patients_app)
 app.add_typer(bench_app, name="bench")
 app.add_typer(feed_app, name="feed")
+app.add_typer(professionals_app, name="professionals")
 app.add_typer(mssante_app, name="mssante")
 register_client_commands(app)  # send, find, get
 app.command("demo")(demo_command)

@@ -18,11 +18,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import date
 from typing import Any, Final
 
 from fhir_api.mapping.codes import OID_RE
 from xds_server.core.identifiers import Cx, IdentifierError, parse_cx
+from xds_server.core.patient_feed import Sex, StoredPatient
 from xds_server.core.ports import PatientState
 
 _PLAIN_ID: Final = re.compile(r"^[A-Za-z0-9.]+(-[A-Za-z0-9.]+)*$")
@@ -71,17 +71,45 @@ def identifier_of(cx: str) -> dict[str, Any]:
     return {"system": f"urn:oid:{parsed.authority}", "value": parsed.id}
 
 
-def patient_resource(cx: str, state: PatientState, birth_date: date | None = None) -> dict[str, Any]:
-    """The Patient resource of a registry patient. ``active`` is false once the record is closed or
-    opposed (FHIR: "whether this patient record is in active use")."""
+_SEX_TO_GENDER: Final = {Sex.MALE: "male", Sex.FEMALE: "female", Sex.OTHER: "other"}
+
+
+def patient_resource(stored: StoredPatient) -> dict[str, Any]:
+    """The Patient resource of a registry patient as the directory holds it: the PDQm read (ITI-78), the
+    ITI-104 answer and the patient's own PATCH all answer this one mapping. ``active`` is false once the
+    record is closed or opposed, or the id merged into another (FHIR: "whether this patient record is in
+    active use"); the identifier of the domain is ``official``, the feed's cross-references ``secondary``;
+    name, gender and birth date as the identity feed gave them; a merged id links to its survivor."""
     resource: dict[str, Any] = {
         "resourceType": "Patient",
-        "id": patient_logical_id(cx),
-        "identifier": [{"use": "official", **identifier_of(cx)}],
-        "active": state in (PatientState.CREATED, PatientState.ACTIVATED),
+        "id": patient_logical_id(stored.patient_id),
+        "identifier": [{"use": "official", **identifier_of(stored.patient_id)}],
+        "active": stored.merged_into is None
+        and stored.state in (PatientState.CREATED, PatientState.ACTIVATED),
     }
-    if birth_date is not None:
-        resource["birthDate"] = birth_date.isoformat()
+    for reference in stored.cross_references:
+        system, sep, value = reference.partition("|")
+        if sep and system and value:
+            resource["identifier"].append({"use": "secondary", "system": system, "value": value})
+    d = stored.demographics
+    if d.family or d.given:
+        name: dict[str, Any] = {}
+        if d.family:
+            name["family"] = d.family
+        if d.given:
+            name["given"] = list(d.given)
+        resource["name"] = [name]
+    if d.sex is not None:
+        resource["gender"] = _SEX_TO_GENDER.get(d.sex, "unknown")
+    if d.birth_date is not None:
+        resource["birthDate"] = d.birth_date.isoformat()
+    if stored.merged_into is not None:
+        resource["link"] = [
+            {
+                "type": "replaced-by",
+                "other": {"reference": f"Patient/{patient_logical_id(stored.merged_into)}"},
+            }
+        ]
     return resource
 
 

@@ -12,6 +12,7 @@ from fhir_api.routes import (
     metadata_update,
     patient,
     patient_feed,
+    practitioner,
     provide,
     record_settings,
 )
@@ -26,6 +27,7 @@ ROUTERS: list[APIRouter] = [
     metadata_update.router,
     audit_event.router,
     record_settings.router,
+    practitioner.router,
     communication.router,
 ]
 

@@ -49,10 +49,12 @@ def _find(fhir: FhirRequest, patient_ids: list[str]) -> list[dict[str, object]]:
     found = []
     with fhir.services.for_reading().transaction() as work:
         for patient_id in dict.fromkeys(patient_ids):
-            state = work.patients.get(patient_id)
-            if state is None or not directory_visible(fhir.services, fhir.actor, patient_id, state.value):
+            stored = work.patients.stored(patient_id)
+            if stored is None or not directory_visible(
+                fhir.services, fhir.actor, patient_id, stored.state.value
+            ):
                 continue
-            found.append(patient_resource(patient_id, state, work.patients.birth_date(patient_id)))
+            found.append(patient_resource(stored))
     return found
 
 

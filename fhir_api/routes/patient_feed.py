@@ -26,8 +26,9 @@ from typing import Any, Final
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from fhir_api.audit import request_trail
 from fhir_api.formats import fhir_response, parse_resource, request_format
-from fhir_api.mapping.patient import cx_of_identifier, cx_of_logical_id, identifier_of, patient_logical_id
+from fhir_api.mapping.patient import cx_of_identifier, cx_of_logical_id, patient_resource
 from fhir_api.outcome import FhirError, OutcomeIssue
 from fhir_api.router import Fhir, FhirInteraction, FhirRequest, fhir_api_router
 from fhir_api.search import Token
@@ -40,19 +41,17 @@ from xds_server.core.patient_feed import (
     FeedRefused,
     PatientFeedStore,
     Sex,
-    StoredPatient,
     merge_patients,
     pick_patient_id,
     register_patient,
 )
-from xds_server.core.ports import PatientState
 from xds_server.wiring.access import may_feed_patients
+from xds_server.wiring.audit import note_feed
 
 router = fhir_api_router()
 
 PIXM_SOURCE: Final = "https://profiles.ihe.net/ITI/PIXm/CapabilityStatement/IHE.PIXm.Manager"
 _GENDER_TO_SEX: Final = {"male": Sex.MALE, "female": Sex.FEMALE, "other": Sex.OTHER, "unknown": Sex.UNKNOWN}
-_SEX_TO_GENDER: Final = {Sex.MALE: "male", Sex.FEMALE: "female", Sex.OTHER: "other"}
 _STATUS: Final = {
     FeedProblem.NO_DOMAIN_ID: (400, "invalid"),
     FeedProblem.INVALID_ID: (400, "invalid"),
@@ -156,45 +155,12 @@ def _fed(fhir: FhirRequest, resource: dict[str, Any], url_identifier: tuple[str,
     return FedPatient(patient_id, tuple(dict.fromkeys(references)), _demographics(resource), complete=True)
 
 
-def _resource(stored: StoredPatient) -> dict[str, Any]:
-    """The Patient as the registry holds it after the feed."""
-    resource: dict[str, Any] = {
-        "resourceType": "Patient",
-        "id": patient_logical_id(stored.patient_id),
-        "identifier": [{"use": "official", **identifier_of(stored.patient_id)}],
-        "active": stored.merged_into is None
-        and stored.state in (PatientState.CREATED, PatientState.ACTIVATED),
-    }
-    for reference in stored.cross_references:
-        system, sep, value = reference.partition("|")
-        if sep and system and value:
-            resource["identifier"].append({"use": "secondary", "system": system, "value": value})
-    d = stored.demographics
-    if d.family or d.given:
-        name: dict[str, Any] = {}
-        if d.family:
-            name["family"] = d.family
-        if d.given:
-            name["given"] = list(d.given)
-        resource["name"] = [name]
-    if d.sex is not None:
-        resource["gender"] = _SEX_TO_GENDER.get(d.sex, "unknown")
-    if d.birth_date is not None:
-        resource["birthDate"] = d.birth_date.isoformat()
-    if stored.merged_into is not None:
-        resource["link"] = [
-            {
-                "type": "replaced-by",
-                "other": {"reference": f"Patient/{patient_logical_id(stored.merged_into)}"},
-            }
-        ]
-    return resource
-
-
 def _apply(fhir: FhirRequest, fed: FedPatient, survivor: str | None) -> tuple[FeedOutcome, dict[str, Any]]:
     factory = fhir.services.feed_transaction
     if factory is None:
         raise FhirError.single(501, "not-supported", "this server takes no patient identity feed")
+    trail = request_trail(fhir.request)
+    subsumed = fed.patient_id if survivor is not None else None
     transaction: AbstractContextManager[PatientFeedStore] = factory()
     with transaction as store:
         try:
@@ -203,10 +169,14 @@ def _apply(fhir: FhirRequest, fed: FedPatient, survivor: str | None) -> tuple[Fe
             else:
                 result = merge_patients(store, FedPatient(survivor), fed.patient_id)
         except FeedRefused as refusal:
+            if trail is not None:
+                note_feed(trail, None, survivor or fed.patient_id, subsumed)
             raise _refused(refusal) from None
+        if trail is not None:  # before the commit: the trace is written in this transaction
+            note_feed(trail, result.outcome, result.patient_id, subsumed)
         stored = store.get(fed.patient_id)
     assert stored is not None  # just written in this transaction
-    return result.outcome, _resource(stored)
+    return result.outcome, patient_resource(stored)
 
 
 _UPDATE = FhirInteraction(

@@ -5,7 +5,11 @@ Consent (one resource per setting, its id says which):
 * ``authorised-IDNPS`` (provision permit): consent declared for that professional;
 * ``blocked-IDNPS`` (provision deny): the professional is blocked (no read, no write, in any mode);
 * ``administrator-IDNPS`` (provision permit): an administrator doctor (sees MASQUE_PS documents);
-* ``samu`` / ``break-glass`` (provision permit or deny, purpose ETREAT): the emergency preferences.
+* ``samu`` / ``break-glass`` (provision permit or deny, purpose ETREAT): the emergency preferences;
+* ``opposition`` (provision deny: the patient opposes his record; permit: he does not): an opposed record
+  does not exist for professionals (dmp-rules.md: no consultation in any mode, no deposit, answered like an
+  absent record) while the patient keeps his trail and settings; ``DELETE`` (or ``permit``) withdraws the
+  opposition and the record is activated again, as it was.
 
 ``GET /fhir/Consent[?patient.identifier=SYSTEM|VALUE]`` lists them, ``PUT /fhir/Consent/{id}`` sets one
 (the body names the patient in ``Consent.patient``), ``DELETE /fhir/Consent/{id}?patient.identifier=...``
@@ -14,9 +18,9 @@ removes one (revoke, unblock; an emergency preference returns to "allowed"). ``P
 
 Who may do what is ``wiring.record_settings``; a record outside the caller's reach answers 404 like an
 unknown one. Every request is traced (subtype PATIENT-API) by the face's audit hook, each change in its own
-transaction. Not here: blocking a professional found by name and commune (there is no professional
-directory in this server: the patient names the IDNPS), masking (the DocumentReference PATCH of the MHD
-routes), opposition (recorded by administrators).
+transaction (the setting it touched noted as an entity ``Consent/<id>``). A professional is found by name
+and commune or postal code with ``GET /fhir/Practitioner`` (routes/practitioner.py), then blocked here by
+his IDNPS. Not here: masking (the DocumentReference PATCH of the MHD routes).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from xds_server.wiring.record_settings import (
     apply_change,
     record_in_reach,
     set_contact,
+    set_opposition,
     set_record_state,
 )
 
@@ -50,6 +55,7 @@ PS_SYSTEM: Final = "urn:oid:1.2.250.1.71.4.2.1"
 POLICY_SYSTEM: Final = "urn:xds-server:dmp-record-setting"
 _RELATIONS: Final = ("authorised", "blocked", "administrator")
 _EMERGENCY: Final = {"samu": "samu", "break-glass": "break_glass"}
+OPPOSITION: Final = "opposition"
 
 
 def _consent(
@@ -70,7 +76,7 @@ def _consent(
                 "reference": {"identifier": {"system": PS_SYSTEM, "value": professional}},
             }
         ]
-    else:
+    elif consent_id != OPPOSITION:
         provision["purpose"] = [
             {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT"}
         ]
@@ -99,6 +105,7 @@ def consents(record: RecordSettings) -> list[dict[str, Any]]:
     found += [_consent(record, f"administrator-{p}", True, p) for p in sorted(record.administrators)]
     found.append(_consent(record, "samu", record.samu_allowed, None))
     found.append(_consent(record, "break-glass", record.break_glass_allowed, None))
+    found.append(_consent(record, OPPOSITION, record.state is not PatientState.OPPOSED, None))
     return found
 
 
@@ -175,14 +182,19 @@ async def put_consent(consent_id: str, fhir: Fhir) -> Response:
     provision = resource.get("provision") or {}
     if provision.get("type") not in ("permit", "deny"):
         raise FhirError.invalid("Consent.provision.type must be permit or deny")
-    change = _change_of(consent_id, provision["type"] == "permit")
+    permit = provision["type"] == "permit"
+    change = _change_of(consent_id, permit) if consent_id != OPPOSITION else None
     identifier = (resource.get("patient") or {}).get("identifier") or {}
     named = f"{identifier.get('system', '')}|{identifier.get('value', '')}" if identifier else None
     patient = _patient_of(fhir, named)
 
     def run() -> list[dict[str, Any]]:
         with fhir.services.transaction() as work:
-            apply_change(work, _in_reach(fhir, work, patient), change)
+            record = _in_reach(fhir, work, patient)
+            if change is None:
+                set_opposition(work, record, opposed=not permit)
+            else:
+                apply_change(work, record, change)
         with fhir.services.for_reading().transaction() as work:
             return consents(_in_reach(fhir, work, patient))
 
@@ -197,12 +209,16 @@ async def put_consent(consent_id: str, fhir: Fhir) -> Response:
     openapi_extra=FhirInteraction("Consent", "delete", audit="PATIENT-API").extra(),
 )
 async def delete_consent(consent_id: str, fhir: Fhir) -> Response:
-    change = _change_of(consent_id, None)
+    change = _change_of(consent_id, None) if consent_id != OPPOSITION else None
     patient = _patient_of(fhir, fhir.request.query_params.get("patient.identifier"))
 
     def run() -> None:
         with fhir.services.transaction() as work:
-            apply_change(work, _in_reach(fhir, work, patient), change)
+            record = _in_reach(fhir, work, patient)
+            if change is None:
+                set_opposition(work, record, opposed=False)
+            else:
+                apply_change(work, record, change)
 
     await run_in_threadpool(run)
     return Response(status_code=204)
@@ -264,8 +280,10 @@ async def patch_patient(logical_id: str, fhir: Fhir) -> Response:
                 set_record_state(work, record, PatientState.ACTIVATED if active else PatientState.CLOSED)
             if email_given:
                 set_contact(work, record, email)
-            state = work.patients.get(record.patient_id) or record.state
-            resource = patient_resource(record.patient_id, state, record.birth_date)
+            stored = work.patients.stored(record.patient_id)
+            if stored is None:  # in reach a moment ago, in this very transaction
+                raise FhirError.not_found(f"Patient/{logical_id} is not known")
+            resource = patient_resource(stored)
             if email_given and email:
                 resource["telecom"] = [{"system": "email", "value": email}]
             return resource

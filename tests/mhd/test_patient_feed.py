@@ -81,6 +81,16 @@ class TestCreateAndUpdate:
         read = ihe_server.client.get(f"/fhir/Patient/{OID}-F1", headers=ihe_server.auth())
         assert read.status_code == 200 and read.json()["birthDate"] == "1980-02-29"
 
+    def test_the_read_shows_what_the_feed_stored(self, ihe_server: FhirServer) -> None:
+        """PDQm read and search answer the Patient exactly as the ITI-104 answer shows it (one mapping)."""
+        fed = put(ihe_server, "F3", patient("F3")).json()
+        assert fed["name"] == [{"family": "Durand", "given": ["Anne", "Marie"]}]
+        read = ihe_server.client.get(f"/fhir/Patient/{OID}-F3", headers=ihe_server.auth()).json()
+        assert read == fed
+        assert (read["gender"], read["birthDate"]) == ("female", "1980-02-29")
+        found = ihe_server.client.get(f"/fhir/Patient?_id={OID}-F3", headers=ihe_server.auth()).json()
+        assert [e["resource"] for e in found["entry"]] == [fed]
+
     def test_the_url_identifier_may_be_a_cross_reference(self, ihe_server: FhirServer) -> None:
         response = put(ihe_server, "IPP-F2", patient("F2"), system="http://hospital.example/ipp")
         assert response.status_code == 201 and response.json()["id"] == f"{OID}-F2"

@@ -35,6 +35,7 @@ ENTITY_TYPE: Final = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 OBJECT_ROLE: Final = "http://terminology.hl7.org/CodeSystem/object-role"
 BALP_ENTITY_TYPE: Final = "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
 PARTICIPATION: Final = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+LIFECYCLE: Final = "http://terminology.hl7.org/CodeSystem/dicom-audit-lifecycle"
 ROLE_CLASS: Final = "http://terminology.hl7.org/CodeSystem/v3-RoleClass"
 CONFIDENTIALITY_OIDS: Final = {
     "2.16.840.1.113883.5.25": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
@@ -47,6 +48,7 @@ _ENTITY_CODES: Final = {
     EntityRole.SUBMISSION_SET: (("2", "System Object"), ("20", "Job")),
     EntityRole.QUERY: (("2", "System Object"), ("24", "Query")),
     EntityRole.TOKEN: (("2", "System Object"), ("13", "Security Resource")),
+    EntityRole.SETTING: (("2", "System Object"), ("4", "Domain Resource")),
 }
 
 
@@ -168,6 +170,8 @@ def _entity(entity: AuditEntity) -> dict[str, Any]:
         rendered["query"] = entity.query_base64
     else:
         rendered["what"] = {"identifier": {"value": entity.identifier}}
+    if entity.lifecycle:
+        rendered["lifecycle"] = {"system": LIFECYCLE, "code": entity.lifecycle}
     if entity.security_labels:
         rendered["securityLabel"] = _security_labels(entity.security_labels)
     if entity.description:
@@ -189,7 +193,7 @@ def render(record: AuditRecord) -> dict[str, Any]:
         "id": record.event_id.removeprefix("urn:uuid:"),
         "type": _coding(kind.type),
         "subtype": [_coding(s) for s in kind.subtypes],
-        "action": kind.action.value,
+        "action": record.event_action.value,
         "recorded": record.recorded.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "outcome": str(int(record.outcome)),
     }

@@ -117,6 +117,9 @@ EVENT_KINDS: Final[Mapping[str, EventKind]] = {
     "ITI-41": _kind("ITI-41", _IMPORT, AuditAction.CREATE),
     "ITI-42": _kind("ITI-42", _IMPORT, AuditAction.CREATE),
     "ITI-43": _kind("ITI-43", _EXPORT, AuditAction.READ, serves_data=True),
+    # Patient Identity Feed (ITI TF-2 3.8.5.1.1): Patient Record, C for A01/A04/A05, U for A08/A40 (the
+    # record's ``action`` says which; C is the default for a message that was not understood)
+    "ITI-8": _kind("ITI-8", _PATIENT_RECORD, AuditAction.CREATE),
     "ITI-18": _kind("ITI-18", _QUERY, AuditAction.EXECUTE),
     "ITI-51": _kind("ITI-51", _QUERY, AuditAction.EXECUTE),
     "ITI-57": _kind("ITI-57", _PATIENT_RECORD, AuditAction.UPDATE),
@@ -128,6 +131,7 @@ EVENT_KINDS: Final[Mapping[str, EventKind]] = {
     "ITI-78": _kind("ITI-78", REST_TYPE, AuditAction.EXECUTE, rest="search-type"),
     "ITI-104": _kind("ITI-104", REST_TYPE, AuditAction.UPDATE, rest="update"),
     "ITI-81": _kind("ITI-81", REST_TYPE, AuditAction.EXECUTE, rest="search-type"),
+    "ITI-90": _kind("ITI-90", REST_TYPE, AuditAction.EXECUTE, rest="search-type"),
     PATIENT_API: _kind(PATIENT_API, REST_TYPE, AuditAction.UPDATE, rest="patch"),
     PATIENT_MAILBOX: _kind(PATIENT_MAILBOX, REST_TYPE, AuditAction.EXECUTE),
     # any other FHIR interaction
@@ -144,6 +148,7 @@ class EntityRole(StrEnum):
     QUERY = "query"
     TOKEN = "token"  # the credential's id (assertion ID, token jti), never the credential
     REQUEST_ID = "request_id"  # wsa:MessageID / X-Request-Id
+    SETTING = "setting"  # a record setting the patient changed (Consent/blocked-IDNPS ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +160,8 @@ class AuditEntity:
     #: the raw query (bytes as received), for QUERY entities; rendered base64
     query: bytes | None = None
     description: str | None = None
+    #: DICOM ObjectLifecycle code (dicom-audit-lifecycle: 1 creation, 3 amendment, 14 logical deletion)
+    lifecycle: str | None = None
 
     @property
     def query_base64(self) -> str | None:
@@ -190,10 +197,16 @@ class AuditRecord:
     entities: tuple[AuditEntity, ...] = ()
     #: the documents the transaction created (new DocumentEntries), for the new-document notice
     created_documents: tuple[str, ...] = ()
+    #: the action when the transaction's kind does not fix it (ITI-8: create or update)
+    action: AuditAction | None = None
 
     @property
     def kind(self) -> EventKind:
         return EVENT_KINDS.get(self.transaction) or EVENT_KINDS["REST"]
+
+    @property
+    def event_action(self) -> AuditAction:
+        return self.action or self.kind.action
 
     @property
     def agent_id(self) -> str | None:
@@ -212,10 +225,16 @@ class Trail:
     documents: dict[str, AuditEntity] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)
     others: list[AuditEntity] = field(default_factory=list)
+    #: what the transaction did to each patient (the feed: created, amended, merged away)
+    patient_lifecycles: dict[str, str] = field(default_factory=dict)
+    #: the action when the transaction's kind does not fix it (AuditRecord.action)
+    action: AuditAction | None = None
 
-    def patient(self, patient_id: str | None) -> None:
+    def patient(self, patient_id: str | None, *, lifecycle: str | None = None) -> None:
         if patient_id and patient_id not in self.patient_ids:
             self.patient_ids.append(patient_id)
+        if patient_id and lifecycle:
+            self.patient_lifecycles[patient_id] = lifecycle
 
     def document(
         self, unique_id: str | None, security_labels: Sequence[str] = (), *, created: bool = False
@@ -231,7 +250,10 @@ class Trail:
             self.others.append(entity)
 
     def entities(self) -> tuple[AuditEntity, ...]:
-        patients = tuple(AuditEntity(EntityRole.PATIENT, p) for p in self.patient_ids)
+        patients = tuple(
+            AuditEntity(EntityRole.PATIENT, p, lifecycle=self.patient_lifecycles.get(p))
+            for p in self.patient_ids
+        )
         return (*patients, *self.documents.values(), *self.others)
 
 

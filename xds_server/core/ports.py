@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from xds_server.core.metadata import AnyObject, Association, DocumentEntry, ObjectKind
 
-if TYPE_CHECKING:  # core.audit reads core.policy, which reads this module
+if TYPE_CHECKING:  # core.audit reads core.policy, which reads this module (core.patient_feed too)
     from xds_server.core.audit import AuditRecord, Notice, StoredTrace, TrailQuery
+    from xds_server.core.patient_feed import StoredPatient
 
 
 class PatientState(StrEnum):
@@ -132,6 +133,11 @@ class PatientDirectory(Protocol):
 
     def birth_date(self, patient_id: str) -> date | None:
         """The recorded birth date (None when unknown or not recorded)."""
+        ...
+
+    def stored(self, patient_id: str) -> StoredPatient | None:
+        """The patient as the identity feed left him (state, demographics, cross-references); None when
+        unknown or merged into another (a merged id names no patient)."""
         ...
 
     def list(self) -> Iterable[tuple[str, PatientState]]: ...

@@ -156,7 +156,8 @@ def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-Handler = Callable[[bytes], bytes]
+#: (message, the peer's address) -> the answer
+Handler = Callable[[bytes, str | None], bytes]
 ErrorHandler = Callable[[str, bytes], bytes]
 
 
@@ -201,6 +202,7 @@ class MllpServer:
         if task is not None:
             self._connections.add(task)
         peer = writer.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else None
         framer = MllpFramer(self._max_bytes)
         try:
             while True:
@@ -209,7 +211,7 @@ class MllpServer:
                     break
                 for event in framer.feed(data):
                     if isinstance(event, Frame):
-                        answer = await asyncio.to_thread(self._handle, event.content)
+                        answer = await asyncio.to_thread(self._handle, event.content, address)
                     else:
                         answer = await asyncio.to_thread(self._framing_error, event.reason, event.head)
                     writer.write(frame(answer))

@@ -71,7 +71,7 @@ class SqlAuditStore:
                     "recorded": record.recorded,
                     "transaction": record.transaction,
                     "type_code": record.kind.type.code,
-                    "action": record.kind.action.value,
+                    "action": record.event_action.value,
                     "outcome": int(record.outcome),
                     "patient_id": record.patient_id,
                     "agent_id": record.agent_id,

@@ -22,10 +22,11 @@ from typing import Any
 from sqlalchemy import Connection, String, bindparam, delete, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from xds_server.core.patient_feed import Demographics, FedPatient, Sex, StoredPatient
+from xds_server.core.patient_feed import Demographics, FedPatient, StoredPatient
 from xds_server.core.policy import RecordSettings
-from xds_server.core.ports import Clock, PatientState
+from xds_server.core.ports import AuditSink, Clock, PatientState
 from xds_server.storage.errors import translate_db_errors
+from xds_server.storage.patients import GIVEN_SEPARATOR, stored_patient
 from xds_server.storage.records import Relation, SqlRecordStore
 from xds_server.storage.tables import (
     document_entry,
@@ -50,14 +51,9 @@ class _SystemClock:
         return datetime.now(UTC)
 
 
-_GIVEN_SEPARATOR = "^"  # as in an HL7 XPN (given name ^ second names); a name never contains it once decoded
 _p, _pi = patient.c, patient_identifier.c
 _ro = registry_object.c
 _LOCK = select(_p.patient_id).where(_p.patient_id.in_(bindparam("ids", expanding=True)))
-_GET = select(
-    _p.patient_id, _p.state, _p.merged_into, _p.family_name, _p.given_names, _p.birth_date, _p.sex
-).where(_p.patient_id == bindparam("pid"))
-_IDENTIFIERS = select(_pi.identifier).where(_pi.patient_id == bindparam("pid")).order_by(_pi.identifier)
 _OBJECTS_OF = select(_ro.entry_uuid, _ro.xml).where(_ro.patient_id == bindparam("old")).order_by(_ro.seq)
 _MOVE_OBJECT = (
     update(registry_object)
@@ -77,7 +73,15 @@ def _insert(dialect: str, table: Any) -> Any:
 class SqlPatientFeed:
     """``PatientFeedStore`` over one open transaction."""
 
-    def __init__(self, connection: Connection, rewrite_xml: XmlRewriter, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        rewrite_xml: XmlRewriter,
+        clock: Clock | None = None,
+        audit: AuditSink | None = None,
+    ) -> None:
+        #: the access trail on this very transaction (the feed's trace commits with its change)
+        self.audit = audit
         self._connection = connection
         self._rewrite_xml = rewrite_xml
         self._clock = clock or _SystemClock()
@@ -97,22 +101,7 @@ class SqlPatientFeed:
         self._run(statement, {"ids": sorted(set(patient_ids))}).all()
 
     def get(self, patient_id: str) -> StoredPatient | None:
-        row = self._run(_GET, {"pid": patient_id}).one_or_none()
-        if row is None:
-            return None
-        references = tuple(self._run(_IDENTIFIERS, {"pid": patient_id}).scalars())
-        return StoredPatient(
-            patient_id=row.patient_id,
-            state=PatientState(row.state),
-            merged_into=row.merged_into,
-            demographics=Demographics(
-                family=row.family_name,
-                given=tuple(n for n in (row.given_names or "").split(_GIVEN_SEPARATOR) if n),
-                birth_date=row.birth_date,
-                sex=Sex(row.sex) if row.sex else None,
-            ),
-            cross_references=references,
-        )
+        return stored_patient(self._connection, patient_id)
 
     def settings(self, patient_id: str) -> RecordSettings | None:
         return self._records.load(patient_id, self._today())
@@ -236,7 +225,7 @@ def _demographic_columns(demographics: Demographics, *, every: bool = False) -> 
     if every:
         return {
             "family_name": demographics.family or None,
-            "given_names": _GIVEN_SEPARATOR.join(demographics.given) or None,
+            "given_names": GIVEN_SEPARATOR.join(demographics.given) or None,
             "birth_date": demographics.birth_date,
             "sex": demographics.sex.value if demographics.sex else None,
         }
@@ -244,7 +233,7 @@ def _demographic_columns(demographics: Demographics, *, every: bool = False) -> 
     if demographics.family:
         columns["family_name"] = demographics.family
     if demographics.given:
-        columns["given_names"] = _GIVEN_SEPARATOR.join(demographics.given)
+        columns["given_names"] = GIVEN_SEPARATOR.join(demographics.given)
     if demographics.birth_date is not None:
         columns["birth_date"] = demographics.birth_date
     if demographics.sex is not None:

@@ -15,11 +15,16 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from xds_server.core.errors import ErrorCode, XdsError
+from xds_server.core.patient_feed import Demographics, Sex, StoredPatient
 from xds_server.core.ports import Clock, PatientState
 from xds_server.storage.errors import translate_db_errors
-from xds_server.storage.tables import patient
+from xds_server.storage.tables import patient, patient_identifier
 
-__all__ = ["SqlPatientDirectory", "SystemClock"]
+__all__ = ["GIVEN_SEPARATOR", "SqlPatientDirectory", "SystemClock", "stored_patient"]
+
+#: given names in one column, as in an HL7 XPN (given name ^ second names); a name never contains it once
+#: decoded
+GIVEN_SEPARATOR = "^"
 
 
 class SystemClock:
@@ -31,12 +36,42 @@ class SystemClock:
 
 _c = patient.c
 _GET = select(_c.state, _c.birth_date).where(_c.patient_id == bindparam("pid"), _c.merged_into.is_(None))
+_STORED = select(
+    _c.patient_id, _c.state, _c.merged_into, _c.family_name, _c.given_names, _c.birth_date, _c.sex
+).where(_c.patient_id == bindparam("pid"))
+_IDENTIFIERS = (
+    select(patient_identifier.c.identifier)
+    .where(patient_identifier.c.patient_id == bindparam("pid"))
+    .order_by(patient_identifier.c.identifier)
+)
 _LIST = select(_c.patient_id, _c.state).where(_c.merged_into.is_(None)).order_by(_c.patient_id)
 _SET_STATE = (
     update(patient)
     .where(_c.patient_id == bindparam("pid"))
     .values(state=bindparam("new_state"), updated_at=bindparam("now"))
 )
+
+
+def stored_patient(connection: Connection, patient_id: str) -> StoredPatient | None:
+    """The directory's row for an id (merged or not) with its demographics and cross-references: what
+    the identity feed wrote, read by the feed itself and by the PDQm read (one reading, one mapping)."""
+    with translate_db_errors():
+        row = connection.execute(_STORED, {"pid": patient_id}).one_or_none()
+        if row is None:
+            return None
+        references = tuple(connection.execute(_IDENTIFIERS, {"pid": patient_id}).scalars())
+    return StoredPatient(
+        patient_id=row.patient_id,
+        state=PatientState(row.state),
+        merged_into=row.merged_into,
+        demographics=Demographics(
+            family=row.family_name,
+            given=tuple(n for n in (row.given_names or "").split(GIVEN_SEPARATOR) if n),
+            birth_date=row.birth_date,
+            sex=Sex(row.sex) if row.sex else None,
+        ),
+        cross_references=references,
+    )
 
 
 def _upsert(dialect: str, with_birth_date: bool) -> Any:
@@ -92,6 +127,11 @@ class SqlPatientDirectory:
         """The recorded birth date (None when unknown or not recorded)."""
         row = self._row(patient_id)
         return None if row is None else row.birth_date
+
+    def stored(self, patient_id: str) -> StoredPatient | None:
+        """The patient with what the feed stored; None when unknown or merged into another."""
+        found = stored_patient(self._connection, patient_id)
+        return found if found is not None and found.merged_into is None else None
 
     def list(self) -> Iterator[tuple[str, PatientState]]:
         """Every known patient with its state, by patient id (an id merged into another is no patient)."""

@@ -353,6 +353,39 @@ notification = Table(
     Index(None, "patient_id"),
 )
 
+# The professional directory (issue 11: a patient blocks a professional found by name and place), loaded by
+# an administrator from the Annuaire Santé extraction (storage/professionals.py): one row per professional
+# (IDNPS) and one per site he works at. ``name_key`` / ``commune_key`` are the search forms
+# (core.professionals.search_key / commune_key), compared in SQL.
+professional = Table(
+    "professional",
+    metadata,
+    Column("national_id", String(64), primary_key=True),  # IDNPS (Identification nationale PP)
+    Column("family_name", String(256), nullable=False),
+    Column("given_name", String(256), nullable=False),
+    Column("name_key", String(512), nullable=False),  # "FAMILY GIVEN", for word-prefix matching
+    Column("profession_code", String(16), nullable=False),  # TRE_G15
+    Column("profession", String(256), nullable=False),
+)
+
+professional_site = Table(
+    "professional_site",
+    metadata,
+    Column(
+        "national_id",
+        String(64),
+        ForeignKey("professional.national_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", SmallInteger, primary_key=True),
+    Column("structure", String(512), nullable=False),
+    Column("postal_code", String(16), nullable=False),
+    Column("commune", String(256), nullable=False),
+    Column("commune_key", String(256), nullable=False),
+    Index(None, "commune_key"),
+    Index(None, "postal_code"),
+)
+
 # -- the patient's secure mailbox (issue 16, xds_server/mailbox, storage/mailbox.py) ------------------------
 ADDRESS = String(320)  # RFC 5321: 64 + 1 + 255
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from xds_server.core.audit import (
+    AuditAction,
     AuditEntity,
     AuditOutcome,
     AuditRecord,
@@ -28,10 +29,33 @@ from xds_server.core.audit import (
     Trail,
     notices_for,
 )
+from xds_server.core.patient_feed import FeedOutcome
 from xds_server.core.policy import AccessContext, ActorKind
-from xds_server.wiring.services import Services, UnitOfWork
+from xds_server.core.ports import AuditSink
+from xds_server.wiring.services import AuditedFeedStore, Services, UnitOfWork
 
-__all__ = ["AuditUnavailable", "RequestAudit"]
+__all__ = ["AuditUnavailable", "RequestAudit", "note_feed"]
+
+#: DICOM ObjectLifecycle codes of the patients a feed touched (BALP patient identity patterns)
+_CREATED, _AMENDED, _MERGED_AWAY = "1", "3", "14"
+
+
+def note_feed(trail: Trail, outcome: FeedOutcome | None, patient_id: str, subsumed_id: str | None) -> None:
+    """What a patient identity feed (ITI-8, ITI-104) did, on its trail: the patient it created or
+    updated (and, for a merge, the id merged away, logically deleted: it names no patient any more), with
+    the action (C for a creation, U otherwise). ``outcome`` None: refused, the patients it named (a merge
+    is an update; otherwise the transaction's default action stands)."""
+    if outcome is None:
+        trail.patient(patient_id)
+        trail.patient(subsumed_id)
+        if subsumed_id is not None:
+            trail.action = AuditAction.UPDATE
+        return
+    trail.action = AuditAction.CREATE if outcome is FeedOutcome.CREATED else AuditAction.UPDATE
+    trail.patient(patient_id, lifecycle=_CREATED if outcome is FeedOutcome.CREATED else _AMENDED)
+    if subsumed_id is not None:
+        trail.patient(subsumed_id, lifecycle=_MERGED_AWAY)
+
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +115,26 @@ class RequestAudit:
                 self.recorded = False  # rolled back: the success trace went with the change
                 raise
 
-        return dataclasses.replace(services, transaction=write_guarded, read_transaction=read)
+        feed_base = services.feed_transaction
+        if feed_base is None:
+            return dataclasses.replace(services, transaction=write_guarded, read_transaction=read)
+
+        @contextmanager
+        def feed() -> Iterator[AuditedFeedStore]:
+            # the patient identity feed (ITI-8, ITI-104): its trace in its own transaction, likewise
+            try:
+                with feed_base() as store:
+                    yield store
+                    if not self.recorded:
+                        self._append(store.audit, None, AuditOutcome.SUCCESS, None)
+                        self.recorded = True
+            except BaseException:
+                self.recorded = False
+                raise
+
+        return dataclasses.replace(
+            services, transaction=write_guarded, read_transaction=read, feed_transaction=feed
+        )
 
     # -- after the handler --------------------------------------------------------------------------------
 
@@ -128,10 +171,15 @@ class RequestAudit:
             patient_id=trail.patient_ids[0] if trail.patient_ids else None,
             entities=trail.entities(),
             created_documents=tuple(trail.created),
+            action=trail.action,
         )
 
     def _write(self, work: UnitOfWork, outcome: AuditOutcome, description: str | None) -> None:
-        sink = work.audit
+        self._append(work.audit, work, outcome, description)
+
+    def _append(
+        self, sink: AuditSink | None, work: UnitOfWork | None, outcome: AuditOutcome, description: str | None
+    ) -> None:
         if sink is None:
             raise AuditUnavailable("no audit sink is configured (UnitOfWork.audit)")
         record = self.record(outcome, description)
@@ -142,7 +190,7 @@ class RequestAudit:
         if outcome is AuditOutcome.SUCCESS and record.patient_id and actor is not None and professional:
             first = not sink.accessed_before(record.patient_id, actor.national_id)
             access = self._services.access
-            if record.created_documents and work.records is not None and access is not None:
+            if record.created_documents and work is not None and work.records is not None and access:
                 # only new documents depend on it (a minor's representatives read his mail)
                 settings = work.records.load(record.patient_id, access.today())
                 minor = settings is not None and settings.minor

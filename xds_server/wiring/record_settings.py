@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xds_server.core.audit import AuditEntity, EntityRole
 from xds_server.core.errors import ErrorCode, XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.policy import AccessContext, ActorKind, RecordSettings
@@ -24,6 +25,7 @@ __all__ = [
     "apply_change",
     "record_in_reach",
     "set_contact",
+    "set_opposition",
     "set_record_state",
 ]
 
@@ -78,6 +80,7 @@ def apply_change(work: UnitOfWork, record: RecordSettings, change: SettingsChang
     if store is None:
         raise RuntimeError("UnitOfWork.record_settings is not wired: the composition root must provide it")
     patient, who = record.patient_id, (change.professional or "").strip()
+    _note(work, change, who)
     if change.relation in ("samu", "break_glass"):
         if change.allow is None:
             raise XdsError.single(ErrorCode.REGISTRY_METADATA_ERROR, f"{change.relation}: allow or refuse")
@@ -101,6 +104,18 @@ def apply_change(work: UnitOfWork, record: RecordSettings, change: SettingsChang
         raise XdsError.single(ErrorCode.REGISTRY_METADATA_ERROR, f"unknown setting {change.relation!r}")
 
 
+def _note(work: UnitOfWork, change: SettingsChange, who: str) -> None:
+    """The setting a change touches, on the request's trail (``Consent/<id>`` as the FHIR face names it)."""
+    if work.trail is None:
+        return
+    if change.relation in ("samu", "break_glass"):
+        name, state = change.relation.replace("_", "-"), "allowed" if change.allow else "refused"
+    else:
+        name = f"{change.relation}-{who}"
+        state = "added" if change.add else "removed"
+    work.trail.entity(AuditEntity(EntityRole.SETTING, f"Consent/{name}", description=state))
+
+
 def set_contact(work: UnitOfWork, record: RecordSettings, email: str | None) -> None:
     """The patient's contact e-mail (where his notices go)."""
     if work.record_settings is None:
@@ -109,5 +124,25 @@ def set_contact(work: UnitOfWork, record: RecordSettings, email: str | None) -> 
 
 
 def set_record_state(work: UnitOfWork, record: RecordSettings, state: PatientState) -> None:
-    """The patient activates or closes his record (opposition is recorded by administrators)."""
+    """The patient activates or closes his record (opposition: ``set_opposition``)."""
     work.patients.set_state(record.patient_id, state)
+
+
+def set_opposition(work: UnitOfWork, record: RecordSettings, opposed: bool) -> PatientState:
+    """The patient opposes his record, or withdraws his opposition; the state it leaves.
+
+    dmp-rules.md §(a) READ 2 and WRITE 2: an opposed record does not exist for professionals (no
+    consultation in any mode, no deposit, the patient's documents out of every professional's view,
+    refused exactly like an absent record), the patient keeps his trail and his settings; nothing is
+    deleted, so withdrawing the opposition (the record is activated again) gives the record back as it
+    was. Withdrawing when the record is not opposed changes nothing."""
+    if work.trail is not None:
+        state = "opposed" if opposed else "withdrawn"
+        work.trail.entity(AuditEntity(EntityRole.SETTING, "Consent/opposition", description=state))
+    if opposed:
+        work.patients.set_state(record.patient_id, PatientState.OPPOSED)
+        return PatientState.OPPOSED
+    if record.state is PatientState.OPPOSED:
+        work.patients.set_state(record.patient_id, PatientState.ACTIVATED)
+        return PatientState.ACTIVATED
+    return record.state

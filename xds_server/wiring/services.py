@@ -33,6 +33,7 @@ from xds_server.core.mailbox import MailboxStore
 from xds_server.core.patient_feed import PatientFeedStore
 from xds_server.core.policy import AccessContext, ActorKind, Policy, PolicyMode, RecordSettings
 from xds_server.core.ports import AuditSink, Clock, IdFactory, PatientDirectory, RegistryStore
+from xds_server.core.professionals import Professional, ProfessionalSearch
 from xds_server.core.profile import DomainProfile
 from xds_server.core.query.engine import QuerySettings
 from xds_server.core.query.port import QueryPort
@@ -110,6 +111,22 @@ class RecordSettingsWriter(Protocol):
     ) -> None: ...
 
 
+class AuditedFeedStore(PatientFeedStore, Protocol):
+    """The feed store of one transaction with the access trail of the same transaction (so a feed's trace
+    commits or rolls back with the change it traces)."""
+
+    @property
+    def audit(self) -> AuditSink | None: ...
+
+
+class ProfessionalDirectory(Protocol):
+    """The professional directory (``storage.professionals.SqlProfessionalDirectory``)."""
+
+    def search(self, search: ProfessionalSearch, *, limit: int) -> tuple[list[Professional], bool]: ...
+
+    def get(self, national_id: str) -> Professional | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class UnitOfWork:
     """The ports bound to one open database transaction."""
@@ -126,6 +143,8 @@ class UnitOfWork:
     audit: AuditSink | None = None
     #: the patient's own record settings (wiring.record_settings); app.py sets it
     record_settings: RecordSettingsWriter | None = None
+    #: the professional directory patients find professionals in (wiring.professionals); app.py sets it
+    professionals: ProfessionalDirectory | None = None
     #: what the current request touched, noted by the DMP rules (wiring.access) for its trace; set by the
     #: face's audit hook (wiring.audit.RequestAudit) on the transactions it hands the handler
     trail: Trail | None = None
@@ -154,7 +173,7 @@ class Services:
     #: read-only transactions for the read-only routes (``for_reading``); None: ``transaction`` serves them
     read_transaction: TransactionFactory | None = None
     #: the patient identity feed's transaction (core.patient_feed on storage); None: no feed on this server
-    feed_transaction: Callable[[], AbstractContextManager[PatientFeedStore]] | None = None
+    feed_transaction: Callable[[], AbstractContextManager[AuditedFeedStore]] | None = None
 
     def for_reading(self) -> Services:
         """These services with ``transaction`` opening a read-only transaction (when one is configured)."""
@@ -184,6 +203,8 @@ class Services:
 
 __all__ = [
     "AccessControl",
+    "AuditedFeedStore",
+    "ProfessionalDirectory",
     "RecordReader",
     "RecordSettingsWriter",
     "Services",

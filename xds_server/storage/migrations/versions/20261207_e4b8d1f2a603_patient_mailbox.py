@@ -2,7 +2,7 @@
 attachments, outgoing mail.
 
 Revision ID: e4b8d1f2a603
-Revises: a5f1c3e2d801
+Revises: e4b8a1c07d55
 Create Date: 2026-12-07 06:00:00+00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "e4b8d1f2a603"
-down_revision: str | None = "a5f1c3e2d801"
+down_revision: str | None = "e4b8a1c07d55"
 branch_labels: str | None = None
 depends_on: str | None = None
 
