@@ -24,10 +24,9 @@ import typer
 from xds_server.access_cli import DataDir, fail, open_database, settings_of
 from xds_server.core.professionals import (
     ExtractError,
-    Professional,
     ProfessionalSearch,
     SearchError,
-    group,
+    group_runs,
     parse_extract,
 )
 from xds_server.storage.professionals import SqlProfessionalDirectory
@@ -38,7 +37,7 @@ professionals_app = typer.Typer(
     no_args_is_help=True,
 )
 
-__all__ = ["professionals_app", "read_extract", "search_of"]
+__all__ = ["load_extract", "professionals_app", "search_of"]
 
 NameOpt = Annotated[str, typer.Option("--name", help="The professional's name (family and/or given)")]
 CommuneOpt = Annotated[str | None, typer.Option("--commune", help="The commune where he works")]
@@ -50,13 +49,15 @@ def _lines(path: Path, encoding: str) -> Iterator[str]:
         yield from text
 
 
-def read_extract(path: Path) -> dict[str, Professional]:
-    """The professionals of an extract file, grouped by IDNPS (exit 2 for an unreadable or foreign file)."""
+def load_extract(directory: SqlProfessionalDirectory, path: Path) -> tuple[int, int]:
+    """Replace the directory with the extract at ``path``, streamed (a national extract has two million
+    lines); exit 2 for an unreadable or foreign file (the caller's transaction then rolls back)."""
     if not path.is_file():
         fail(f"{path}: no such file")
     for encoding in ("utf-8-sig", "cp1252"):  # current extracts are UTF-8, older ones Windows-1252
         try:
-            return group(parse_extract(_lines(path, encoding)))
+            # replace() starts with a DELETE: a second attempt in the same transaction starts afresh
+            return directory.replace(group_runs(parse_extract(_lines(path, encoding))))
         except UnicodeDecodeError:
             continue
         except ExtractError as error:
@@ -81,9 +82,8 @@ def professionals_load(
 ) -> None:
     """Replace the directory with an Annuaire Santé extract (all or nothing)."""
     settings = settings_of(data_dir)
-    professionals = read_extract(file)
     with open_database(settings) as database, database.transaction() as connection:
-        people, sites = SqlProfessionalDirectory(connection).replace(professionals.values())
+        people, sites = load_extract(SqlProfessionalDirectory(connection), file)
     typer.echo(f"{people} professionals ({sites} sites) loaded from {file.name}")
 
 

@@ -169,25 +169,39 @@ def parse_extract(lines: Iterable[str]) -> Iterator[Professional]:
         )
 
 
+def _merged(known: Professional, more: Professional) -> Professional:
+    """``known`` with the sites of ``more`` added (in order, without repeats); the identity is known's."""
+    sites = tuple(dict.fromkeys((*known.sites, *more.sites)))
+    return Professional(
+        known.national_id, known.family_name, known.given_name, known.profession_code, known.profession, sites
+    )
+
+
 def group(professionals: Iterable[Professional]) -> dict[str, Professional]:
     """One ``Professional`` per national id with every site of his lines (in file order, without
-    repeats); the identity (names, profession) is the first line's."""
+    repeats); the identity (names, profession) is the first line's. Holds the whole directory: for a full
+    national extract (two million lines), stream it with ``group_runs``."""
     grouped: dict[str, Professional] = {}
     for professional in professionals:
         known = grouped.get(professional.national_id)
-        if known is None:
-            grouped[professional.national_id] = professional
-            continue
-        sites = tuple(dict.fromkeys((*known.sites, *professional.sites)))
-        grouped[professional.national_id] = Professional(
-            known.national_id,
-            known.family_name,
-            known.given_name,
-            known.profession_code,
-            known.profession,
-            sites,
-        )
+        grouped[professional.national_id] = professional if known is None else _merged(known, professional)
     return grouped
+
+
+def group_runs(professionals: Iterable[Professional]) -> Iterator[Professional]:
+    """The lines of consecutive activities of one professional merged into one ``Professional`` (the
+    extract lists a professional's activities together), streamed: memory stays that of one professional.
+    A professional whose lines are not consecutive comes out once per run; the loader merges the runs."""
+    current: Professional | None = None
+    for professional in professionals:
+        if current is not None and current.national_id == professional.national_id:
+            current = _merged(current, professional)
+            continue
+        if current is not None:
+            yield current
+        current = professional
+    if current is not None:
+        yield current
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +253,7 @@ __all__ = [
     "Site",
     "commune_key",
     "group",
+    "group_runs",
     "parse_extract",
     "search_key",
 ]

@@ -38,13 +38,21 @@ class SqlProfessionalDirectory:
         self._connection = connection
 
     def replace(self, professionals: Iterable[Professional], *, batch: int = 2000) -> tuple[int, int]:
-        """Make ``professionals`` the whole directory; (professionals, sites) written."""
+        """Make ``professionals`` the whole directory; (professionals, sites) written. Streamed in batches
+        (``core.professionals.group_runs`` output: a national id may come again, its first identity is
+        kept and the later sites are added after the earlier ones); memory holds one batch and a count of
+        sites per professional."""
         counted = [0, 0]
+        positions: dict[str, int] = {}  # national id -> next site position
         with translate_db_errors():
             self._connection.execute(delete(professional_site))
             self._connection.execute(delete(professional))
             iterator = iter(professionals)
             while chunk := list(islice(iterator, batch)):
+                fresh: dict[str, Professional] = {}
+                for p in chunk:
+                    if p.national_id not in positions and p.national_id not in fresh:
+                        fresh[p.national_id] = p
                 people = [
                     {
                         "national_id": p.national_id,
@@ -54,21 +62,26 @@ class SqlProfessionalDirectory:
                         "profession_code": p.profession_code[:16],
                         "profession": p.profession[:256],
                     }
-                    for p in chunk
+                    for p in fresh.values()
                 ]
-                sites = [
-                    {
-                        "national_id": p.national_id,
-                        "position": position,
-                        "structure": site.structure[:512],
-                        "postal_code": site.postal_code[:16],
-                        "commune": site.commune[:256],
-                        "commune_key": commune_key(site.commune)[:256],
-                    }
-                    for p in chunk
-                    for position, site in enumerate(p.sites)
-                ]
-                self._connection.execute(insert(professional), people)
+                sites = []
+                for p in chunk:
+                    for site in p.sites:
+                        position = positions.get(p.national_id, 0)
+                        positions[p.national_id] = position + 1
+                        sites.append(
+                            {
+                                "national_id": p.national_id,
+                                "position": position,
+                                "structure": site.structure[:512],
+                                "postal_code": site.postal_code[:16],
+                                "commune": site.commune[:256],
+                                "commune_key": commune_key(site.commune)[:256],
+                            }
+                        )
+                    positions.setdefault(p.national_id, 0)
+                if people:
+                    self._connection.execute(insert(professional), people)
                 if sites:
                     self._connection.execute(insert(professional_site), sites)
                 counted[0] += len(people)
