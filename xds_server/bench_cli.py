@@ -206,7 +206,7 @@ def generate(
     )
     committed = False
     try:
-        with Progress(*columns, transient=False) as progress:
+        with Progress(*columns, transient=False, refresh_per_second=2) as progress:
             task = progress.add_task("records", total=patients, entries="0", rate="-")
             rows = load.first
             documents: list[tuple[str, bytes]] = []
@@ -240,9 +240,14 @@ def generate(
             loaded = time.perf_counter()
             load.end(commit=True)
             committed = True
-        if blobs is not None or not writer.postgres:
-            os.sync()  # documents and the SQLite file were written without fsync: make them durable once
+        steps = {"load": loaded - started, "indexes and commit": time.perf_counter() - loaded}
+        if blobs is not None:
+            mark = time.perf_counter()
+            os.sync()  # the documents were written without fsync: make them durable once
+            steps["sync"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         refresh_statistics(database)
+        steps["statistics"] = time.perf_counter() - mark
     finally:
         if not committed:
             if files is not None:
@@ -278,9 +283,7 @@ def generate(
     console = Console()
     console.print(table)
     console.print(
-        f"load {loaded - started:.1f} s, then indexes and commit {seconds - (loaded - started):.1f} s"
-        f" ({writer.rebuilt_indexes} indexes rebuilt; SQLite journal {writer.journal_mode})"
-        if not writer.postgres
-        else f"load {loaded - started:.1f} s, then indexes and commit {seconds - (loaded - started):.1f} s"
-        f" ({writer.rebuilt_indexes} indexes rebuilt)"
+        ", ".join(f"{step} {value:.1f} s" for step, value in steps.items())
+        + f"; {writer.rebuilt_indexes} indexes rebuilt"
+        + ("" if writer.postgres else f"; SQLite journal {writer.journal_mode} during the load")
     )

@@ -10,10 +10,11 @@ transaction for the whole load:
   load. In a database that grows by appending, the journal only records the few pages that existed
   before, so the load is written about once (WAL writes everything twice), and it is still atomic: a load
   that fails or is interrupted, even by a crash, leaves the database as it was. Not durable until the end
-  (the last commit, then the database is put back in WAL mode); nobody is answered in between. Rows go in
+  (the last commit flushes the file, then the database is put back in WAL mode). Rows go in
   with the sqlite3 module's ``executemany``.
 - PostgreSQL: ``COPY ... FROM STDIN`` per table, ``seq`` values drawn from ``registry_object_seq`` in one
-  block (the table is locked for the load), the sequence moved past them at the end.
+  block (the tables are locked for the load), the sequence moved past them at the end; the XML is
+  compressed with lz4 where the server has it (session setting; a third less server CPU than pglz).
 - Secondary indexes (the plain and unique ``CREATE INDEX`` ones, not those of primary keys and unique
   constraints) are dropped at the start and created again, exactly as the database had them, before the
   commit: building an index once from sorted rows is several times cheaper than updating it per row. Worth
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -200,6 +202,15 @@ class BulkWriter:
             cursor.execute(
                 "LOCK TABLE " + ", ".join(_REGISTRY_TABLES) + ", patient IN SHARE ROW EXCLUSIVE MODE"
             )
+            # Session settings of the load: index builds sort in memory; the XML is compressed with lz4
+            # where the server has it (a third less server CPU than pglz in a COPY of registry rows;
+            # reading either is transparent).
+            cursor.execute("SET maintenance_work_mem = '256MB'")
+            lz4 = cursor.execute(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+            ).fetchone()
+            if lz4 and lz4[0]:
+                cursor.execute("SET default_toast_compression = lz4")
             empty = cursor.execute("SELECT NOT EXISTS (SELECT 1 FROM registry_object)").fetchone()[0]
             self._first_seq = int(cursor.execute("SELECT nextval('registry_object_seq')").fetchone()[0])
         else:
@@ -269,6 +280,8 @@ class BulkWriter:
                     if last >= self._first_seq:
                         driver.execute("SELECT setval('registry_object_seq', %s)", (last,))
                 driver.commit()
+                if not self.postgres:
+                    _fsync_database_file(driver)  # written with synchronous=OFF: durable from here
         finally:
             with contextlib.suppress(Exception):
                 driver.rollback()  # nothing left to roll back after a commit
@@ -298,6 +311,16 @@ class BulkWriter:
         self._indexes = [(str(name), str(definition)) for name, definition in found]
         for name, _definition in self._indexes:
             driver.execute(f'DROP INDEX "{name}"')
+
+
+def _fsync_database_file(driver: Any) -> None:
+    path = next((row[2] for row in driver.execute("PRAGMA database_list") if row[1] == "main"), "")
+    if path:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _check_columns() -> None:
