@@ -20,9 +20,12 @@ from xds_server.core.ports import PatientState
 from xds_server.wiring.services import RecordSettingsWriter, Services, UnitOfWork
 
 __all__ = [
+    "PersonRecord",
     "RecordSettingsWriter",
     "SettingsChange",
     "apply_change",
+    "person_actor",
+    "person_records",
     "record_in_reach",
     "set_contact",
     "set_opposition",
@@ -146,3 +149,50 @@ def set_opposition(work: UnitOfWork, record: RecordSettings, opposed: bool) -> P
         work.patients.set_state(record.patient_id, PatientState.ACTIVATED)
         return PatientState.ACTIVATED
     return record.state
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    """A record a person may act on: his own, or a minor's he is registered as legal representative of."""
+
+    patient_id: str
+    own: bool
+
+
+def person_records(services: Services, work: UnitOfWork, person: str) -> list[PersonRecord]:
+    """The records ``person`` (an INS, any spelling) may act on, his own first: the directory's record of
+    his INS, then each minor whose registered representatives include him (at 18 the minor's record drops
+    out, as his token would stop working for it)."""
+    own = _canonical(services, person)
+    access = services.access
+    if own is None or access is None or work.records is None:
+        return []
+    found = [PersonRecord(own, True)] if work.patients.get(own) is not None else []
+    today = access.today()
+    for minor in sorted(work.records.records_represented_by(own)):
+        record = work.records.load(minor, today)
+        if record is not None and record.minor and own in record.legal_representatives:
+            found.append(PersonRecord(minor, False))
+    return found
+
+
+def person_actor(
+    person: str, records: list[PersonRecord], current: str, *, name: str | None = None, issuer: str
+) -> AccessContext | None:
+    """The actor ``person`` is on the record ``current`` (one of ``records``): the patient himself on his
+    own record, a legal representative (for every minor he represents) on a minor's; None when
+    ``current`` is not one of them. The rules still decide everything (``record_in_reach``, the policy)."""
+    chosen = next((r for r in records if r.patient_id == current), None)
+    if chosen is None:
+        return None
+    if chosen.own:
+        return AccessContext(ActorKind.PATIENT, person, patient_ins=current, name=name, issuer=issuer)
+    minors = frozenset(r.patient_id for r in records if not r.own)
+    return AccessContext(
+        ActorKind.LEGAL_REPRESENTATIVE,
+        person,
+        patient_ins=current,
+        represented=minors,
+        name=name,
+        issuer=issuer,
+    )

@@ -44,6 +44,10 @@ class RecordReader(Protocol):
 
     def load(self, patient_id: str, today: date) -> RecordSettings | None: ...
 
+    def records_represented_by(self, representative_id: str) -> frozenset[str]: ...
+
+    def representatives(self, limit: int = 1000) -> list[str]: ...
+
 
 def policy_mode(profile: DomainProfile) -> PolicyMode:
     """The rule book a profile says it uses (its file's ``policy`` key), never guessed from its name."""
