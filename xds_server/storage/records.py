@@ -221,6 +221,13 @@ class SqlRecordStore:
         if administrator is not None:
             self._relate(patient_id, administrator, Relation.ADMINISTRATOR, checked=True)
 
+    def contact_email(self, patient_id: str) -> str | None:
+        """The address the patient's notices go to (None: none registered)."""
+        with translate_db_errors():
+            return self._connection.execute(
+                select(_s.email).where(_s.patient_id == patient_id)
+            ).scalar_one_or_none()
+
     def set_contact_email(self, patient_id: str, email: str | None) -> None:
         """Where the patient's notices go (None: nowhere; his yearly statement tells him)."""
         self._require(patient_id)
