@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from xds_server.identity import TrustStore
-from xds_server.portal import documents, login, settings, trail
+from xds_server.portal import documents, login, messages, settings, trail
 from xds_server.portal.web import BASE, Portal
 from xds_server.wiring import Services
 
@@ -28,7 +28,7 @@ def mount_portal(app: FastAPI, services: Services, trust: TrustStore) -> Portal:
     """Add the portal's routes and its stylesheet to ``app`` (``app.state.portal``)."""
     portal = Portal.build(services, trust)
     app.state.portal = portal
-    for module in (login, documents, trail, settings):
+    for module in (login, documents, trail, settings, messages):
         app.include_router(module.router, include_in_schema=False)
     static = Path(__file__).with_name("static")
     app.mount(f"{BASE}/static", StaticFiles(directory=static), name="espace-sante-static")
