@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from xds_server.audit.dispatch import notice_text
 from xds_server.audit.patient_view import for_patient
 from xds_server.core.audit import PATIENT_API, TrailQuery
+from xds_server.portal.views import profession_name
 from xds_server.portal.web import BASE, Page, open_page
 from xds_server.wiring.notifications import record_notices
 from xds_server.wiring.trail import search_trail
@@ -42,26 +43,6 @@ _WHAT: Final = {
     "ITI-62": "a supprimé un document",
     "ITI-66": "a consulté les classeurs de votre dossier",
     "ITI-78": "a consulté votre identité",
-}
-#: TRE_G15 professions (the common ones; others are shown by their code)
-_PROFESSIONS: Final = {
-    "10": "Médecin",
-    "21": "Pharmacien",
-    "26": "Audioprothésiste",
-    "28": "Opticien-lunetier",
-    "40": "Chirurgien-dentiste",
-    "50": "Sage-femme",
-    "60": "Infirmier",
-    "69": "Infirmier psychiatrique",
-    "70": "Masseur-kinésithérapeute",
-    "80": "Pédicure-podologue",
-    "81": "Orthoprothésiste",
-    "91": "Orthophoniste",
-    "92": "Orthoptiste",
-    "94": "Ergothérapeute",
-    "95": "Diététicien",
-    "96": "Psychomotricien",
-    "98": "Manipulateur ERM",
 }
 _MODES: Final = {
     "break_glass": "accès en urgence (bris de glace)",
@@ -105,7 +86,7 @@ def _row(resource: dict[str, Any]) -> TrailRow:
         for coding in role.get("coding", []):
             if coding.get("system") == _PROFESSION_SYSTEM:
                 code = str(coding.get("code", ""))
-                profession = _PROFESSIONS.get(code, f"profession {code}")
+                profession = profession_name(code)
     purposes = resource.get("purposeOfEvent", [])
     codes = {c.get("code") for p in purposes for c in p.get("coding", [])}
     mode = next(

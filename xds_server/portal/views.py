@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from xds_server.core.metadata import DocumentEntry
+from xds_server.terminology import ProfileError, load_displays
 from xds_server.wiring.documents import is_masked
 
 
@@ -54,6 +55,25 @@ class DocumentView:
     mime: str
 
 
+#: where class codes get their names (the DMP's, then the CI-SIS ones)
+_CLASS_CODES = ("JDV_J57-ClassCode-DMP.csv", "JDV_J06-XdsClassCode-CISIS.csv")
+
+
+def display_of(code: str, files: tuple[str, ...]) -> str | None:
+    for name in files:
+        try:
+            found = load_displays(name).get(code)
+        except ProfileError:
+            continue
+        if found:
+            return found
+    return None
+
+
+def profession_name(code: str) -> str:
+    return display_of(code, ("TRE_G15-ProfessionSante.csv",)) or f"profession {code}"
+
+
 def document_view(entry: DocumentEntry) -> DocumentView:
     code = entry.class_code
     return DocumentView(
@@ -62,7 +82,9 @@ def document_view(entry: DocumentEntry) -> DocumentView:
         date=dtm(entry.creation_time),
         author=xcn_name(entry.authors[0].person) if entry.authors else "",
         category_key=code.code if code else "",
-        category=(code.display or code.code) if code else "Autres documents",
+        category=(code.display or display_of(code.code, _CLASS_CODES) or code.code)
+        if code
+        else "Autres documents",
         masked=is_masked(entry),
         mime=entry.mime_type,
     )
