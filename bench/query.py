@@ -191,7 +191,7 @@ def main() -> None:
             modes = [
                 ("ihe", {"profile": "ihe", "anonymous_actor": "bench"}, None),
                 ("ihe+saml", {"profile": "ihe"}, signed),
-                ("dmp", {"profile": "dmp"}, signed),
+                ("dmp", {"profile": "dmp", "saml_audience": "xds-server"}, signed),  # what the assertions name
             ]
             for label, settings, headers in modes:
                 env = server_env(data, None, **settings)
