@@ -14,9 +14,11 @@ a POST whose token is missing or wrong is refused (403) before anything runs, an
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -33,15 +35,24 @@ _SALT: Final = "mon-espace-sante-session"
 
 
 def portal_secret(settings: Settings) -> str:
-    """The signing secret: the setting, else the data dir's (created once, readable by the owner only)."""
+    """The signing secret: the setting, else the data dir's (created once, readable by the owner only).
+
+    Several server processes (``serve --workers``) start together: the secret is written whole to a
+    private temporary file, then linked into place, which fails for all but the first; the others read
+    the winner's."""
     if settings.portal_secret:
         return settings.portal_secret
     path = Path(settings.data_dir) / "portal-secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_urlsafe(48))
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".portal-secret-")
+        try:
+            with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
     return path.read_text(encoding="ascii").strip()
 
 
