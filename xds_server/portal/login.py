@@ -17,13 +17,15 @@ from xds_server.wiring.record_settings import person_records
 
 router = APIRouter()
 
+_STATES = {"activated": "activé", "created": "créé", "closed": "clôturé", "opposed": "opposé"}
+
 
 def _directory(page: Page) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """The dev login's choices: the directory's patients and the registered representatives."""
     services = page.services
     with services.for_reading().transaction() as work:
         patients = [
-            {"id": pid, "label": f"{ins_of(pid)} ({state.value})"}
+            {"id": pid, "label": f"{ins_of(pid)} ({_STATES.get(state.value, state.value)})"}
             for pid, state in list(work.patients.list())[:500]
         ]
         reps = work.records.representatives() if work.records is not None else []
