@@ -227,10 +227,12 @@ async def answer(request: Request, conversation_id: str) -> Response:
 
 
 @router.post(f"{BASE}/messages/{{conversation_id}}/pieces/{{message_id}}/{{index}}/enregistrer")
-async def save_piece(request: Request, conversation_id: str, message_id: str, index: int) -> Response:
+async def save_piece(request: Request, conversation_id: str, message_id: str, index: str) -> Response:
     page, _form = await open_action(request)
     if not isinstance(page, Page):
         return page
+    if not index.isdigit() or len(index) > 4:
+        return page.render("erreur.html", status=404, title="Pièce jointe", message=_REFUSALS["not-found"])
     return await run_in_threadpool(
         _mailbox_action,
         page,
@@ -238,7 +240,7 @@ async def save_piece(request: Request, conversation_id: str, message_id: str, in
         "La pièce jointe est enregistrée dans vos documents.",
         save_attachment,
         message_id,
-        index,
+        int(index),
     )
 
 
@@ -249,12 +251,14 @@ def _piece(page: Page, message_id: str, index: int) -> tuple[Any, bytes]:
 
 
 @router.get(f"{BASE}/messages/{{conversation_id}}/pieces/{{message_id}}/{{index}}")
-async def piece(request: Request, conversation_id: str, message_id: str, index: int) -> Response:
+async def piece(request: Request, conversation_id: str, message_id: str, index: str) -> Response:
     page = open_page(request)
     if not isinstance(page, Page):
         return page
+    if not index.isdigit() or len(index) > 4:
+        return page.render("erreur.html", status=404, title="Pièce jointe", message=_REFUSALS["not-found"])
     try:
-        found, data = await run_in_threadpool(_piece, page, message_id, index)
+        found, data = await run_in_threadpool(_piece, page, message_id, int(index))
     except MailboxRefused as error:
         return page.render("erreur.html", status=404, title="Pièce jointe", message=_refusal(error))
     media = found.media_type if found.media_type in _SAFE_INLINE else "application/octet-stream"
