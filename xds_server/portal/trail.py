@@ -23,7 +23,7 @@ from xds_server.audit.dispatch import notice_text
 from xds_server.audit.patient_view import for_patient
 from xds_server.core.audit import PATIENT_API, TrailQuery
 from xds_server.portal.views import profession_name
-from xds_server.portal.web import BASE, Page, open_page
+from xds_server.portal.web import BASE, Page, Refused, open_page
 from xds_server.wiring.notifications import record_notices
 from xds_server.wiring.trail import search_trail
 
@@ -126,9 +126,12 @@ def _rows(page: Page, since: date | None, until: date | None, agent: str) -> lis
     query = TrailQuery(
         since=_start(since), until=_start(until, end=True), agents=(agent,) if agent.isdigit() else ()
     )
-    with page.traced("ITI-81") as services, services.for_reading().transaction() as work:
-        found = search_trail(services, page.actor, work, query, {page.record}, offset=0, limit=MAX_ROWS)
-    if found is None:
+    try:
+        with page.traced("ITI-81") as services, services.for_reading().transaction() as work:
+            found = search_trail(services, page.actor, work, query, {page.record}, offset=0, limit=MAX_ROWS)
+            if found is None:
+                raise Refused("this actor may not read the access trail")  # traced as refused
+    except Refused:
         return None
     resources = [t.json() for t in found.traces]
     if found.patient_view:
@@ -188,9 +191,12 @@ _DELIVERY: Final = {
 
 def _notices(page: Page) -> list[NoticeRow] | None:
     assert page.actor is not None and page.record is not None
-    with page.traced(PATIENT_API) as services, services.for_reading().transaction() as work:
-        found = record_notices(services, page.actor, work, page.record)
-    if found is None:
+    try:
+        with page.traced(PATIENT_API) as services, services.for_reading().transaction() as work:
+            found = record_notices(services, page.actor, work, page.record)
+            if found is None:
+                raise Refused("this record is outside the caller's reach")  # traced as refused
+    except Refused:
         return None
     rows = []
     for notice in found:
