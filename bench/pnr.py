@@ -2,7 +2,7 @@
 against the floor of the same server stack.
 
     python bench/pnr.py [--count 1500] [--clients 1,4,16] [--workers 1] [--database-url URL] [--json out.json]
-                        [--before CHECKOUT] [--stages] [--profile-dir DIR]
+                        [--before CHECKOUT [--before-env NAME=VALUE]] [--stages] [--profile-dir DIR]
 
 Starts the server (bench/floor.py: ``xds-server serve`` plus a trivial endpoint) on a fresh data dir, SQLite
 by default or a throw-away schema of ``--database-url`` (PostgreSQL), profile ``ihe`` with an anonymous actor.
@@ -173,6 +173,13 @@ def main() -> None:
         "--database-url", default=None, help="PostgreSQL URL (default: SQLite in the data dir)"
     )
     parser.add_argument("--before", type=Path, default=None, help="another checkout, run alongside")
+    parser.add_argument(
+        "--before-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable of the --before server only (e.g. XDS_BENCH_HTTP=h11)",
+    )
     parser.add_argument("--stages", action="store_true", help="py-spy the ITI-41 rows: CPU per stage")
     parser.add_argument("--profile-dir", type=Path, default=None, help="keep the py-spy raw files here")
     parser.add_argument("--json", type=Path, default=None, help="write the figures to this file")
@@ -199,6 +206,7 @@ def main() -> None:
                 if root is not None:
                     env["XDS_BENCH_SERVER_ROOT"] = str(root)
                     env["PYTHONPATH"] = str(root)
+                    env.update(item.split("=", 1) for item in args.before_env)
                 cli(env, "db", "upgrade")
                 cli(env, "patients", "add", NIST_PATIENT, "--state", "activated")
                 servers.append((name, stack.enter_context(server(env, workers=args.workers))))
