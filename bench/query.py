@@ -204,7 +204,12 @@ def main() -> None:
             modes = [
                 ("ihe", {"profile": "ihe", "anonymous_actor": "bench"}, None),
                 ("ihe+saml", {"profile": "ihe", "dev_authority": "on"}, signed),
-                ("dmp", {"profile": "dmp-test", "dev_authority": "on"}, signed),
+                # the dmp server checks the audience its assertions name
+                (
+                    "dmp",
+                    {"profile": "dmp-test", "dev_authority": "on", "saml_audience": "xds-server"},
+                    signed,
+                ),
             ]
             for label, settings, headers in modes:
                 env = server_env(data, None, **settings)

@@ -53,6 +53,7 @@ from xds_server.logs import RequestIdMiddleware
 from xds_server.mailbox.credentials import server_tls_context
 from xds_server.mailbox.outbound import MailSender, OutgoingQueue
 from xds_server.mailbox.smtp import MailboxListener
+from xds_server.portal import mount_portal
 from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
 from xds_server.storage.audit import SqlAuditStore
@@ -268,6 +269,17 @@ def refuse_dev_authority_in_production(settings: Settings, profile: DomainProfil
         )
 
 
+def refuse_missing_audience(settings: Settings, profile: DomainProfile) -> None:
+    """ValueError when a production profile (``dmp``) has no ``XDS_SAML_AUDIENCE``: a default name would
+    accept assertions minted for any other service that happens to use it. The test profiles (``dmp-test``)
+    keep ``DEFAULT_AUDIENCE``, the audience the local test authority mints for."""
+    if profile.production and not (settings.saml_audience or "").strip():
+        raise ValueError(
+            f"the production profile {settings.profile!r} needs the audience assertions are issued for: "
+            "set XDS_SAML_AUDIENCE (for example the URL of this server)"
+        )
+
+
 def trust_store(settings: Settings, profile: DomainProfile | None = None) -> TrustStore:
     """Configured certificates (``XDS_TRUSTED_CERTS``), token issuers (``XDS_JWT_ISSUERS``) and, when asked
     for, the dev authority present now (ValueError under a production profile)."""
@@ -427,6 +439,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     fhir_face = build_face()
     app.state.fhir_face = fhir_face
     app.include_router(fhir_face.router)
+    mount_portal(app, services, trust)  # « Mon espace santé » on /espace-sante/, and GET / to it
 
     @app.get("/metrics", tags=["operations"])
     def prometheus_metrics() -> Response:

@@ -118,8 +118,9 @@ class Settings(BaseSettings):
     saml_clock_skew: float = Field(default=60.0, ge=0)
     #: Accept every assertion once only (XUA allows reuse until expiry; OneTimeUse ones are always once).
     saml_strict_replay: bool = False
-    #: When set, assertions must name it in Conditions/AudienceRestriction. The DMP profiles always require
-    #: an audience: this one, else ``DEFAULT_AUDIENCE`` (so an assertion issued for another service fails).
+    #: When set, assertions must name it in Conditions/AudienceRestriction. The production profile (``dmp``)
+    #: refuses to start without it (``app.refuse_missing_audience``); the DMP test profile checks
+    #: ``DEFAULT_AUDIENCE``, the test authority's, when unset.
     saml_audience: str | None = None
     #: Longest assertion validity window accepted (NotBefore, or IssueInstant, to NotOnOrAfter), in seconds.
     saml_max_lifetime: float = Field(default=8 * 3600.0, gt=0)
@@ -188,6 +189,23 @@ class Settings(BaseSettings):
     )
     #: Seconds an SMTP client may stay silent before the listener closes the connection.
     mailbox_smtp_timeout: float = Field(default=300.0, gt=0)
+
+    #: « Mon espace santé », the patient portal on ``/espace-sante/`` (issue 17). ``portal_secret`` signs
+    #: its session cookies (empty: one generated at first start and kept in ``data_dir/portal-secret``);
+    #: ``portal_session_hours``: how long a login lasts.
+    portal_secret: str | None = None
+    portal_session_hours: float = Field(default=8.0, gt=0)
+    #: OpenID Connect login of patients (FranceConnect-style: authorisation code + PKCE). Shown when the
+    #: issuer and client id are set: the issuer's ``/.well-known/openid-configuration`` gives the
+    #: endpoints and the JWKS the id_token is verified against; ``oidc_redirect_uri`` is this server's
+    #: ``https://HOST/espace-sante/connexion/retour`` as registered at the issuer (empty: derived from the
+    #: request); ``oidc_ins_claim`` names the id_token claim holding the patient's INS.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_uri: str | None = None
+    oidc_scope: str = "openid profile"
+    oidc_ins_claim: str = "ins"
 
     @field_validator("profile")
     @classmethod
