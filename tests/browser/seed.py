@@ -55,6 +55,7 @@ DOCTOR = "claire.martin@cabinet-martin.mssante.fr"
 DOCTOR_PASSWORD = "motdepasse-martin"
 PHARMACY = "pharmacie.blanc@pharmacie.mssante.fr"
 MESSAGE_SUBJECT = "Résultats de votre IRM du genou"
+ATTACHMENT = "compte-rendu-irm.pdf"
 MESSAGE_BODY = "Bonjour Madame Dupont,\n\nL'IRM ne montre pas de lésion. Nous en reparlerons.\n\nDr Martin"
 
 
@@ -168,10 +169,10 @@ def _after_start(portal: Portal) -> None:
     assert normal.status_code == 200, normal.text
     urgent = portal.iti67(URGENTISTE, MARIE.nir, AccessMode.BREAK_GLASS, BREAK_GLASS_REASON)
     assert urgent.status_code == 200, urgent.text
-    _, raw = professional_message(
-        DOCTOR, f"{ins(MARIE.nir)}@patient.mssante.fr", MESSAGE_SUBJECT, MESSAGE_BODY
-    )
-    code, reply = portal.server.send(DOCTOR, DOCTOR_PASSWORD, [f"{ins(MARIE.nir)}@patient.mssante.fr"], raw)
+    mailbox = f"{ins(MARIE.nir)}@patient.mssante.fr"
+    attachment = (ATTACHMENT, "application/pdf", b"%PDF-1.4\n% compte rendu IRM (fictif)\n%%EOF\n")
+    _, raw = professional_message(DOCTOR, mailbox, MESSAGE_SUBJECT, MESSAGE_BODY, attachments=[attachment])
+    code, reply = portal.server.send(DOCTOR, DOCTOR_PASSWORD, [mailbox], raw)
     assert code == 250, reply
 
 
@@ -209,6 +210,7 @@ def start_portal(root: Path) -> Iterator[Portal]:
 
 
 __all__ = [
+    "ATTACHMENT",
     "BREAK_GLASS_REASON",
     "LEFEVRE",
     "LUCIE",
