@@ -69,6 +69,9 @@ def browser(browser_pieces: None) -> Iterator[Browser]:
 
 
 def _context(browser: Browser, portal: Portal, **options: Any) -> BrowserContext:
+    # bypass_csp: the portal forbids every script (script-src 'none'); axe-core is injected all the same
+    # (test_session checks the policy is sent)
+    options.setdefault("bypass_csp", True)
     context = browser.new_context(
         base_url=portal.base, locale="fr-FR", viewport={"width": 1280, "height": 900}, **options
     )
@@ -104,7 +107,11 @@ def no_js_page(browser: Browser, portal: Portal) -> Iterator[Page]:
 def mobile_page(browser: Browser, portal: Portal) -> Iterator[Page]:
     """A phone-sized page (responsive layout)."""
     context = browser.new_context(
-        base_url=portal.base, locale="fr-FR", viewport={"width": 375, "height": 740}, is_mobile=True
+        base_url=portal.base,
+        locale="fr-FR",
+        viewport={"width": 375, "height": 740},
+        is_mobile=True,
+        bypass_csp=True,
     )
     context.set_default_timeout(15_000)
     try:

@@ -44,9 +44,10 @@ def login(page: Page, nir: str) -> None:
     """The dev login: pick the patient in the directory's list, « Se connecter »."""
     page.goto(HOME)
     assert page.url.endswith(LOGIN), page.url  # logged out: the login page
-    select = page.locator('select[name="ins"]')
+    form = page.locator(f'form[action$="{DEV_LOGIN}"]').first  # the patient's (then the representative's)
+    select = form.locator('select[name="ins"]')
     select.select_option(value=option_for(select, nir))
-    page.get_by_role("button", name="Se connecter").click()
+    form.get_by_role("button", name="Se connecter", exact=True).click()
     page.wait_for_load_state()
     assert LOGIN not in page.url, f"still on the login page: {page.url}\n{text_of(page)}"
 
@@ -125,6 +126,7 @@ def press(scope: Locator | Page, name: str | re.Pattern[str]) -> None:
 
 
 __all__ = [
+    "DEV_LOGIN",
     "DOCUMENTS",
     "HISTORY",
     "LOGIN",

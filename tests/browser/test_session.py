@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.browser.pages import (
+    DEV_LOGIN,
     DOCUMENTS,
     LOGIN,
     PAGES,
@@ -40,13 +41,18 @@ class TestLogin:
         page.goto("/")
         assert page.url == f"{portal.base}{LOGIN}"
         check_page(page, artifacts, "connexion", navigation=False)
-        select = page.locator('select[name="ins"]')
-        assert select.count() == 1
+        select = page.locator(f'form[action$="{DEV_LOGIN}"] select[name="ins"]').first
         # the label of the list is there for screen readers too
         select_id = select.get_attribute("id")
         assert select_id and page.locator(f'label[for="{select_id}"]').count() == 1
         for patient in (MARIE, LUCIE, MOREAU):
             assert option_for(select, patient.nir)
+
+    def test_pages_forbid_scripts_they_did_not_bring(self, page: Page) -> None:
+        answer = page.goto(LOGIN)
+        assert answer is not None
+        policy = answer.headers.get("content-security-policy", "")
+        assert "script-src" in policy or "default-src" in policy, answer.headers
 
     @pytest.mark.parametrize("name", sorted(PAGES))
     def test_every_page_needs_a_session(self, page: Page, portal: Portal, name: str) -> None:
@@ -68,7 +74,7 @@ class TestLogin:
 
     def test_an_unknown_patient_is_refused(self, page: Page) -> None:
         page.goto(LOGIN)
-        form = page.locator('form:has(select[name="ins"])')
+        form = page.locator(f'form[action$="{DEV_LOGIN}"]').first
         token = form.locator('input[name="csrf_token"]').get_attribute("value")
         answer = page.request.post(
             form.get_attribute("action") or "", form={"ins": "299999999999999", "csrf_token": token or ""}
