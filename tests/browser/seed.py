@@ -20,6 +20,7 @@ Everything a test checks over FHIR goes through ``Portal.iti67`` with a token of
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.mailbox.helpers import Relay, Server, professional_message, start_relay
+from tests.mailbox.helpers import Caught, Relay, Server, professional_message, start_relay
 from tests.pg_helpers import scratch_schema
 from xds_server.core.mailbox import DirectoryEntry, MailboxKind
 from xds_server.core.policy import AccessMode
@@ -37,13 +38,15 @@ from xds_server.demo import PATIENTS, RADIOLOGUE, URGENTISTE, Pro, patient_id
 from xds_server.identity import dev_authority
 from xds_server.identity.dev_authority import Identity
 from xds_server.mailbox.credentials import hash_password
-from xds_server.storage.audit import set_contact_email
+from xds_server.storage.audit import contact_email, set_contact_email
 from xds_server.storage.database import Database, sqlite_url_for
 from xds_server.storage.mailbox import SqlMailbox
 from xds_server.storage.records import SqlRecordStore
 
 PROFILE = "dmp-test"
 INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.10"
+PS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
+CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 DIRECTORY = Path(__file__).parents[1] / "data" / "annuaire" / "PS_LibreAcces_Personne_activite_sample.txt"
 
 MARIE, LUCIE, MOREAU = PATIENTS[0], PATIENTS[1], PATIENTS[3]
@@ -103,7 +106,7 @@ class Portal:
         with self.professional(pro, nir, mode, reason) as client:
             return client.get(
                 "/DocumentReference",
-                params={"patient.identifier": f"{INS_SYSTEM}|{ins(nir)}", "status": "current"},
+                params={"patient.identifier": identifier(nir), "status": "current"},
             )
 
     def titles_seen_by(self, pro: Pro, nir: str) -> set[str]:
@@ -124,6 +127,72 @@ class Portal:
         return {
             e["resource"]["id"]: e["resource"]["provision"]["type"] for e in answer.json().get("entry", [])
         }
+
+    def delete_consent(self, nir: str, consent: str) -> None:
+        """Put a record setting back as the seed left it (a blocked, administrator or emergency setting),
+        over the patient's FHIR API; nothing to do is fine."""
+        with self.patient_api(nir) as client:
+            answer = client.delete(f"/Consent/{consent}", params={"patient.identifier": identifier(nir)})
+        assert answer.status_code in (200, 204, 404), answer.text
+
+    def put_consent(self, nir: str, consent: str, provision: str, professional: str) -> None:
+        body = {
+            "resourceType": "Consent",
+            "id": consent,
+            "status": "active",
+            "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "patient-privacy"}]},
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+            "patient": {"identifier": {"system": INS_SYSTEM, "value": ins(nir)}},
+            "provision": {
+                "type": provision,
+                "actor": [{"reference": {"identifier": {"system": PS_SYSTEM, "value": professional}}}],
+            },
+        }
+        with self.patient_api(nir) as client:
+            answer = client.put(
+                f"/Consent/{consent}", json=body, headers={"Content-Type": "application/fhir+json"}
+            )
+        assert answer.status_code in (200, 201), answer.text
+
+    def messages_text(self, nir: str) -> str:
+        """Everything the patient's mailbox holds over FHIR (Communication), as one text."""
+        with self.patient_api(nir) as client:
+            answer = client.get("/Communication")
+        assert answer.status_code == 200, answer.text
+        return json.dumps(answer.json(), ensure_ascii=False)
+
+    def own_documents(self, nir: str) -> list[str]:
+        """The ids of the documents the patient deposited herself (DOCPAT*), over her FHIR API."""
+        with self.patient_api(nir) as client:
+            answer = client.get(
+                "/DocumentReference", params={"patient.identifier": identifier(nir), "status": "current"}
+            )
+        assert answer.status_code == 200, answer.text
+        return [
+            e["resource"]["id"]
+            for e in answer.json().get("entry", [])
+            if e["resource"]["type"]["coding"][0]["code"].startswith("DOCPAT")
+        ]
+
+    def contact_email(self, nir: str) -> str | None:
+        database = open_database(self.server.env)
+        try:
+            with database.transaction(readonly=True) as connection:
+                return contact_email(connection, cx(nir))
+        finally:
+            database.dispose()
+
+
+def identifier(nir: str) -> str:
+    """A FHIR token naming the patient (``patient.identifier=SYSTEM|VALUE``)."""
+    return f"{INS_SYSTEM}|{ins(nir)}"
+
+
+def mail_text(caught: Caught) -> str:
+    """Every text part of a message the server sent."""
+    return "\n".join(
+        str(part.get_content()) for part in caught.message.walk() if part.get_content_maintype() == "text"
+    )
 
 
 def open_database(env: dict[str, str]) -> Database:
@@ -212,13 +281,17 @@ def start_portal(root: Path) -> Iterator[Portal]:
 __all__ = [
     "ATTACHMENT",
     "BREAK_GLASS_REASON",
+    "DOCTOR",
     "LEFEVRE",
     "LUCIE",
     "MARIE",
     "MESSAGE_SUBJECT",
     "MOREAU",
+    "PHARMACY",
     "Portal",
     "cx",
+    "identifier",
     "ins",
+    "mail_text",
     "start_portal",
 ]

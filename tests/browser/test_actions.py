@@ -28,12 +28,14 @@ from tests.browser.pages import (
 )
 from tests.browser.seed import (
     ATTACHMENT,
+    DOCTOR,
     LEFEVRE,
     MARIE,
     MESSAGE_SUBJECT,
     MOREAU,
+    PHARMACY,
     Portal,
-    ins,
+    mail_text,
 )
 from tests.browser.support import Artifacts
 from xds_server.core.policy import AccessMode
@@ -123,86 +125,75 @@ class TestMask:
 
 
 def search_professional(page: Page, name: str, place: str) -> None:
+    """The directory search: by name, and commune or postal code (GET form ``nom``, ``lieu``)."""
     page.goto(PROFESSIONALS)
-    page.get_by_label(re.compile(r"^\s*Nom", re.I)).first.fill(name)
-    page.get_by_label(re.compile(r"Commune|Code postal", re.I)).first.fill(place)
-    press(page.locator("main"), re.compile(r"Rechercher", re.I))
+    page.locator('main [name="nom"]').fill(name)
+    page.locator('main [name="lieu"]').fill(place)
+    press(page.locator("main"), "Rechercher")
 
 
 class TestProfessionals:
     def test_block_by_name_and_postal_code_then_unblock(
         self, marie: Page, portal: Portal, artifacts: Artifacts
     ) -> None:
+        consent = f"blocked-{LEFEVRE.national_id}"
         assert portal.iti67(LEFEVRE, MARIE.nir).status_code == 200
         try:
             search_professional(marie, "Lefèvre", "42000")
             check_page(marie, artifacts, "professionnels-recherche")
-            press(row_of(marie, "LEFÈVRE"), re.compile(r"^\s*Bloquer", re.I))
-            assert re.search("bloqué", status_text(marie), re.I), status_text(marie)
+            press(row_of(marie, LEFEVRE.national_id), re.compile(r"^\s*Bloquer", re.I))
+            assert re.search("bloqu", status_text(marie), re.I), status_text(marie)
             refused = portal.iti67(LEFEVRE, MARIE.nir)
             assert refused.status_code in (403, 404) or not refused.json().get("entry"), refused.text
-            assert portal.consents(MARIE.nir).get(f"blocked-{LEFEVRE.national_id}") == "deny"
+            assert portal.consents(MARIE.nir).get(consent) == "deny"
             marie.goto(PROFESSIONALS)
-            press(row_of(marie, "LEFÈVRE"), re.compile(r"Débloquer", re.I))
+            press(row_of(marie, LEFEVRE.national_id), re.compile(r"Débloquer", re.I))
             assert status_text(marie)
             assert portal.iti67(LEFEVRE, MARIE.nir).status_code == 200
-            assert f"blocked-{LEFEVRE.national_id}" not in portal.consents(MARIE.nir)
+            assert consent not in portal.consents(MARIE.nir)
         finally:
-            with portal.patient_api(MARIE.nir) as client:
-                client.delete(
-                    f"/Consent/blocked-{LEFEVRE.national_id}",
-                    params={"patient.identifier": f"urn:oid:1.2.250.1.213.1.4.10|{ins(MARIE.nir)}"},
-                )
+            portal.delete_consent(MARIE.nir, consent)
 
     def test_revoke_an_authorised_professional(self, marie: Page, portal: Portal) -> None:
         consent = f"authorised-{INFIRMIERE.national_id}"
         assert portal.consents(MARIE.nir).get(consent) == "permit"
         try:
             marie.goto(PROFESSIONALS)
-            press(row_of(marie, "PETIT"), re.compile(r"Retirer|Révoquer", re.I))
+            press(row_of(marie, INFIRMIERE.national_id), re.compile(r"Révoquer", re.I))
             assert status_text(marie)
             assert consent not in portal.consents(MARIE.nir)
+            marie.goto(PROFESSIONALS)
+            revoke = marie.get_by_role("button", name=re.compile("Révoquer", re.I))
+            assert not row_of(marie, INFIRMIERE.national_id).filter(has=revoke).count()
         finally:
             if consent not in portal.consents(MARIE.nir):
-                put_consent(portal, consent, "permit", INFIRMIERE.national_id)
+                portal.put_consent(MARIE.nir, consent, "permit", INFIRMIERE.national_id)
         assert portal.consents(MARIE.nir).get(consent) == "permit"
 
-
-def put_consent(portal: Portal, consent: str, provision: str, professional: str) -> None:
-    """Put a record setting back over the patient's FHIR API (after a test changed it)."""
-    body = {
-        "resourceType": "Consent",
-        "id": consent,
-        "status": "active",
-        "scope": {
-            "coding": [
-                {"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}
-            ]
-        },
-        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-        "patient": {"identifier": {"system": "urn:oid:1.2.250.1.213.1.4.10", "value": ins(MARIE.nir)}},
-        "provision": {
-            "type": provision,
-            "actor": [
-                {"reference": {"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": professional}}}
-            ],
-        },
-    }
-    with portal.patient_api(MARIE.nir) as client:
-        answer = client.put(
-            f"/Consent/{consent}", json=body, headers={"Content-Type": "application/fhir+json"}
-        )
-    assert answer.status_code in (200, 201), answer.text
+    def test_an_administrator_doctor_sees_masked_documents(self, marie: Page, portal: Portal) -> None:
+        consent = f"administrator-{LEFEVRE.national_id}"
+        assert PSYCHIATRY not in portal.titles_seen_by(LEFEVRE, MARIE.nir)
+        try:
+            marie.goto(PROFESSIONALS)
+            press(row_of(marie, LEFEVRE.national_id), re.compile("^Nommer.*médecin administrateur", re.I))
+            assert status_text(marie)
+            assert portal.consents(MARIE.nir).get(consent) == "permit"
+            assert PSYCHIATRY in portal.titles_seen_by(LEFEVRE, MARIE.nir)
+            marie.goto(PROFESSIONALS)
+            press(row_of(marie, LEFEVRE.national_id), re.compile(r"^\s*Retirer", re.I))
+            assert status_text(marie)
+            assert consent not in portal.consents(MARIE.nir)
+            assert PSYCHIATRY not in portal.titles_seen_by(LEFEVRE, MARIE.nir)
+        finally:
+            portal.delete_consent(MARIE.nir, consent)
 
 
 # -- Paramètres ----------------------------------------------------------------------------------------
 
 
-def setting_form(page: Page, words: str) -> Locator:
+def emergency_form(page: Page) -> Locator:
     page.goto(SETTINGS)
-    form = page.locator("main form").filter(has_text=re.compile(words, re.I))
-    assert form.count() >= 1, f"no form about {words!r} on {page.url}:\n{main_text(page)}"
-    return form.first
+    return page.locator(f'main form[action$="{SETTINGS}/urgence"]')
 
 
 class TestSettings:
@@ -212,25 +203,61 @@ class TestSettings:
         reason = "contrôle du refus"
         assert portal.iti67(URGENTISTE, MARIE.nir, AccessMode.BREAK_GLASS, reason).status_code == 200
         try:
-            form = setting_form(marie, "bris de glace")
-            form.get_by_label(re.compile(r"Refuser|Non|Interdire", re.I)).first.check()
-            press(form, re.compile("Enregistrer|Valider|Refuser", re.I))
+            form = emergency_form(marie)
+            form.locator('input[type="radio"][name="bris_de_glace"][value="non"]').check()
+            press(form, "Enregistrer les accès d'urgence")
             assert status_text(marie)
             check_page(marie, artifacts, "parametres-bris-de-glace-refuse")
+            assert emergency_form(marie).locator('[name="bris_de_glace"][value="non"]').is_checked()
             assert portal.consents(MARIE.nir)["break-glass"] == "deny"
+            assert portal.consents(MARIE.nir)["samu"] == "permit"  # the other preference kept
             refused = portal.iti67(URGENTISTE, MARIE.nir, AccessMode.BREAK_GLASS, reason)
             assert refused.status_code == 403, refused.text
-            form = setting_form(marie, "bris de glace")
-            form.get_by_label(re.compile(r"Autoriser|Oui|Accepter", re.I)).first.check()
-            press(form, re.compile("Enregistrer|Valider|Autoriser", re.I))
+            form = emergency_form(marie)
+            form.locator('input[type="radio"][name="bris_de_glace"][value="oui"]').check()
+            press(form, "Enregistrer les accès d'urgence")
+            assert status_text(marie)
             assert portal.iti67(URGENTISTE, MARIE.nir, AccessMode.BREAK_GLASS, reason).status_code == 200
         finally:
-            with portal.patient_api(MARIE.nir) as client:
-                client.delete(
-                    "/Consent/break-glass",
-                    params={"patient.identifier": f"urn:oid:1.2.250.1.213.1.4.10|{ins(MARIE.nir)}"},
-                )
+            portal.delete_consent(MARIE.nir, "break-glass")
         assert portal.consents(MARIE.nir)["break-glass"] == "permit"
+
+    def test_refusing_samu_refuses_the_regulation_read(self, marie: Page, portal: Portal) -> None:
+        assert portal.iti67(URGENTISTE, MARIE.nir, AccessMode.REGULATION, "régulation").status_code == 200
+        try:
+            form = emergency_form(marie)
+            form.locator('input[type="radio"][name="samu"][value="non"]').check()
+            press(form, "Enregistrer les accès d'urgence")
+            assert status_text(marie)
+            assert portal.consents(MARIE.nir)["samu"] == "deny"
+            refused = portal.iti67(URGENTISTE, MARIE.nir, AccessMode.REGULATION, "régulation")
+            assert refused.status_code == 403, refused.text
+        finally:
+            portal.delete_consent(MARIE.nir, "samu")
+
+    def test_the_contact_address(self, marie: Page, portal: Portal) -> None:
+        address = "marie.dupont@exemple.fr"
+        marie.goto(SETTINGS)
+        form = marie.locator(f'main form[action$="{SETTINGS}/email"]')
+        form.locator('[name="email"]').fill(address)
+        press(form, "Enregistrer l'adresse")
+        assert status_text(marie)
+        assert portal.contact_email(MARIE.nir) == address
+        marie.goto(SETTINGS)
+        assert marie.locator('main [name="email"]').input_value() == address
+
+    def test_a_bad_address_is_refused_and_changes_nothing(self, marie: Page, portal: Portal) -> None:
+        before = portal.contact_email(MARIE.nir)
+        marie.goto(SETTINGS)
+        form = marie.locator(f'main form[action$="{SETTINGS}/email"]')
+        field = form.locator('[name="email"]')
+        field.evaluate(
+            "input => { input.type = 'text'; input.removeAttribute('required') }"
+        )  # past the browser
+        field.fill("pas une adresse")
+        press(form, "Enregistrer l'adresse")
+        assert marie.get_by_role("alert").count() >= 1, main_text(marie)
+        assert portal.contact_email(MARIE.nir) == before
 
     def test_opposing_hides_the_record_until_withdrawn(
         self, page: Page, portal: Portal, artifacts: Artifacts
@@ -239,23 +266,27 @@ class TestSettings:
         assert portal.iti67(GENERALISTE, MOREAU.nir).status_code == 200
         login(page, MOREAU.nir)
         try:
-            form = setting_form(page, "oppos")
-            press(form, re.compile("oppos", re.I))
+            page.goto(f"{SETTINGS}/opposition")
             # the consequences spelled out, then a confirmation
-            assert re.search("conséquence|plus accès|ne pourront plus", main_text(page), re.I), main_text(
-                page
-            )
-            check_page(page, artifacts, "parametres-opposition-confirmation")
-            press(page.locator("main"), re.compile("Confirmer", re.I))
+            check_page(page, artifacts, "parametres-opposition")
+            form = page.locator("main form").filter(has=page.locator('[name="confirmer"]'))
+            press(form, "Confirmer l'opposition")  # not confirmed: refused, nothing changed
+            assert page.get_by_role("alert").count() >= 1, main_text(page)
+            assert portal.iti67(GENERALISTE, MOREAU.nir).status_code == 200
+            page.goto(f"{SETTINGS}/opposition")
+            form = page.locator("main form").filter(has=page.locator('[name="confirmer"]'))
+            form.locator('[name="confirmer"]').check()
+            press(form, "Confirmer l'opposition")
             assert status_text(page)
             answer = portal.iti67(GENERALISTE, MOREAU.nir)
             assert answer.status_code in (403, 404) or not answer.json().get("entry"), answer.text
+            assert portal.consents(MOREAU.nir)["opposition"] == "deny"
+            page.goto(SETTINGS)
+            press(page.locator("main"), "Réactiver mon profil")
+            assert status_text(page)
+            assert portal.iti67(GENERALISTE, MOREAU.nir).status_code == 200
         finally:
-            with portal.patient_api(MOREAU.nir) as client:
-                client.delete(
-                    "/Consent/opposition",
-                    params={"patient.identifier": f"urn:oid:1.2.250.1.213.1.4.10|{ins(MOREAU.nir)}"},
-                )
+            portal.delete_consent(MOREAU.nir, "opposition")
         assert portal.iti67(GENERALISTE, MOREAU.nir).status_code == 200
 
 
@@ -269,38 +300,51 @@ def open_conversation(page: Page) -> None:
 
 
 class TestMessages:
-    def test_reply(self, marie: Page, portal: Portal) -> None:
+    def test_reply(self, marie: Page, portal: Portal, artifacts: Artifacts) -> None:
         open_conversation(marie)
         text = "Merci docteur, à bientôt."
-        marie.locator("main textarea").first.fill(text)
-        press(marie.locator("main"), re.compile("Répondre|Envoyer", re.I))
+        marie.locator('main [name="texte"]').first.fill(text)
+        press(marie.locator("main"), "Répondre")
         assert status_text(marie)
-        with portal.patient_api(MARIE.nir) as client:
-            sent = client.get("/Communication").json().get("entry", [])
-        assert [e for e in sent if text in str(e["resource"].get("payload", ""))], (
-            "the reply is not in her mailbox"
-        )
-        caught = portal.relay.wait(lambda c: text.encode() in c.raw or b"Merci docteur" in c.raw)
+        check_page(marie, artifacts, "message-reponse")
+        assert text in main_text(marie)
+        assert text in portal.messages_text(MARIE.nir), "the reply is not in her mailbox over FHIR"
+        caught = portal.relay.wait(lambda c: DOCTOR in c.rcpt_tos and "Merci docteur" in mail_text(c))
         assert caught, "the reply did not leave for the doctor's mailbox"
 
     def test_save_the_attachment_into_her_record(self, marie: Page, portal: Portal) -> None:
+        before = portal.own_documents(MARIE.nir)
         open_conversation(marie)
-        attachment = row_of(marie, ATTACHMENT)
-        press(attachment, re.compile("Enregistrer|Ajouter à mon dossier|Verser", re.I))
+        press(row_of(marie, ATTACHMENT), re.compile("^Enregistrer.*dans mon dossier"))
         assert status_text(marie)
+        after = portal.own_documents(MARIE.nir)
+        assert len(after) == len(before) + 1, (before, after)
         marie.goto(DOCUMENTS)
-        assert re.search(re.escape(ATTACHMENT.rsplit(".", 1)[0]) + "|IRM", main_text(marie), re.I)
-        with portal.patient_api(MARIE.nir) as client:
-            found = client.get(
-                "/DocumentReference",
-                params={
-                    "patient.identifier": f"urn:oid:1.2.250.1.213.1.4.10|{ins(MARIE.nir)}",
-                    "status": "current",
-                },
-            ).json()
-        assert any(
-            e["resource"]["type"]["coding"][0]["code"] == "DOCPAT02" for e in found.get("entry", [])
-        ), "no document of her own in the record"
+        assert (
+            len(
+                marie.locator("main li.document, main li")
+                .filter(has_text=re.compile("IRM|compte-rendu", re.I))
+                .all()
+            )
+            >= 2
+        )
+
+    def test_send_a_prescription_to_her_pharmacy(self, marie: Page, portal: Portal) -> None:
+        marie.goto(MESSAGES)
+        form = marie.locator(f'main form[action$="{MESSAGES}/pharmacie"]')
+        form.locator('[name="pharmacie"]').select_option(value=PHARMACY)
+        choices = form.locator('[name="document"] option').evaluate_all(
+            "os => os.map(o => [o.value, o.textContent])"
+        )
+        [value] = [v for v, label in choices if "Prescription de kinésithérapie" in label]
+        form.locator('[name="document"]').select_option(value=value)
+        form.locator('[name="texte"]').fill("Bonjour, voici mon ordonnance.")
+        press(form, "Envoyer à la pharmacie")
+        assert status_text(marie)
+        caught = portal.relay.wait(lambda c: PHARMACY in c.rcpt_tos)
+        assert caught, "nothing left for the pharmacy"
+        assert caught[-1].message.get_content_type() == "multipart/mixed"  # the ordonnance attached
+        assert "Bonjour, voici mon ordonnance." in portal.messages_text(MARIE.nir)
 
 
 # -- CSRF ----------------------------------------------------------------------------------------------

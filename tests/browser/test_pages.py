@@ -19,10 +19,11 @@ from tests.browser.pages import (
     check_page,
     login,
     main_text,
+    press,
 )
-from tests.browser.seed import BREAK_GLASS_REASON, MARIE, MESSAGE_SUBJECT, MOREAU, Portal
+from tests.browser.seed import BREAK_GLASS_REASON, LEFEVRE, MARIE, MESSAGE_SUBJECT, MOREAU, Portal
 from tests.browser.support import Artifacts
-from xds_server.demo import GENERALISTE
+from xds_server.demo import GENERALISTE, INFIRMIERE, RADIOLOGUE
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -37,9 +38,9 @@ SHOWS = {
         "Synthèse médicale",
     ],
     "historique": ["NGUYEN", BREAK_GLASS_REASON, "LEROY"],
-    "notifications": [],
-    "professionnels": ["LEROY", "PETIT", "LEFÈVRE"],
-    "parametres": [],
+    "notifications": ["accès en urgence", BREAK_GLASS_REASON],
+    "professionnels": [RADIOLOGUE.national_id, INFIRMIERE.national_id, LEFEVRE.national_id],
+    "parametres": ["bris de glace", "Accès en urgence"],
     "messages": [MESSAGE_SUBJECT],
 }
 
@@ -107,11 +108,21 @@ def test_another_patients_document_is_not_found(marie: Page, portal: Portal) -> 
         assert answer is not None and answer.status == 404
 
 
-def test_history_highlights_the_emergency_access(marie: Page) -> None:
+def test_history_highlights_the_emergency_access(marie: Page, artifacts: Artifacts) -> None:
     marie.goto(HISTORY)
-    entry = marie.locator("main").locator("li, tr, article").filter(has_text=BREAK_GLASS_REASON).last
-    assert entry.count() == 1
-    assert re.search("urgence|bris de glace", entry.inner_text(), re.I), entry.inner_text()
+    entry = marie.locator("main tr").filter(has_text=BREAK_GLASS_REASON).first
+    assert "urgence" in (entry.get_attribute("class") or ""), entry.inner_html()
+    assert re.search("Accès en urgence", entry.inner_text()), entry.inner_text()
+    # the filter: emergency accesses only
+    marie.locator('main [name="urgence"]').check()
+    press(marie.locator("main"), "Filtrer")
+    assert "urgence=oui" in marie.url
+    rows = marie.locator("main tbody tr")
+    assert rows.count() >= 1
+    for index in range(rows.count()):
+        assert "urgence" in (rows.nth(index).get_attribute("class") or "")
+    assert BREAK_GLASS_REASON in main_text(marie) and "LEROY" not in main_text(marie)
+    check_page(marie, artifacts, "historique-urgences")
 
 
 def test_a_conversation_opens(marie: Page, artifacts: Artifacts) -> None:
