@@ -47,6 +47,7 @@ PROFILE = "dmp-test"
 INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.10"
 PS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 DIRECTORY = Path(__file__).parents[1] / "data" / "annuaire" / "PS_LibreAcces_Personne_activite_sample.txt"
 
 MARIE, LUCIE, MOREAU = PATIENTS[0], PATIENTS[1], PATIENTS[3]
@@ -145,7 +146,12 @@ class Portal:
             "patient": {"identifier": {"system": INS_SYSTEM, "value": ins(nir)}},
             "provision": {
                 "type": provision,
-                "actor": [{"reference": {"identifier": {"system": PS_SYSTEM, "value": professional}}}],
+                "actor": [
+                    {
+                        "role": {"coding": [{"system": PARTICIPATION, "code": "PRCP"}]},
+                        "reference": {"identifier": {"system": PS_SYSTEM, "value": professional}},
+                    }
+                ],
             },
         }
         with self.patient_api(nir) as client:
