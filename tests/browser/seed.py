@@ -264,6 +264,7 @@ def start_portal(root: Path) -> Iterator[Portal]:
         "XDS_SMTP_PORT": str(relay_port),
         "XDS_SMTP_FROM": "notifications@monespacesante.example",
         "XDS_LOG_LEVEL": "WARNING",
+        "XDS_NOTIFY_INTERVAL": "0.5",  # the outbox (notices, the patient's messages) polled often
     }
     try:
         with scratch_schema("xds_browser") as schema:

@@ -45,6 +45,14 @@ SHOWS = {
 }
 
 
+#: the innermost elements that stick out of the screen, for the failure message
+WIDER_THAN_SCREEN = """() => [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > 376)
+    .filter(e => ![...e.children].some(c => c.getBoundingClientRect().right > 376))
+    .slice(0, 5)
+    .map(e => `${e.tagName.toLowerCase()}.${e.className}: ${(e.textContent || '').trim().slice(0, 60)}`)"""
+
+
 @pytest.fixture
 def marie(page: Page) -> Page:
     login(page, MARIE.nir)
@@ -145,4 +153,5 @@ def test_professionals_and_settings_render_on_a_phone(mobile_page: Page, artifac
         mobile_page.goto(path)
         check_page(mobile_page, artifacts, f"{name}-mobile")
         width = mobile_page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 375 + 1, f"{name}: {width}px wide on a 375px screen (horizontal scrolling)"
+        wider = mobile_page.evaluate(WIDER_THAN_SCREEN)
+        assert width <= 375 + 1, f"{name}: {width}px wide on a 375px screen (horizontal scrolling): {wider}"
