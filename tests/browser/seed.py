@@ -34,13 +34,15 @@ from tests.mailbox.helpers import Caught, Relay, Server, professional_message, s
 from tests.pg_helpers import scratch_schema
 from xds_server.core.mailbox import DirectoryEntry, MailboxKind
 from xds_server.core.policy import AccessMode
-from xds_server.demo import PATIENTS, RADIOLOGUE, URGENTISTE, Pro, patient_id
+from xds_server.core.ports import PatientState
+from xds_server.demo import PATIENTS, RADIOLOGUE, URGENTISTE, Patient, Pro, patient_id
 from xds_server.identity import dev_authority
 from xds_server.identity.dev_authority import Identity
 from xds_server.mailbox.credentials import hash_password
 from xds_server.storage.audit import contact_email, set_contact_email
 from xds_server.storage.database import Database, sqlite_url_for
 from xds_server.storage.mailbox import SqlMailbox
+from xds_server.storage.patients import SqlPatientDirectory
 from xds_server.storage.records import SqlRecordStore
 
 PROFILE = "dmp-test"
@@ -185,6 +187,15 @@ class Portal:
         try:
             with database.transaction(readonly=True) as connection:
                 return contact_email(connection, cx(nir))
+        finally:
+            database.dispose()
+
+    def reactivate(self, patient: Patient) -> None:
+        """A record back in the activated state (after a test closed it), as the administrator would."""
+        database = open_database(self.server.env)
+        try:
+            with database.transaction() as connection:
+                SqlPatientDirectory(connection).add(cx(patient.nir), PatientState.ACTIVATED, patient.born)
         finally:
             database.dispose()
 

@@ -289,6 +289,34 @@ class TestSettings:
             portal.delete_consent(MOREAU.nir, "opposition")
         assert portal.iti67(GENERALISTE, MOREAU.nir).status_code == 200
 
+    def test_closing_the_profile_then_reactivating_it(
+        self, page: Page, portal: Portal, artifacts: Artifacts
+    ) -> None:
+        """MOREAU Jean closes his profile: his médecin traitant no longer reads it; « Réactiver »
+        reopens it."""
+        assert portal.iti67(GENERALISTE, MOREAU.nir).status_code == 200
+        login(page, MOREAU.nir)
+        try:
+            page.goto(SETTINGS)
+            page.get_by_role("link", name="Clôturer mon profil").click()
+            page.wait_for_load_state()
+            check_page(page, artifacts, "parametres-cloture")
+            form = page.locator("main form").filter(has=page.locator('[name="confirmer"]'))
+            form.locator('[name="confirmer"]').check()
+            press(form, "Confirmer la clôture")
+            assert status_text(page)
+            closed = portal.iti67(GENERALISTE, MOREAU.nir)
+            assert closed.status_code in (403, 404) or not closed.json().get("entry"), closed.text
+            page.goto(SETTINGS)
+            assert re.search("clôtur", page.locator("#etat-profil").inner_text(), re.I)
+            press(page.locator("main"), "Réactiver mon profil")
+            assert status_text(page)
+            assert portal.iti67(GENERALISTE, MOREAU.nir).status_code == 200
+        finally:
+            if portal.iti67(GENERALISTE, MOREAU.nir).status_code != 200:
+                portal.reactivate(MOREAU)
+        assert portal.iti67(GENERALISTE, MOREAU.nir).status_code == 200
+
 
 # -- Messages ------------------------------------------------------------------------------------------
 

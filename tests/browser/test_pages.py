@@ -73,6 +73,17 @@ def test_page(marie: Page, artifacts: Artifacts, name: str) -> None:
         assert expected.casefold() in text.casefold(), f"{name}: {expected!r} missing\n{text}"
 
 
+def test_the_skip_link_is_the_first_stop_and_leads_to_the_content(marie: Page) -> None:
+    marie.goto(DOCUMENTS)
+    marie.keyboard.press("Tab")
+    assert marie.evaluate("document.activeElement.getAttribute('href')") == "#contenu"
+    assert marie.locator('a[href="#contenu"]').first.is_visible()  # shown once focused
+    marie.keyboard.press("Enter")
+    assert marie.evaluate("document.activeElement.id") == "contenu"
+    marie.keyboard.press("Tab")  # the next stop is inside the content, not back in the header
+    assert marie.evaluate("!!document.activeElement.closest('main')")
+
+
 def test_documents_never_show_what_is_invisible_to_her(marie: Page) -> None:
     marie.goto(DOCUMENTS)
     text = main_text(marie)
