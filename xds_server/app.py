@@ -268,6 +268,17 @@ def refuse_dev_authority_in_production(settings: Settings, profile: DomainProfil
         )
 
 
+def refuse_missing_audience(settings: Settings, profile: DomainProfile) -> None:
+    """ValueError when a production profile (``dmp``) has no ``XDS_SAML_AUDIENCE``: a default name would
+    accept assertions minted for any other service that happens to use it. The test profiles (``dmp-test``)
+    keep ``DEFAULT_AUDIENCE``, the audience the local test authority mints for."""
+    if profile.production and not (settings.saml_audience or "").strip():
+        raise ValueError(
+            f"the production profile {settings.profile!r} needs the audience assertions are issued for: "
+            "set XDS_SAML_AUDIENCE (for example the URL of this server)"
+        )
+
+
 def trust_store(settings: Settings, profile: DomainProfile | None = None) -> TrustStore:
     """Configured certificates (``XDS_TRUSTED_CERTS``), token issuers (``XDS_JWT_ISSUERS``) and, when asked
     for, the dev authority present now (ValueError under a production profile)."""

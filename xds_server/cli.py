@@ -152,7 +152,12 @@ def serve(
     """Run the server (FastAPI under uvicorn) until interrupted."""
     import uvicorn
 
-    from xds_server.app import DEV_AUTHORITY_WARNING, create_app, refuse_dev_authority_in_production
+    from xds_server.app import (
+        DEV_AUTHORITY_WARNING,
+        create_app,
+        refuse_dev_authority_in_production,
+        refuse_missing_audience,
+    )
     from xds_server.identity import dev_authority
     from xds_server.terminology import load_profile
     from xds_server.transport import server_options
@@ -171,7 +176,9 @@ def serve(
         mailbox_smtp_host=host if smtp_port is not None else None,
     )
     try:
-        refuse_dev_authority_in_production(settings, load_profile(settings.profile))
+        domain = load_profile(settings.profile)
+        refuse_dev_authority_in_production(settings, domain)
+        refuse_missing_audience(settings, domain)
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

@@ -118,8 +118,9 @@ class Settings(BaseSettings):
     saml_clock_skew: float = Field(default=60.0, ge=0)
     #: Accept every assertion once only (XUA allows reuse until expiry; OneTimeUse ones are always once).
     saml_strict_replay: bool = False
-    #: When set, assertions must name it in Conditions/AudienceRestriction. The DMP profiles always require
-    #: an audience: this one, else ``DEFAULT_AUDIENCE`` (so an assertion issued for another service fails).
+    #: When set, assertions must name it in Conditions/AudienceRestriction. The production profile (``dmp``)
+    #: refuses to start without it (``app.refuse_missing_audience``); the DMP test profile checks
+    #: ``DEFAULT_AUDIENCE``, the test authority's, when unset.
     saml_audience: str | None = None
     #: Longest assertion validity window accepted (NotBefore, or IssueInstant, to NotOnOrAfter), in seconds.
     saml_max_lifetime: float = Field(default=8 * 3600.0, gt=0)

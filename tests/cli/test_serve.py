@@ -356,6 +356,24 @@ class TestDevAuthority:
         assert not (cli.data_dir / "dev-authority").exists()
 
 
+class TestAudience:
+    """Issue 14, item 3: the production profile never falls back to a default SAML audience."""
+
+    def test_the_production_profile_refuses_to_start_without_an_audience(self, cli: Cli) -> None:
+        line = cli.error("serve", "--profile", "dmp", code=2)
+        assert "XDS_SAML_AUDIENCE" in line and "'dmp'" in line
+
+    def test_a_blank_audience_is_no_audience(self, cli: Cli) -> None:
+        cli.env["XDS_SAML_AUDIENCE"] = "  "
+        assert "XDS_SAML_AUDIENCE" in cli.error("serve", "--profile", "dmp", code=2)
+
+    def test_the_production_profile_starts_with_an_audience(self, cli: Cli, serving: list[Running]) -> None:
+        cli.env["XDS_SAML_AUDIENCE"] = "https://xds.example.org"
+        running = start(cli, "--profile", "dmp")
+        serving.append(running)
+        assert health(running.url).json()["profile"] == "dmp"
+
+
 class TestSubprocess:
     def test_an_administrator_session(self, cli: Cli) -> None:
         def run(*args: str) -> subprocess.CompletedProcess[str]:

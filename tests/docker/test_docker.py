@@ -123,6 +123,7 @@ def test_the_wheel_in_a_fresh_venv_serves_health(tmp_path: Path) -> None:
     ).stdout.strip()  # fmt: skip
     Path(purelib, "deps-of-the-test-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("XDS_")}
+    env["XDS_SAML_AUDIENCE"] = "https://xds.example.org"  # the production profile refuses to start without
     where = subprocess.run(
         [str(fresh), "-c", "import xds_server, conformance as c; print(xds_server.__file__, c.__file__)"],
         capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
