@@ -75,7 +75,7 @@ def _context(browser: Browser, portal: Portal, **options: Any) -> BrowserContext
     context = browser.new_context(
         base_url=portal.base, locale="fr-FR", viewport={"width": 1280, "height": 900}, **options
     )
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(30_000)
     return context
 
 
@@ -113,7 +113,7 @@ def mobile_page(browser: Browser, portal: Portal) -> Iterator[Page]:
         is_mobile=True,
         bypass_csp=True,
     )
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(30_000)
     try:
         yield context.new_page()
     finally:
