@@ -102,7 +102,7 @@ def generate(
                     for entry_uuid, body in record.bodies.items():
                         entry = next(o for o, _ in stored if o.entry_uuid == entry_uuid)
                         assert isinstance(entry, DocumentEntry) and entry.hash is not None
-                        blobs.load_bytes(blob_key(entry.hash), body)
+                        blobs.load_bytes(entry.content_sha256 or blob_key(entry.hash), body)
                 if loader.pending >= batch:
                     with database.transaction() as connection:
                         objects += loader.flush(connection)

@@ -37,6 +37,7 @@ from xds_server.core.errors import XdsError
 from xds_server.core.ports import PatientState
 from xds_server.demo import demo_command
 from xds_server.feed_cli import feed_app
+from xds_server.blobs_cli import blobs_app
 from xds_server.gc import gc_command
 from xds_server.mailbox_cli import mssante_app
 from xds_server.professionals_cli import professionals_app
@@ -54,6 +55,7 @@ patients_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(patients_app, name="patients")
 app.command("gc")(gc_command)
+app.add_typer(blobs_app, name="blobs")
 app.add_typer(dev_app, name="dev")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")

@@ -257,6 +257,7 @@ class RecordGenerator:
             hash=hashlib.sha1(body).hexdigest(),
             size=str(len(body)),
             repository_unique_id=self.repository_unique_id,
+            content_sha256=hashlib.sha256(body).hexdigest(),
             authors=(author,),
             class_code=self._code(rng, BoundAttribute.CLASS_CODE, ("10", "1.2.250.1.213.1.1.4.1")),
             confidentiality_codes=tuple(confidentiality),
