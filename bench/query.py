@@ -191,7 +191,8 @@ def main() -> None:
             modes = [
                 ("ihe", {"profile": "ihe", "anonymous_actor": "bench"}, None),
                 ("ihe+saml", {"profile": "ihe"}, signed),
-                ("dmp", {"profile": "dmp", "saml_audience": "xds-server"}, signed),  # what the assertions name
+                # the dmp server checks the audience its assertions name
+                ("dmp", {"profile": "dmp", "saml_audience": "xds-server"}, signed),
             ]
             for label, settings, headers in modes:
                 env = server_env(data, None, **settings)

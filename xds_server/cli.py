@@ -30,6 +30,7 @@ from xds_server.access_cli import (
 )
 from xds_server.audit_cli import audit_app, notify_app, register_audit_patient_commands
 from xds_server.bench_cli import bench_app
+from xds_server.blobs_cli import blobs_app
 from xds_server.cli_errors import DEBUG_FLAG, ErrorReportingGroup
 from xds_server.client_cli import register_client_commands
 from xds_server.config import Settings
@@ -37,7 +38,6 @@ from xds_server.core.errors import XdsError
 from xds_server.core.ports import PatientState
 from xds_server.demo import demo_command
 from xds_server.feed_cli import feed_app
-from xds_server.blobs_cli import blobs_app
 from xds_server.gc import gc_command
 from xds_server.mailbox_cli import mssante_app
 from xds_server.professionals_cli import professionals_app

@@ -99,7 +99,8 @@ class TestSha1Collision:
         provide(repository, SECOND)
         again = provide(repository, SECOND)
         assert len(repository.blob_keys()) == 2
-        assert retrieved(retrieve(repository, again.unique_id)) == {again.unique_id: ("application/pdf", SECOND)}
+        back = retrieved(retrieve(repository, again.unique_id))
+        assert back == {again.unique_id: ("application/pdf", SECOND)}
 
 
 def make_legacy(repository: Repository, database: Database) -> None:
@@ -126,13 +127,18 @@ def unkeyed(database: Database) -> int:
 
 
 class TestStoreWrittenBeforeTheSha256Key:
-    def test_a_collision_arriving_before_and_after_rekey(self, repository: Repository, database: Database) -> None:
+    def test_a_collision_arriving_before_and_after_rekey(
+        self, repository: Repository, database: Database
+    ) -> None:
         first = provide(repository, FIRST)
         make_legacy(repository, database)
         assert repository.blob_keys() == [SHA1]
         # read by its SHA-1 while not rekeyed; the colliding document goes to its own SHA-256 blob
         second = provide(repository, SECOND)
-        expected = {first.unique_id: ("application/pdf", FIRST), second.unique_id: ("application/pdf", SECOND)}
+        expected = {
+            first.unique_id: ("application/pdf", FIRST),
+            second.unique_id: ("application/pdf", SECOND),
+        }
         assert retrieved(retrieve(repository, first.unique_id, second.unique_id)) == expected
 
         report = rekey_blobs(repository.blobs, database.transaction)

@@ -1,4 +1,4 @@
-"""``xds-server blobs rekey`` as an administrator runs it (the moves themselves: tests/repository/test_rekey.py)."""
+"""``xds-server blobs rekey`` as an administrator runs it (the moves: tests/repository/test_rekey.py)."""
 
 from __future__ import annotations
 

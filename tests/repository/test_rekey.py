@@ -64,7 +64,8 @@ class TestRekey:
     ) -> None:
         assert all_retrievable(repository, legacy)  # read by their SHA-1 before
         report = rekey_blobs(repository.blobs, database.transaction)
-        assert (report.examined, report.moved, report.rows, report.damaged, report.conflicts) == (3, 3, 4, [], [])
+        assert (report.examined, report.moved, report.rows) == (3, 3, 4)
+        assert (report.damaged, report.conflicts) == ([], [])
         assert repository.blob_keys() == sha256_keys() and unkeyed(database) == 0
         assert all_retrievable(repository, legacy)
         assert repository.staging_files() == []
