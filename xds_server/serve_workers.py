@@ -111,4 +111,6 @@ def run_workers(settings: Settings, *, host: str, port: int, workers: int, tls: 
         workers=workers,
         log_level=settings.log_level.lower(),
         http=f"{__name__}:{PROTOCOL_NAME}",  # each worker's connection guard
+        # a worker starting on a loaded machine (imports, terminologies) is not taken for dead after 5 s
+        timeout_worker_healthcheck=30,
     )
