@@ -273,7 +273,8 @@ def retrieve_all(dmp: Dmp, identity: Identity, packages: list[Package]) -> bytes
         f"<xdsb:DocumentUniqueId>{package.doc.unique_id}</xdsb:DocumentUniqueId></xdsb:DocumentRequest>"
         for package in packages
     )
-    body = f'<xdsb:RetrieveDocumentSetRequest xmlns:xdsb="{NS["xdsb"]}">{requests}</xdsb:RetrieveDocumentSetRequest>'
+    root = f'xdsb:RetrieveDocumentSetRequest xmlns:xdsb="{NS["xdsb"]}"'
+    body = f"<{root}>{requests}</xdsb:RetrieveDocumentSetRequest>"
     response = dmp.client.post(
         "/xds/repository",
         content=sign(envelope(SoapAction.RETRIEVE, body), dmp.authority, identity),
@@ -290,7 +291,7 @@ def retrieve_all(dmp: Dmp, identity: Identity, packages: list[Package]) -> bytes
 def fhir_answers(
     dmp: Dmp, actor: Actor, packages: list[Package], sample: list[int]
 ) -> tuple[set[str], list[bytes], dict[str, int]]:
-    """The entryUUIDs the ITI-67 search shows, every FHIR answer as bytes, and ITI-68 statuses by entryUUID."""
+    """The entryUUIDs the ITI-67 search shows, every FHIR answer as bytes, ITI-68 statuses by entryUUID."""
     headers = actor.token(dmp)
     base = {"patient.identifier": FHIR_PATIENT, "status": "current"}
     search = dmp.client.get("/fhir/DocumentReference", params=base, headers=headers)
