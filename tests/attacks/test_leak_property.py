@@ -71,6 +71,7 @@ PATIENT_PARAM = f"'{DMP_PATIENT}'"
 STATUS = f"('{APPROVED}')"
 OTHER_PATIENT = "155081416802588^^^&1.2.250.1.213.1.4.8&ISO^NH"
 FHIR_PATIENT = f"urn:oid:{NIR_OID}|{INS}"
+UNKNOWN = "urn:uuid:00000000-1111-2222-3333-444444444444"  # a DocumentReference that never existed
 REPRESENTATIVE_INS = "279035121518989"  # the representative's own INS (a valid NIR)
 REPRESENTATIVE = f"{REPRESENTATIVE_INS}^^^&{NIR_OID}&ISO^NH"  # as the server names him (canonical CX)
 
@@ -304,7 +305,8 @@ def fhir_answers(
             for entry in search.json().get("entry", [])
             if "resource" in entry
         }
-    statuses: dict[str, int] = {}
+    unknown = dmp.client.get(f"/fhir/Binary/{UNKNOWN.removeprefix('urn:uuid:')}", headers=headers)
+    statuses: dict[str, int] = {UNKNOWN: unknown.status_code}
     for index in sample:
         entry_uuid = packages[index].doc.entry_uuid
         response = dmp.client.get(f"/fhir/Binary/{entry_uuid.removeprefix('urn:uuid:')}", headers=headers)
@@ -356,11 +358,25 @@ def test_no_answer_shows_a_document_the_rules_forbid(dmp: Dmp) -> None:
                 continue
             runs["forbidden"] += 1
             assert not leaked(texts, package), (actor, record, leaked(texts, package))
-            assert binaries.get(package.doc.entry_uuid, 404) == 404
+        # ITI-68: an allowed document's bytes; a forbidden one answered exactly as an id that never existed
+        unknown = binaries.pop(UNKNOWN)
         for entry_uuid, status in binaries.items():
-            assert (status == 200) == (entry_uuid in allowed), (actor, record, entry_uuid, status)
+            expected = 200 if entry_uuid in allowed else unknown
+            assert status == expected, (actor, record, entry_uuid, status)
         runs["examples"] += 1
 
     check()
     # the examples reached both sides of the rules (a server that shows nothing, or everything, fails above)
     assert runs["examples"] >= min(EXAMPLES, 10) and runs["forbidden"] and runs["allowed"], runs
+
+
+def test_a_registered_representative_retrieves_what_he_sees(dmp: Dmp) -> None:
+    """Found by the property: ITI-68 looked for the record in the token's patient, which a representative's
+    token does not name, and answered "DMP closed or does not exist" for documents his search showed."""
+    packages = seed(dmp)
+    actor = Actor(ActorKind.LEGAL_REPRESENTATIVE)
+    for registered in (True, False):
+        rewrite(dmp, Record(PatientState.ACTIVATED, *(frozenset(),) * 3, None, False, False, registered))
+        shown, _texts, statuses = fhir_answers(dmp, actor, packages, [0])
+        assert bool(shown) == registered
+        assert (statuses[packages[0].doc.entry_uuid] == 200) == registered, statuses
