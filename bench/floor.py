@@ -80,6 +80,8 @@ def main() -> None:
         database = open_database(Settings())
         upgrade(database)
         database.dispose()
+    # XDS_BENCH_HTTP / XDS_BENCH_LOOP (bench/pnr.py --before-env): another HTTP parser or event loop than
+    # uvicorn's choice ("auto": httptools and uvloop when installed), to measure what they change
     uvicorn.run(
         "floor:create",
         factory=True,
@@ -88,6 +90,8 @@ def main() -> None:
         port=args.port,
         workers=args.workers,
         log_level=log_level,
+        http=os.environ.get("XDS_BENCH_HTTP", "auto"),  # type: ignore[arg-type]
+        loop=os.environ.get("XDS_BENCH_LOOP", "auto"),  # type: ignore[arg-type]
     )
 
 

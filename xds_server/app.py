@@ -53,6 +53,7 @@ from xds_server.logs import RequestIdMiddleware
 from xds_server.mailbox.credentials import server_tls_context
 from xds_server.mailbox.outbound import MailSender, OutgoingQueue
 from xds_server.mailbox.smtp import MailboxListener
+from xds_server.portal import mount_portal
 from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
 from xds_server.storage.audit import SqlAuditStore
@@ -438,6 +439,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     fhir_face = build_face()
     app.state.fhir_face = fhir_face
     app.include_router(fhir_face.router)
+    mount_portal(app, services, trust)  # « Mon espace santé » on /espace-sante/, and GET / to it
 
     @app.get("/metrics", tags=["operations"])
     def prometheus_metrics() -> Response:

@@ -190,6 +190,23 @@ class Settings(BaseSettings):
     #: Seconds an SMTP client may stay silent before the listener closes the connection.
     mailbox_smtp_timeout: float = Field(default=300.0, gt=0)
 
+    #: « Mon espace santé », the patient portal on ``/espace-sante/`` (issue 17). ``portal_secret`` signs
+    #: its session cookies (empty: one generated at first start and kept in ``data_dir/portal-secret``);
+    #: ``portal_session_hours``: how long a login lasts.
+    portal_secret: str | None = None
+    portal_session_hours: float = Field(default=8.0, gt=0)
+    #: OpenID Connect login of patients (FranceConnect-style: authorisation code + PKCE). Shown when the
+    #: issuer and client id are set: the issuer's ``/.well-known/openid-configuration`` gives the
+    #: endpoints and the JWKS the id_token is verified against; ``oidc_redirect_uri`` is this server's
+    #: ``https://HOST/espace-sante/connexion/retour`` as registered at the issuer (empty: derived from the
+    #: request); ``oidc_ins_claim`` names the id_token claim holding the patient's INS.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_uri: str | None = None
+    oidc_scope: str = "openid profile"
+    oidc_ins_claim: str = "ins"
+
     @field_validator("profile")
     @classmethod
     def _known_profile(cls, value: str) -> str:

@@ -20,10 +20,11 @@ renders it.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -80,14 +81,41 @@ DATABASE_SECONDS: Final = Histogram(
 )
 
 
+# ``labels(...)`` validates and looks up its child under a lock on every call: the children of these
+# fixed, bounded label sets are looked up once (a few per request on the write path).
+@functools.lru_cache(maxsize=256)
+def _requests(transaction: str, outcome: str) -> Any:
+    return REQUESTS.labels(transaction, outcome)
+
+
+@functools.lru_cache(maxsize=64)
+def _request_seconds(transaction: str) -> Any:
+    return REQUEST_SECONDS.labels(transaction)
+
+
+@functools.lru_cache(maxsize=64)
+def _blob_seconds(operation: str) -> Any:
+    return BLOB_SECONDS.labels(operation)
+
+
+@functools.lru_cache(maxsize=8)
+def _database_seconds(mode: str) -> Any:
+    return DATABASE_SECONDS.labels(mode)
+
+
 def observe_request(transaction: str, outcome: str, seconds: float) -> None:
-    REQUESTS.labels(transaction, outcome).inc()
-    REQUEST_SECONDS.labels(transaction).observe(seconds)
+    _requests(transaction, outcome).inc()
+    _request_seconds(transaction).observe(seconds)
 
 
 def refused(reason: str) -> None:
     """Count one refusal; ``reason`` is a fixed word chosen by the code, never the client's text."""
     REFUSALS.labels(reason).inc()
+
+
+def observe_blob(operation: str, seconds: float) -> None:
+    """One document store operation (``timed_blob`` without a context manager, for the hot path)."""
+    _blob_seconds(operation).observe(seconds)
 
 
 @contextmanager
@@ -96,7 +124,7 @@ def timed_blob(operation: str) -> Iterator[None]:
     try:
         yield
     finally:
-        BLOB_SECONDS.labels(operation).observe(time.perf_counter() - started)
+        _blob_seconds(operation).observe(time.perf_counter() - started)
 
 
 @contextmanager
@@ -105,7 +133,7 @@ def timed_database(mode: str) -> Iterator[None]:
     try:
         yield
     finally:
-        DATABASE_SECONDS.labels(mode).observe(time.perf_counter() - started)
+        _database_seconds(mode).observe(time.perf_counter() - started)
 
 
 def render() -> bytes:

@@ -75,6 +75,18 @@ def load_value_set(file_name: str) -> frozenset[tuple[str, str]]:
     return read_value_set(terminologies_dir(), file_name)
 
 
+@cache
+def load_displays(file_name: str) -> dict[str, str]:
+    """code -> display name of terminologies/<file_name> (what a page shows for a code)."""
+    if "/" in file_name or "\\" in file_name or not file_name.endswith(".csv"):
+        raise ProfileError(f"value set {file_name!r}: expected a CSV file name of terminologies/")
+    entry = terminologies_dir() / file_name
+    if not entry.is_file():
+        raise ProfileError(f"value set {file_name!r} not found in terminologies/")
+    rows = csv.DictReader(io.StringIO(entry.read_text(encoding="utf-8")))
+    return {row["code"].strip(): (row.get("display") or "").strip() for row in rows if row.get("code")}
+
+
 def read_value_set(directory: Traversable, file_name: str) -> frozenset[tuple[str, str]]:
     if "/" in file_name or "\\" in file_name or not file_name.endswith(".csv"):
         raise ProfileError(f"value set {file_name!r}: expected a CSV file name of terminologies/")
@@ -233,6 +245,7 @@ def _required_str(table: Mapping[str, Any], key: str, name: str) -> str:
 __all__ = [
     "ProfileError",
     "build_profile",
+    "load_displays",
     "load_profile",
     "load_value_set",
     "profile_names",

@@ -30,7 +30,7 @@ from fhir_api.search import SearchRequest, Token, or_values, search_request
 from xds_server.audit.patient_view import for_patient
 from xds_server.core.audit import TrailQuery
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
-from xds_server.wiring.trail import trail_scope
+from xds_server.wiring.trail import search_trail
 
 router = fhir_api_router()
 
@@ -138,34 +138,22 @@ def _run(fhir: FhirRequest, search: SearchRequest) -> dict[str, Any]:
     page = int(page_text)
     since, until = _dates(search)
     named = _named_patients(fhir, search)
+    query = TrailQuery(
+        since=since,
+        until=until,
+        transactions=_codes(search, "subtype"),
+        types=_codes(search, "type"),
+        outcomes=_outcomes(search),
+        agents=_codes(search, "agent"),
+        entities=_codes(search, "entity"),
+    )
     with fhir.services.for_reading().transaction() as work:
-        scope = trail_scope(fhir.services, actor, work)
-        if scope is None:
-            raise FhirError.single(403, "forbidden", "this actor may not read the access trail")
-        patients: tuple[str, ...] | None
-        if scope.patients is None:
-            patients = None if named is None else tuple(sorted(named))
-        else:
-            allowed = set(scope.patients)
-            patients = tuple(sorted(allowed if named is None else allowed & named))
-        query = TrailQuery(
-            patients=patients,
-            since=since,
-            until=until,
-            transactions=_codes(search, "subtype"),
-            types=_codes(search, "type"),
-            outcomes=_outcomes(search),
-            agents=_codes(search, "agent"),
-            entities=_codes(search, "entity"),
-            patient_view=scope.patient_view,
-            hidden=scope.hidden,
-        )
-        assert work.audit is not None  # trail_scope refuses without it
-        traces, more = (
-            work.audit.search(query, offset=(page - 1) * count, limit=count) if count else ([], False)
-        )
+        found = search_trail(fhir.services, actor, work, query, named, offset=(page - 1) * count, limit=count)
+    if found is None:
+        raise FhirError.single(403, "forbidden", "this actor may not read the access trail")
+    traces, more = found.traces, found.more
     resources = [t.json() for t in traces]
-    if scope.patient_view:
+    if found.patient_view:
         resources = [for_patient(r) for r in resources]
     pairs = [(k, v) for k, v in search.pairs() if k != "_page"]
     self_link = search_url(fhir.base, "AuditEvent", [*pairs, ("_page", str(page))])

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import uuid
 from typing import Any, Final
 
 import jsonpatch
@@ -47,16 +46,14 @@ from fhir_api.mapping.document_reference import ARCHIVED_SLOT, IS_ARCHIVED_EXTEN
 from fhir_api.outcome import FhirError
 from fhir_api.router import Fhir, FhirInteraction, FhirRequest, fhir_api_router
 from xds_server.core.errors import ErrorCode, XdsError
-from xds_server.core.metadata import Association, Author, Code, DocumentEntry, Slot, Submission, SubmissionSet
+from xds_server.core.metadata import Code, DocumentEntry, Slot, Submission
 from xds_server.core.policy import AccessContext
-from xds_server.core.ports import VersionedRegistryStore
 from xds_server.core.query import EVERYTHING, DocumentCriteria
 from xds_server.core.query.fetch import Fetcher
-from xds_server.core.usecases.register import dtm_now
-from xds_server.core.usecases.update import update_plan
-from xds_server.core.vocabulary import AssociationType, ObjectType, SlotName, Status
+from xds_server.core.vocabulary import ObjectType
 from xds_server.wiring import Services, UnitOfWork
-from xds_server.wiring.access import check_update, directory_visible
+from xds_server.wiring.access import directory_visible
+from xds_server.wiring.documents import update_entry, update_submission
 from xds_server.wiring.reads import decoded
 
 router = fhir_api_router()
@@ -174,14 +171,6 @@ def _apply(current: dict[str, Any], operations: list[Any]) -> dict[str, Any]:
     return patched
 
 
-def _author(actor: AccessContext | None) -> tuple[Author, ...]:
-    if actor is None or not actor.national_id:
-        return ()
-    person = f"{actor.national_id}^^^^^^^^&{PS_NATIONAL_ID_OID}&ISO"
-    institutions = (f"^^^^^^^^^{actor.structure_id}",) if actor.structure_id else ()
-    return (Author(person=person, institutions=institutions),)
-
-
 def _submission(
     services: Services,
     actor: AccessContext | None,
@@ -190,62 +179,13 @@ def _submission(
     labels: tuple[Code, ...] | None,
     archived: bool | None,
 ) -> Submission:
-    """The ITI-57 request for these changes (None: unchanged)."""
-    package = SubmissionSet(
-        entry_uuid="SubmissionSet01",
-        patient_id=entry.patient_id,
-        unique_id=f"2.25.{uuid.uuid4().int}",
-        source_id=services.settings.repository_unique_id,
-        submission_time=dtm_now(services.clock),
-        authors=_author(actor),
-        content_type_code=entry.class_code,
-    )
-    documents: list[DocumentEntry] = []
-    associations: list[Association] = []
-    target = entry.entry_uuid
-    if labels is not None or archived is not None:
-        slots = tuple(s for s in entry.extra_slots if s.name != ARCHIVED_SLOT)
-        if archived is not None:
-            slots = (*slots, Slot(ARCHIVED_SLOT, ("true" if archived else "false",)))
-        version = dataclasses.replace(
-            entry,
-            entry_uuid="Document01",
-            logical_id=entry.logical_id or entry.entry_uuid,
-            version=None,
-            status=None,
-            confidentiality_codes=labels if labels is not None else entry.confidentiality_codes,
-            extra_slots=slots,
-        )
-        documents.append(version)
-        associations.append(
-            Association(
-                entry_uuid="Association01",
-                association_type=AssociationType.HAS_MEMBER.value,
-                source="SubmissionSet01",
-                target="Document01",
-                slots=(
-                    Slot(SlotName.SUBMISSION_SET_STATUS.value, ("Original",)),
-                    Slot(SlotName.PREVIOUS_VERSION.value, (entry.version or "1",)),
-                ),
-            )
-        )
-        target = "Document01"
-    if status is not None and status != entry.status:
-        associations.append(
-            Association(
-                entry_uuid="Association02",
-                association_type=AssociationType.UPDATE_AVAILABILITY_STATUS.value,
-                source="SubmissionSet01",
-                target=target,
-                slots=(
-                    Slot(SlotName.ORIGINAL_STATUS.value, (entry.status or Status.APPROVED.value,)),
-                    Slot(SlotName.NEW_STATUS.value, (status,)),
-                ),
-            )
-        )
-    return Submission(
-        submission_sets=(package,), documents=tuple(documents), associations=tuple(associations)
-    )
+    """The ITI-57 request for these changes (None: unchanged): ``wiring.documents.update_submission``
+    (a new version keeps the other slots, the archive flag included unless it changes)."""
+    slots = None
+    if archived is not None:
+        kept = tuple(s for s in entry.extra_slots if s.name != ARCHIVED_SLOT)
+        slots = (*kept, Slot(ARCHIVED_SLOT, ("true" if archived else "false",)))
+    return update_submission(services, actor, [(entry, status, labels, slots)])
 
 
 def update_document(fhir: FhirRequest, identifier: str, operations: list[Any]) -> dict[str, Any]:
@@ -286,18 +226,12 @@ def update_document(fhir: FhirRequest, identifier: str, operations: list[Any]) -
         if not submission.documents and not submission.associations:
             return current  # nothing changes: no new version
         try:
-            check_update(services, fhir.actor, work, submission)
+            id_map = update_entry(services, fhir.actor, work, submission)
         except XdsError as error:
             if all(i.code in _ABSENT for i in error.issues if i.is_error):
                 raise _not_found(identifier) from None
             raise
-        registry = work.registry
-        if not isinstance(registry, VersionedRegistryStore):
-            raise XdsError.single(ErrorCode.REGISTRY_ERROR, "this registry store does not support ITI-57")
-        plan = update_plan(
-            submission, store=registry, profile=services.profile, clock=services.clock, ids=services.ids
-        )
-        latest = dict(plan.id_map).get("Document01", entry.entry_uuid)
+        latest = id_map.get("Document01", entry.entry_uuid)
         updated = load_resources(fetch, [latest], fhir.base)
     return updated[0] if updated else current
 

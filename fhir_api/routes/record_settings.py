@@ -43,6 +43,7 @@ from xds_server.core.ports import PatientState
 from xds_server.wiring.record_settings import (
     SettingsChange,
     apply_change,
+    checked_email,
     record_in_reach,
     set_contact,
     set_opposition,
@@ -242,9 +243,12 @@ def _apply_patch(operations: Any) -> tuple[str | None, bool | None, bool]:
             values = op.get("value") if op["op"] != "remove" else []
             telecom = [t for t in values or [] if isinstance(t, dict) and t.get("system") == "email"]
             mails = [str(t["value"]) for t in telecom if isinstance(t.get("value"), str)]
-            if len(mails) != len(telecom) or len(mails) > 1 or (mails and "@" not in mails[0]):
+            if len(mails) != len(telecom) or len(mails) > 1:
                 raise FhirError.invalid("/telecom: at most one e-mail address (system email)")
-            email = mails[0].strip() if mails else None
+            try:
+                email = checked_email(mails[0] if mails else None)
+            except ValueError as error:
+                raise FhirError.invalid(f"/telecom: {error}") from None
         else:
             raise FhirError.single(
                 405 if path not in ("/active", "/telecom") else 400,

@@ -44,6 +44,7 @@ __all__ = [
     "SendError",
     "SmtpMailer",
     "compose",
+    "notice_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -164,16 +165,21 @@ _TEXTS: Mapping[str, tuple[str, str]] = {
 _FOOTER = "\n\nL'historique complet des accès est consultable dans votre espace santé.\n"
 
 
+def notice_text(kind: str, facts: Mapping[str, str]) -> tuple[str, str]:
+    """(subject, text) of a notice: what the e-mail says, and what the portal's notification list shows."""
+    subject, body = _TEXTS.get(kind, ("Votre DMP", "Votre dossier a été modifié."))
+    return subject, body.format_map(_Missing({k: (v or "-") for k, v in facts.items()}))
+
+
 def compose(notice: QueuedNotice, recipient: str, sender: str, domain: str) -> EmailMessage:
-    subject, body = _TEXTS.get(notice.kind, ("Votre DMP", "Votre dossier a été modifié."))
-    facts = {k: (v or "-") for k, v in notice.facts.items()}
+    subject, text = notice_text(notice.kind, notice.facts)
     message = EmailMessage()
     message["From"] = sender
     message["To"] = recipient
     message["Subject"] = subject
     message["Date"] = format_datetime(notice.created_at)
     message["Message-ID"] = f"<notice-{notice.id}.{notice.event_id.removeprefix('urn:uuid:')}@{domain}>"
-    message.set_content(body.format_map(_Missing(facts)) + _FOOTER)
+    message.set_content(text + _FOOTER)
     return message
 
 

@@ -276,6 +276,18 @@ class Notice:
 
 
 @dataclass(frozen=True, slots=True)
+class PatientNotice:
+    """A notice as the patient's notification list shows it: what, when, and whether it left by e-mail
+    (``state``: pending, sending, sent, failed, no_address, uncertain)."""
+
+    kind: str
+    facts: Mapping[str, str]
+    created_at: datetime
+    state: str
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class QueuedNotice:
     """An outbox row as the dispatcher sees it once claimed."""
 
@@ -368,6 +380,7 @@ __all__ = [
     "EventKind",
     "Notice",
     "NoticeKind",
+    "PatientNotice",
     "QueuedNotice",
     "StoredTrace",
     "Trail",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from xds_server.core.metadata import AnyObject, Association, DocumentEntry, ObjectKind
 
 if TYPE_CHECKING:  # core.audit reads core.policy, which reads this module (core.patient_feed too)
-    from xds_server.core.audit import AuditRecord, Notice, StoredTrace, TrailQuery
+    from xds_server.core.audit import AuditRecord, Notice, PatientNotice, StoredTrace, TrailQuery
     from xds_server.core.patient_feed import StoredPatient
 
 
@@ -165,6 +165,15 @@ class AuditSink(Protocol):
 
     def hidden_documents(self, patient_id: str, code_keys: Collection[str]) -> set[str]:
         """Ids (uniqueId, entryUUID) of the patient's current documents carrying one of ``code_keys``."""
+        ...
+
+    def notices(self, patient_id: str, *, limit: int) -> list[PatientNotice]:
+        """The patient's notices, newest first (the portal's notification list)."""
+        ...
+
+    def professionals_who_accessed(self, patient_id: str) -> list[tuple[str, datetime, int]]:
+        """(national id, last access, number of accesses) of each professional with a successful trace
+        on this record, most recent first."""
         ...
 
 

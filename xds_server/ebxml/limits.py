@@ -49,24 +49,22 @@ def _refuse(message: str, setting: str) -> LimitExceeded:
 
 def check_metadata_limits(element: etree._Element, limits: MetadataLimits) -> None:
     """Raise ``LimitExceeded`` when the metadata under ``element`` (a SubmitObjectsRequest, or the ITI-41
-    request holding one) exceeds a bound; cost: one walk, stopped at the first bound exceeded."""
+    request holding one) exceeds a bound; cost: one walk, stopped at the first bound exceeded.
+
+    The walk visits only the elements it counts (objects, Slots, ValueLists: lxml filters the others in C).
+    The byte bound needs every text and attribute: it is counted only when the serialised metadata is
+    larger than the bound, since the serialisation (escaped text and attributes, plus markup) is never
+    shorter than what it counts."""
+    _check_counts(element, limits)
+    if len(etree.tostring(element, encoding="utf-8")) > limits.max_bytes:
+        _check_size(element, limits)
+
+
+def _check_counts(element: etree._Element, limits: MetadataLimits) -> None:
     objects = 0
-    size = 0
     slots: dict[etree._Element, int] = {}
-    for node in element.iter():
-        if not isinstance(node.tag, str):
-            continue
-        size += len(node.text or "") + len(node.tail or "") + sum(len(v) for v in node.attrib.values())
-        if size > limits.max_bytes:
-            raise _refuse(f"the metadata is larger than {limits.max_bytes} bytes", "XDS_MAX_METADATA_BYTES")
-        if node.tag in _OBJECTS:
-            objects += 1
-            if objects > limits.max_objects:
-                raise _refuse(
-                    f"the submission holds more than {limits.max_objects} registry objects",
-                    "XDS_MAX_METADATA_OBJECTS",
-                )
-        elif node.tag == _SLOT:
+    for node in element.iter(*_OBJECTS, _SLOT, _VALUE_LIST):
+        if node.tag == _SLOT:
             owner = node.getparent()
             if owner is None:
                 continue
@@ -76,13 +74,31 @@ def check_metadata_limits(element: etree._Element, limits: MetadataLimits) -> No
                     f"{_owner_name(owner)} has more than {limits.max_slots_per_object} Slots",
                     "XDS_MAX_METADATA_SLOTS",
                 )
-        elif node.tag == _VALUE_LIST and len(node) > limits.max_values_per_slot:
-            slot = node.getparent()
-            name = slot.get("name", "?") if slot is not None else "?"
-            raise _refuse(
-                f"Slot {name!r} has more than {limits.max_values_per_slot} Values",
-                "XDS_MAX_METADATA_VALUES",
-            )
+        elif node.tag == _VALUE_LIST:
+            if len(node) > limits.max_values_per_slot:
+                slot = node.getparent()
+                name = slot.get("name", "?") if slot is not None else "?"
+                raise _refuse(
+                    f"Slot {name!r} has more than {limits.max_values_per_slot} Values",
+                    "XDS_MAX_METADATA_VALUES",
+                )
+        else:
+            objects += 1
+            if objects > limits.max_objects:
+                raise _refuse(
+                    f"the submission holds more than {limits.max_objects} registry objects",
+                    "XDS_MAX_METADATA_OBJECTS",
+                )
+
+
+def _check_size(element: etree._Element, limits: MetadataLimits) -> None:
+    size = 0
+    for node in element.iter():
+        if not isinstance(node.tag, str):
+            continue
+        size += len(node.text or "") + len(node.tail or "") + sum(len(v) for v in node.attrib.values())
+        if size > limits.max_bytes:
+            raise _refuse(f"the metadata is larger than {limits.max_bytes} bytes", "XDS_MAX_METADATA_BYTES")
 
 
 def _owner_name(owner: etree._Element | None) -> str:

@@ -156,7 +156,9 @@ async def _read_body(chunks: AsyncIterator[bytes], limit: int, admitted: _Admiss
 #: A SOAP header larger than this is refused (a VIHF assertion is a few kilobytes): otherwise padding the
 #: header would defer the credential check until the whole body is read.
 MAX_HEADER_BYTES = 1024 * 1024
-_SLICE = 64 * 1024
+#: The pull parser is fed this much at a time and stops at the first slice that ends the header: the body
+#: (the whole metadata of a submission) is parsed once, by the full parse, not here as well.
+_SLICE = 4 * 1024
 
 
 class _Admission:
@@ -174,6 +176,7 @@ class _Admission:
         self._fed = 0
         self._parser = etree.XMLPullParser(
             events=("start", "end"),
+            tag=(_HEADER, _BODY),  # no Python object for any other element
             resolve_entities=False,
             no_network=True,
             huge_tree=False,
@@ -192,7 +195,7 @@ class _Admission:
             self._fed += len(piece)
             try:
                 self._parser.feed(piece)
-                events = list(self._parser.read_events())
+                events = list(self._parser.read_events())  # Header and Body only (``tag``)
             except etree.XMLSyntaxError:
                 self._pending = False
                 return

@@ -26,6 +26,7 @@ import os
 from lxml import etree
 
 from xds_server.core.errors import ErrorCode, Issue, XdsError, raise_if_errors
+from xds_server.core.metadata import Submission
 from xds_server.core.usecases.provide import IncomingDocument, provide_and_register
 from xds_server.core.validation import validate_submission
 from xds_server.ebxml.codec import decode_submission
@@ -35,7 +36,7 @@ from xds_server.soap.iti42 import checked_register
 from xds_server.soap.mtom import MtomError, MultipartMessage, SpooledPart, spool_base64
 from xds_server.soap.replies import check_submission_size, registry_reply
 from xds_server.soap.services import Reply
-from xds_server.wiring import Services
+from xds_server.wiring import Services, UnitOfWork
 from xds_server.wiring.access import precheck_submission
 
 TRANSACTION = "ITI-41"
@@ -61,19 +62,32 @@ def provide_response(request: SoapRequest, services: Services) -> etree._Element
             raise XdsError.single(ErrorCode.REPOSITORY_ERROR, "this server has no document repository")
         # a record that refuses the actor refuses the upload before any blob is made durable
         precheck_submission(services, request.actor, submission)
+        # the metadata rules first: a submission they refuse stores no document; their warnings go to
+        # the register use case, which then does not validate the same submission again
+        validated: dict[int, tuple[Issue, ...]] = {}
+
+        def validate(attached: Submission) -> None:
+            warnings = validate_submission(attached, services.profile, transaction=TRANSACTION)
+            validated[id(attached)] = raise_if_errors(warnings)
+
+        def register(attached: Submission, store: UnitOfWork) -> tuple[Issue, ...]:
+            return checked_register(
+                services,
+                request,
+                store,
+                attached,
+                transaction=TRANSACTION,
+                validated=validated.get(id(attached)),
+            )
+
         return provide_and_register(
             submission,
             documents,
             blobs=blobs,
             repository_unique_id=services.settings.repository_unique_id,
             transaction=services.transaction,
-            register=lambda attached, store: checked_register(
-                services, request, store, attached, transaction=TRANSACTION
-            ),
-            # the metadata rules first: a submission they refuse stores no document
-            validate=lambda attached: raise_if_errors(
-                validate_submission(attached, services.profile, transaction=TRANSACTION)
-            ),
+            register=register,
+            validate=validate,
         )
 
     internal = Issue(ErrorCode.REPOSITORY_ERROR, "internal repository error; nothing was registered")

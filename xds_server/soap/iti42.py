@@ -57,9 +57,11 @@ def checked_register(
     submission: Submission,
     *,
     transaction: str = TRANSACTION,
+    validated: tuple[Issue, ...] | None = None,
 ) -> tuple[Issue, ...]:
     """The DMP rules (wiring.access), then the register use case, in the caller's open transaction ``work``;
-    the warnings. ITI-41 registers through here too (``transaction="ITI-41"``)."""
+    the warnings. ITI-41 registers through here too (``transaction="ITI-41"``, and ``validated``: the
+    warnings of the metadata validation it ran before storing the documents, see core ``register``)."""
     check_submission(services, request.actor, work, submission)
     return register(
         submission,
@@ -68,6 +70,7 @@ def checked_register(
         clock=services.clock,
         ids=services.ids,
         transaction=transaction,
+        validated=validated,
     )
 
 

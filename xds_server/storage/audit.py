@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, and_, bindparam, exists, func, insert, select
 
 from xds_server.core.audit import AuditOutcome as _Outcome
-from xds_server.core.audit import AuditRecord, Notice, StoredTrace, TrailQuery
+from xds_server.core.audit import AuditRecord, Notice, PatientNotice, StoredTrace, TrailQuery
 from xds_server.core.policy import ActorKind
 from xds_server.core.ports import Clock
 from xds_server.core.vocabulary import Status
@@ -163,6 +163,22 @@ class SqlAuditStore:
     def hidden_documents(self, patient_id: str, code_keys: Collection[str]) -> set[str]:
         return documents_hidden_from(self._connection, patient_id, code_keys)
 
+    def notices(self, patient_id: str, *, limit: int) -> list[PatientNotice]:
+        """The patient's notices, newest first."""
+        n = notification.c
+        statement = (
+            select(n.kind, n.facts, n.created_at, n.state, n.sent_at)
+            .where(n.patient_id == patient_id)
+            .order_by(n.created_at.desc(), n.id.desc())
+            .limit(limit)
+        )
+        with translate_db_errors():
+            rows = self._connection.execute(statement).all()
+        return [
+            PatientNotice(row.kind, json.loads(row.facts), _aware(row.created_at), row.state, row.sent_at)
+            for row in rows
+        ]
+
     def search(self, query: TrailQuery, *, offset: int, limit: int) -> tuple[list[StoredTrace], bool]:
         """The traces matching ``query``, newest first: one page, and whether more follow."""
         statement = select(_e.event_id, _e.recorded, _e.transaction, _e.outcome, _e.patient_id, _e.resource)
@@ -235,3 +251,8 @@ def documents_hidden_from(connection: Connection, patient_id: str, code_keys: Co
     with translate_db_errors():
         rows = connection.execute(statement).all()
     return {value for row in rows for value in (row.unique_id, row.entry_uuid)}
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives naive datetimes back: they were written in UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

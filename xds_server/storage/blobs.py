@@ -87,6 +87,7 @@ class FileBlobStore:
         self.root = Path(root)
         self._staging = self.root / STAGING
         self._staging.mkdir(parents=True, exist_ok=True)
+        self._staging_resolved = self._staging.resolve()
 
     def __repr__(self) -> str:
         return f"FileBlobStore({str(self.root)!r})"
@@ -119,7 +120,9 @@ class FileBlobStore:
                         os.unlink(path)
                     return
         source = Path(path)
-        if source.parent.resolve() != self._staging.resolve():
+        # a part spooled by this store's staging folder (the common case) needs no resolve() (a syscall
+        # per path component)
+        if source.parent != self._staging and source.parent.resolve() != self._staging_resolved:
             # Not on our file system (or not ours): copy into staging first so the final step is a rename.
             fd, name = tempfile.mkstemp(prefix="copy-", suffix=".tmp", dir=self._staging)
             with os.fdopen(fd, "wb") as out, open(source, "rb") as src:

@@ -94,6 +94,7 @@ class Database:
         parsed = normalise_url(url)
         self.dialect_name: str = parsed.get_backend_name()
         self.schema = schema
+        self.sqlite_busy_timeout_ms = sqlite_busy_timeout_ms
         if self.dialect_name == "sqlite":
             self.engine: Engine = _sqlite_engine(parsed, echo, sqlite_busy_timeout_ms, engine_options)
         elif self.dialect_name == "postgresql":

@@ -105,6 +105,7 @@ _EXISTS = select(_p.patient_id).where(_p.patient_id == _PID, _p.merged_into.is_(
 _REPRESENTED_BY = (
     select(_pr.patient_id).where(_pr.representative_id == bindparam("rid")).order_by(_pr.patient_id)
 )
+_REPRESENTATIVES = select(_pr.representative_id).distinct().order_by(_pr.representative_id)
 _REMOVE_RELATION = delete(patient_professional).where(
     _pp.patient_id == bindparam("pid"),
     _pp.professional_id == bindparam("professional"),
@@ -163,6 +164,12 @@ class SqlRecordStore:
             rows = self._connection.execute(_REPRESENTED_BY, {"rid": representative_id}).scalars().all()
         return frozenset(rows)
 
+    def representatives(self, limit: int = 1000) -> list[str]:
+        """Everyone registered as a legal representative (the portal's demo login lists them)."""
+        with translate_db_errors():
+            rows = self._connection.execute(_REPRESENTATIVES.limit(limit)).scalars().all()
+        return list(rows)
+
     # -- writes -------------------------------------------------------------------------------------------
 
     def authorize(self, patient_id: str, professional_id: str) -> None:
@@ -213,6 +220,13 @@ class SqlRecordStore:
                 self._connection.execute(statement)
         if administrator is not None:
             self._relate(patient_id, administrator, Relation.ADMINISTRATOR, checked=True)
+
+    def contact_email(self, patient_id: str) -> str | None:
+        """The address the patient's notices go to (None: none registered)."""
+        with translate_db_errors():
+            return self._connection.execute(
+                select(_s.email).where(_s.patient_id == patient_id)
+            ).scalar_one_or_none()
 
     def set_contact_email(self, patient_id: str, email: str | None) -> None:
         """Where the patient's notices go (None: nowhere; his yearly statement tells him)."""

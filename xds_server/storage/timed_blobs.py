@@ -3,6 +3,7 @@ the backend (files, S3). ``app.py`` wraps the configured store with it; nothing 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -21,21 +22,31 @@ class TimedBlobStore:
     def staging_dir(self) -> Path:
         return self.inner.staging_dir
 
+    # the three calls of every submission time themselves without a generator context manager
     def put_file(self, key: str, path: Path) -> None:
-        with metrics.timed_blob("put"):
+        started = time.perf_counter()
+        try:
             self.inner.put_file(key, path)
+        finally:
+            metrics.observe_blob("put", time.perf_counter() - started)
 
     def open(self, key: str) -> ReadableBlob:
         with metrics.timed_blob("open"):
             return self.inner.open(key)
 
     def exists(self, key: str) -> bool:
-        with metrics.timed_blob("exists"):
+        started = time.perf_counter()
+        try:
             return self.inner.exists(key)
+        finally:
+            metrics.observe_blob("exists", time.perf_counter() - started)
 
     def info(self, key: str) -> BlobInfo | None:
-        with metrics.timed_blob("info"):
+        started = time.perf_counter()
+        try:
             return self.inner.info(key)
+        finally:
+            metrics.observe_blob("info", time.perf_counter() - started)
 
     def delete(self, key: str) -> None:
         with metrics.timed_blob("delete"):

@@ -11,19 +11,28 @@ reach is answered like an unknown one (``None`` from ``record_in_reach``), never
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from xds_server.core.audit import AuditEntity, EntityRole
 from xds_server.core.errors import ErrorCode, XdsError
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.policy import AccessContext, ActorKind, RecordSettings
 from xds_server.core.ports import PatientState
+from xds_server.core.professionals import Professional
 from xds_server.wiring.services import RecordSettingsWriter, Services, UnitOfWork
 
 __all__ = [
+    "PersonRecord",
+    "RecordProfessionals",
     "RecordSettingsWriter",
     "SettingsChange",
     "apply_change",
+    "checked_email",
+    "contact_of",
+    "person_actor",
+    "person_records",
     "record_in_reach",
+    "record_professionals",
     "set_contact",
     "set_opposition",
     "set_record_state",
@@ -116,6 +125,48 @@ def _note(work: UnitOfWork, change: SettingsChange, who: str) -> None:
     work.trail.entity(AuditEntity(EntityRole.SETTING, f"Consent/{name}", description=state))
 
 
+def checked_email(value: str | None) -> str | None:
+    """A contact address as given (stripped), None for none; ValueError when it is not one address."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    local, at, domain = text.rpartition("@")
+    if not at or not local or "." not in domain or any(c.isspace() for c in text) or len(text) > 320:
+        raise ValueError(f"{text!r} is not an e-mail address")
+    return text
+
+
+def contact_of(work: UnitOfWork, record: RecordSettings) -> str | None:
+    """The patient's contact e-mail (None: none registered)."""
+    if work.record_settings is None:
+        raise RuntimeError("UnitOfWork.record_settings is not wired: the composition root must provide it")
+    return work.record_settings.contact_email(record.patient_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordProfessionals:
+    """The professionals a record's settings and trail name: who accessed it (id, last access, count),
+    and the directory's entry of each one named anywhere (absent from the directory: no entry)."""
+
+    accessed: list[tuple[str, datetime, int]]
+    directory: dict[str, Professional]
+
+
+def record_professionals(work: UnitOfWork, record: RecordSettings) -> RecordProfessionals:
+    """For a record in the caller's reach (``record_in_reach``)."""
+    accessed = work.audit.professionals_who_accessed(record.patient_id) if work.audit is not None else []
+    named = {a for a, _, _ in accessed} | record.authorised | record.blocked | record.administrators
+    if record.medecin_traitant:
+        named.add(record.medecin_traitant)
+    directory: dict[str, Professional] = {}
+    if work.professionals is not None:
+        for national_id in sorted(named):
+            found = work.professionals.get(national_id)
+            if found is not None:
+                directory[national_id] = found
+    return RecordProfessionals(accessed[:50], directory)
+
+
 def set_contact(work: UnitOfWork, record: RecordSettings, email: str | None) -> None:
     """The patient's contact e-mail (where his notices go)."""
     if work.record_settings is None:
@@ -146,3 +197,50 @@ def set_opposition(work: UnitOfWork, record: RecordSettings, opposed: bool) -> P
         work.patients.set_state(record.patient_id, PatientState.ACTIVATED)
         return PatientState.ACTIVATED
     return record.state
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    """A record a person may act on: his own, or a minor's he is registered as legal representative of."""
+
+    patient_id: str
+    own: bool
+
+
+def person_records(services: Services, work: UnitOfWork, person: str) -> list[PersonRecord]:
+    """The records ``person`` (an INS, any spelling) may act on, his own first: the directory's record of
+    his INS, then each minor whose registered representatives include him (at 18 the minor's record drops
+    out, as his token would stop working for it)."""
+    own = _canonical(services, person)
+    access = services.access
+    if own is None or access is None or work.records is None:
+        return []
+    found = [PersonRecord(own, True)] if work.patients.get(own) is not None else []
+    today = access.today()
+    for minor in sorted(work.records.records_represented_by(own)):
+        record = work.records.load(minor, today)
+        if record is not None and record.minor and own in record.legal_representatives:
+            found.append(PersonRecord(minor, False))
+    return found
+
+
+def person_actor(
+    person: str, records: list[PersonRecord], current: str, *, name: str | None = None, issuer: str
+) -> AccessContext | None:
+    """The actor ``person`` is on the record ``current`` (one of ``records``): the patient himself on his
+    own record, a legal representative (for every minor he represents) on a minor's; None when
+    ``current`` is not one of them. The rules still decide everything (``record_in_reach``, the policy)."""
+    chosen = next((r for r in records if r.patient_id == current), None)
+    if chosen is None:
+        return None
+    if chosen.own:
+        return AccessContext(ActorKind.PATIENT, person, patient_ins=current, name=name, issuer=issuer)
+    minors = frozenset(r.patient_id for r in records if not r.own)
+    return AccessContext(
+        ActorKind.LEGAL_REPRESENTATIVE,
+        person,
+        patient_ins=current,
+        represented=minors,
+        name=name,
+        issuer=issuer,
+    )

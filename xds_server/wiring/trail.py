@@ -15,14 +15,17 @@ never reached, and a search naming one answers exactly like a search matching no
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Collection
 from dataclasses import dataclass
 
+from xds_server.core.audit import StoredTrace, TrailQuery
 from xds_server.core.identifiers import IdentifierError, canonical_patient_id
 from xds_server.core.policy import AccessContext, ActorKind
 from xds_server.core.policy.record import INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX
 from xds_server.wiring.services import Services, UnitOfWork
 
-__all__ = ["TrailScope", "trail_scope"]
+__all__ = ["TrailPage", "TrailScope", "search_trail", "trail_scope"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +76,40 @@ def trail_scope(services: Services, actor: AccessContext, work: UnitOfWork) -> T
             )
         return TrailScope(tuple(patients), True, frozenset(hidden))
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class TrailPage:
+    traces: list[StoredTrace]
+    more: bool
+    #: the traces are the patient's view (the face strips their technical entities: audit.patient_view)
+    patient_view: bool
+
+
+def search_trail(
+    services: Services,
+    actor: AccessContext,
+    work: UnitOfWork,
+    query: TrailQuery,
+    named: Collection[str] | None,
+    *,
+    offset: int,
+    limit: int,
+) -> TrailPage | None:
+    """The traces ``query`` selects within what ``actor`` may read (``trail_scope``), ``named`` the
+    canonical patients the search names (None: none named); None when he may read none of the trail. A
+    search naming a patient outside his scope matches nothing, like one whose trail is empty."""
+    scope = trail_scope(services, actor, work)
+    if scope is None or work.audit is None:
+        return None
+    patients: tuple[str, ...] | None
+    if scope.patients is None:
+        patients = None if named is None else tuple(sorted(named))
+    else:
+        allowed = set(scope.patients)
+        patients = tuple(sorted(allowed if named is None else allowed & set(named)))
+    query = dataclasses.replace(
+        query, patients=patients, patient_view=scope.patient_view, hidden=scope.hidden
+    )
+    traces, more = work.audit.search(query, offset=offset, limit=limit) if limit else ([], False)
+    return TrailPage(traces, more, scope.patient_view)

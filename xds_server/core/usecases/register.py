@@ -27,10 +27,19 @@ def register(
     clock: Clock,
     ids: IdFactory,
     transaction: str = "ITI-42",
+    validated: tuple[Issue, ...] | None = None,
 ) -> tuple[Issue, ...]:
-    """Register ``submission``; return the warnings, raise XdsError with every issue on failure."""
+    """Register ``submission``; return the warnings, raise XdsError with every issue on failure.
+    ``validated``: the warnings of ``validate_submission`` already run by the caller on this very
+    submission, profile and transaction (ITI-41 validates before it stores documents): not run twice."""
     return register_plan(
-        submission, store=store, profile=profile, clock=clock, ids=ids, transaction=transaction
+        submission,
+        store=store,
+        profile=profile,
+        clock=clock,
+        ids=ids,
+        transaction=transaction,
+        validated=validated,
     ).warnings
 
 
@@ -42,10 +51,15 @@ def register_plan(
     clock: Clock,
     ids: IdFactory,
     transaction: str = "ITI-42",
+    validated: tuple[Issue, ...] | None = None,
 ) -> RegistrationPlan:
     """As ``register``, returning the executed plan (final ids, deprecations) for audit and notifications;
     the plan's warnings include the validation warnings."""
-    warnings = raise_if_errors(validate_submission(submission, profile, transaction=transaction))
+    warnings = (
+        validated
+        if validated is not None
+        else raise_if_errors(validate_submission(submission, profile, transaction=transaction))
+    )
     plan = plan_registration(submission, profile=profile, reader=store, ids=ids, now=dtm_now(clock))
     store.add_objects(plan.objects)
     if plan.deprecate:
