@@ -1,16 +1,20 @@
 """ITI-18 FindDocuments over HTTP at growing registry sizes, with and without the DMP policy.
 
-    python bench/query.py [--sizes 10000,100000] [--per-patient 20] [--queries 1000] [--json out.json]
+    python bench/query.py [--sizes 10000,100000,1000000] [--per-patient 20] [--queries 1000]
+                          [--data-root DIR] [--json out.json]
 
-One data dir grows through the sizes (``xds-server bench generate``, records of ``--per-patient``
-documents, added with ``--first``). At each size the server (bench/floor.py, one worker) is started three
+Each size has its own data dir, ``DIR/<size>`` (``xds-server bench generate --no-bodies``, records of
+``--per-patient`` documents, seed 18). With ``--data-root`` the dirs are kept and a later run reuses every
+one that already holds its records (generating 1 M entries takes minutes); without it they live in a
+temporary folder removed at the end. At each size the server (bench/floor.py, one worker) is started three
 times on that data dir and the same queries are sent, one client at a time (latency), after 100 warm-up
 queries:
 
 - ``ihe``: profile ``ihe``, no credentials (anonymous actor): the query engine alone;
 - ``ihe+saml``: profile ``ihe`` with a signed VIHF assertion per request: adds WS-Security verification;
-- ``dmp``: profile ``dmp`` with the same assertions, the record authorising the professional: adds the DMP
-  rules (record state, consent, block list, habilitation matrix and masking filters in SQL).
+- ``dmp``: profile ``dmp-test`` (the DMP rules; unlike ``dmp`` it trusts the data dir's test authority) with
+  the same assertions, the record authorising the professional: adds the DMP rules (record state,
+  consent, block list, habilitation matrix and masking filters in SQL).
 
 The policy's share is (dmp - ihe+saml) / dmp, of the mean latency and of the server CPU per query (the
 CPU figure is the steadier one on a shared machine). Each query: a random patient of a pool of
@@ -64,13 +68,13 @@ PROFESSIONAL = Identity()  # a médecin généraliste of the test structure
 POOL = 200
 
 
-def generate(data: Path, first: int, patients: int, per_patient: int) -> float:
+def generate(data: Path, patients: int, per_patient: int) -> float:
     started = time.perf_counter()
     subprocess.run(
         [
             sys.executable, "-m", "xds_server.cli", "bench", "generate",
             "--patients", str(patients), "--documents-per-patient", str(per_patient),
-            "--data-dir", str(data), "--first", str(first), "--seed", "18", "--no-bodies",
+            "--data-dir", str(data), "--seed", "18", "--no-bodies",
         ],
         check=True,
         env={**os.environ, "XDS_PROFILE": "dmp"},
@@ -78,12 +82,15 @@ def generate(data: Path, first: int, patients: int, per_patient: int) -> float:
     return time.perf_counter() - started
 
 
-def existing_records(data: Path) -> int:
-    """Records already generated in a kept data dir (``--keep``): the next ones are added after them."""
+def existing_entries(data: Path) -> int:
+    """DocumentEntries already in a kept data dir (``--data-root``); 0 for none (or no database)."""
     if not (data / "registry.sqlite3").exists():
         return 0
     with sqlite3.connect(data / "registry.sqlite3") as db:
-        return int(db.execute("SELECT count(*) FROM patient").fetchone()[0])
+        try:
+            return int(db.execute("SELECT count(*) FROM document_entry").fetchone()[0])
+        except sqlite3.OperationalError:  # not migrated
+            return 0
 
 
 def pool_and_codes(data: Path, rng: random.Random) -> tuple[list[str], dict[str, list[str]]]:
@@ -165,34 +172,44 @@ async def measure(label: str, srv: Any, requests: list[bytes]) -> LoadResult:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000])
+    parser.add_argument(
+        "--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000, 1_000_000]
+    )
     parser.add_argument("--per-patient", type=int, default=20)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--keep", type=Path, default=None, help="use (and keep) this data dir")
+    parser.add_argument(
+        "--data-root", type=Path, default=None, help="keep one data dir per size here and reuse them"
+    )
     args = parser.parse_args()
-    work = args.keep or Path(tempfile.mkdtemp(prefix="xds-bench-query-"))
-    data = work / "data"
+    work = args.data_root or Path(tempfile.mkdtemp(prefix="xds-bench-query-"))
     rng = random.Random(18)
     results: list[dict[str, Any]] = []
-    made = existing_records(data)
     try:
-        env0 = server_env(data, None, profile="dmp")
-        cli(env0, "dev", "authority", "init", "--force")
         for size in args.sizes:
+            data = work / str(size)
             patients = size // args.per_patient
-            seconds = generate(data, made, patients - made, args.per_patient) if patients > made else 0.0
-            made = max(made, patients)
+            seconds = 0.0
+            if existing_entries(data) != patients * args.per_patient:
+                shutil.rmtree(data, ignore_errors=True)
+                seconds = generate(data, patients, args.per_patient)
+            cli(server_env(data, None, profile="dmp"), "dev", "authority", "init", "--force")
             pool, codes = pool_and_codes(data, rng)
             authorise(data, pool)
             items = queries(pool, codes, args.queries + 100, seed=size)
             signed = assertions(data, pool)
-            row: dict[str, Any] = {"entries": made * args.per_patient, "generate_seconds": round(seconds, 1)}
+            row: dict[str, Any] = {"entries": existing_entries(data), "generate_seconds": round(seconds, 1)}
+            # The assertions are signed by the data dir's test authority: trusted with dev_authority=on, and
+            # by the DMP rules' dmp-test profile only (the production profile never trusts it).
             modes = [
                 ("ihe", {"profile": "ihe", "anonymous_actor": "bench"}, None),
-                ("ihe+saml", {"profile": "ihe"}, signed),
+                ("ihe+saml", {"profile": "ihe", "dev_authority": "on"}, signed),
                 # the dmp server checks the audience its assertions name
-                ("dmp", {"profile": "dmp", "saml_audience": "xds-server"}, signed),
+                (
+                    "dmp",
+                    {"profile": "dmp-test", "dev_authority": "on", "saml_audience": "xds-server"},
+                    signed,
+                ),
             ]
             for label, settings, headers in modes:
                 env = server_env(data, None, **settings)
@@ -205,7 +222,7 @@ def main() -> None:
                 row[label] = {**result.as_json(), "mean_ms": round(mean(result.latencies_ms), 2)}
             results.append(row)
     finally:
-        if args.keep is None:
+        if args.data_root is None:
             shutil.rmtree(work, ignore_errors=True)
     rows = []
     for row in results:

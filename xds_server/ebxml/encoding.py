@@ -56,6 +56,27 @@ def generated_id(owner: str, role: str, index: int) -> str:
     return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def child_ids(owner: str, classifications: int, identifiers: int) -> list[str]:
+    """``generated_id`` of the first ``classifications`` Classifications of ``owner``, then of its first
+    ``identifiers`` ExternalIdentifiers (the bulk generator fills templates with them): each role's prefix
+    is hashed once and its state copied; the version and variant digits are set on the hex string."""
+    out: list[str] = []
+    for role, count in (("classification", classifications), ("external-identifier", identifiers)):
+        if not count:
+            continue
+        prefix = hashlib.sha1(_ID_NAMESPACE_BYTES + f"{owner}|{role}|".encode())
+        for index in range(1, count + 1):
+            state = prefix.copy()
+            state.update(b"%d" % index)
+            h = state.hexdigest()
+            out.append(f"urn:uuid:{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}")
+    return out
+
+
+# The RFC 4122 variant digit (10xx) of each hex digit of a digest (``generated_id``'s byte edit).
+_VARIANT: Final = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
 class _Builder:
     """Appends the children of one registry object, numbering Classifications and ExternalIdentifiers."""
 
@@ -466,4 +487,4 @@ def encode_submission(submission: Submission) -> etree._Element:
     return request
 
 
-__all__ = ["encode_object", "encode_object_xml", "encode_submission", "generated_id"]
+__all__ = ["child_ids", "encode_object", "encode_object_xml", "encode_submission", "generated_id"]

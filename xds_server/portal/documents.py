@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -22,7 +22,7 @@ from xds_server.core.errors import XdsError
 from xds_server.core.metadata import DocumentEntry
 from xds_server.portal.cda import render_cda, render_text
 from xds_server.portal.views import DocumentView, document_view
-from xds_server.portal.web import BASE, Page, Refused, open_action, open_page
+from xds_server.portal.web import BASE, Page, Refused, open_action, open_page, portal_router
 from xds_server.wiring.documents import (
     document_by_logical_id,
     record_documents,
@@ -30,7 +30,7 @@ from xds_server.wiring.documents import (
     set_masked,
 )
 
-router = APIRouter()
+router = portal_router()
 
 _TEXT: Final = frozenset({"text/plain", "text/csv"})
 _XML: Final = frozenset({"text/xml", "application/xml", "application/hl7-cda+xml"})

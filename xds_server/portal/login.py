@@ -5,17 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from xds_server.portal.oidc import OidcError, Pending
 from xds_server.portal.session import csrf_valid
 from xds_server.portal.views import ins_of
-from xds_server.portal.web import BASE, EXPIRED, Page, canonical, forbidden, open_action, open_public
+from xds_server.portal.web import (
+    BASE,
+    EXPIRED,
+    Page,
+    canonical,
+    forbidden,
+    open_action,
+    open_public,
+    portal_router,
+)
 from xds_server.wiring.record_settings import person_records
 
-router = APIRouter()
+router = portal_router()
 
 _STATES = {"activated": "activé", "created": "créé", "closed": "clôturé", "opposed": "opposé"}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -38,10 +38,10 @@ from xds_server.mailbox.patient import (
 from xds_server.mailbox.record import save_attachment
 from xds_server.portal.trail import local
 from xds_server.portal.views import document_view
-from xds_server.portal.web import BASE, Page, open_action, open_page
+from xds_server.portal.web import BASE, Page, open_action, open_page, portal_router
 from xds_server.wiring.documents import record_documents
 
-router = APIRouter()
+router = portal_router()
 
 _REFUSALS: Final = {
     "forbidden": "Votre messagerie n'est pas accessible : elle est réservée au titulaire d'un profil actif.",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -22,7 +22,7 @@ from xds_server.core.policy import RecordSettings
 from xds_server.core.ports import PatientState
 from xds_server.core.professionals import Professional, ProfessionalSearch, SearchError
 from xds_server.portal.trail import local
-from xds_server.portal.web import BASE, Page, Refused, forbidden, open_action, open_page
+from xds_server.portal.web import BASE, Page, Refused, forbidden, open_action, open_page, portal_router
 from xds_server.wiring import UnitOfWork
 from xds_server.wiring.professionals import Matches, search_professionals
 from xds_server.wiring.record_settings import (
@@ -37,7 +37,7 @@ from xds_server.wiring.record_settings import (
     set_record_state,
 )
 
-router = APIRouter()
+router = portal_router()
 
 _IDNPS: Final = re.compile(r"^[0-9A-Za-z]{6,20}$")
 _STATES: Final = {

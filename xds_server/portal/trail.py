@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -23,11 +23,11 @@ from xds_server.audit.dispatch import notice_text
 from xds_server.audit.patient_view import for_patient
 from xds_server.core.audit import PATIENT_API, TrailQuery
 from xds_server.portal.views import profession_name
-from xds_server.portal.web import BASE, Page, Refused, open_page
+from xds_server.portal.web import BASE, Page, Refused, open_page, portal_router
 from xds_server.wiring.notifications import record_notices
 from xds_server.wiring.trail import search_trail
 
-router = APIRouter()
+router = portal_router()
 
 #: the most traces one Historique page reads (newest first); filters narrow within them
 MAX_ROWS: Final = 500

@@ -19,15 +19,16 @@ the page is an error (fail closed).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from xds_server.core.audit import AuditOutcome, ClientInfo
@@ -253,10 +254,40 @@ async def open_action(request: Request) -> tuple[Page | Response, dict[str, str]
     return page, values
 
 
+class PortalRoute(APIRoute):
+    """A portal route whose request the database refused (a value it cannot hold, a NUL byte on
+    PostgreSQL ...) answers an error page (400), never a server error; the trace of the request, when one
+    was opened, already says it failed."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def portal_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except XdsError:
+                log.info("portal %s %s refused by the registry", request.method, request.url.path)
+                page = _load(request)
+                _logged_in(page)
+                return page.render(
+                    "erreur.html",
+                    status=400,
+                    title="Demande impossible",
+                    message="Cette demande n'a pas pu aboutir : vérifiez ce que vous avez saisi.",
+                )
+
+        return portal_handler
+
+
+def portal_router() -> APIRouter:
+    return APIRouter(route_class=PortalRoute)
+
+
 __all__ = [
     "BASE",
     "Page",
     "Portal",
+    "PortalRoute",
     "Refused",
     "canonical",
     "forbidden",
@@ -264,4 +295,5 @@ __all__ = [
     "open_page",
     "open_public",
     "portal_of",
+    "portal_router",
 ]
