@@ -268,6 +268,7 @@ class Staged:
     path: Path
     sha1: str
     size: int
+    sha256: str  # the blob key
 
 
 def stage_base64(data: str, spool_dir: Path) -> Staged:
@@ -276,13 +277,14 @@ def stage_base64(data: str, spool_dir: Path) -> Staged:
     spool_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="fhir-", suffix=".tmp", dir=spool_dir)
     path = Path(name)
-    digest = hashlib.sha1()
+    digest, key = hashlib.sha1(), hashlib.sha256()
     size = 0
     try:
         with os.fdopen(fd, "wb") as handle:
             for start in range(0, len(text), _SLICE):
                 chunk = base64.b64decode(text[start : start + _SLICE], validate=True)
                 digest.update(chunk)
+                key.update(chunk)
                 size += len(chunk)
                 handle.write(chunk)
     except (binascii.Error, ValueError):
@@ -292,7 +294,7 @@ def stage_base64(data: str, spool_dir: Path) -> Staged:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         raise
-    return Staged(path, digest.hexdigest(), size)
+    return Staged(path, digest.hexdigest(), size, key.hexdigest())
 
 
 # ---- the reader ------------------------------------------------------------------------------------------
@@ -527,7 +529,12 @@ class BundleReader:
                 document = self._checked_bytes(entry, document, staged)
                 incoming.append(
                     IncomingDocument(
-                        doc_id, staged.path, staged.sha1, staged.size, document.mime_type or None
+                        doc_id,
+                        staged.path,
+                        staged.sha1,
+                        staged.size,
+                        document.mime_type or None,
+                        staged.sha256,
                     )
                 )
             documents.append(document)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -49,15 +50,16 @@ class Server:
         return 0.0
 
 
-@pytest.fixture
-def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
+@contextmanager
+def start(tmp_path: Path, *options: str, **limits: str) -> Iterator[Server]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("XDS_")}
-    env |= LIMITS | {"XDS_DATA_DIR": str(tmp_path / "data"), "XDS_PROFILE": "ihe", "XDS_ANONYMOUS_ACTOR": "t"}
+    env |= LIMITS | limits
+    env |= {"XDS_DATA_DIR": str(tmp_path / "data"), "XDS_PROFILE": "ihe", "XDS_ANONYMOUS_ACTOR": "t"}
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "xds_server.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "xds_server.cli", "serve", "--port", str(port), *options],
             env=env,
             stdout=out,
             stderr=out,
@@ -73,9 +75,17 @@ def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
     else:
         process.kill()
         raise AssertionError(log.read_text())
-    yield running
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        yield running
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
+    with start(tmp_path) as running:
+        yield running
 
 
 def closed_within(sock: socket.socket, seconds: float) -> bool:
@@ -152,3 +162,33 @@ class TestCaps:
             line for line in server.log.read_text().splitlines() if "request headers not complete" in line
         ]
         assert len(lines) == 1, lines
+
+
+class TestWorkers:
+    """``serve --workers 2``: each worker has the guard (issue 14, item 5, under workers)."""
+
+    def test_a_worker_closes_half_open_connections(self, tmp_path: Path, database_url: str) -> None:
+        with start(tmp_path, "--workers", "2") as server:
+            socks = [server.connect() for _ in range(8)]  # spread over both workers by the kernel
+            for sock in socks:
+                sock.sendall(b"POST /xds/registry HTTP/1.1\r\nHost: x\r\n")  # never finished
+            assert all(closed_within(sock, 10) for sock in socks)  # held for ever before
+            assert "request headers not complete" in server.log.read_text()  # by the guard
+            for sock in socks:
+                sock.close()
+
+    def test_the_total_cap_is_divided_between_the_workers(self, tmp_path: Path, database_url: str) -> None:
+        limits = {
+            "XDS_MAX_CONNECTIONS": "4",
+            "XDS_MAX_CONNECTIONS_PER_CLIENT": "100",
+            "XDS_HEADER_TIMEOUT": "60",
+        }
+        with start(tmp_path, "--workers", "2", **limits) as server:
+            socks = [server.connect() for _ in range(12)]
+            try:
+                held = [sock for sock in socks if not closed_within(sock, 3)]
+                # each worker admits ceil(4 / 2) = 2, however the kernel spread the 12 connections
+                assert 2 <= len(held) <= 4, len(held)
+            finally:
+                for sock in socks:
+                    sock.close()

@@ -30,6 +30,7 @@ from xds_server.access_cli import (
 )
 from xds_server.audit_cli import audit_app, notify_app, register_audit_patient_commands
 from xds_server.bench_cli import bench_app
+from xds_server.blobs_cli import blobs_app
 from xds_server.cli_errors import DEBUG_FLAG, ErrorReportingGroup
 from xds_server.client_cli import register_client_commands
 from xds_server.config import Settings
@@ -54,6 +55,7 @@ patients_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(patients_app, name="patients")
 app.command("gc")(gc_command)
+app.add_typer(blobs_app, name="blobs")
 app.add_typer(dev_app, name="dev")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")

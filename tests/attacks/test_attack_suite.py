@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
 
+import tests.attacks.test_blob_collision as collision  # its case count (not collected here)
 from tests.core.builders import PATIENT
 from tests.query.builders import adhoc
 from tests.repository.messages import LCM, PNR, RIM, Doc, envelope, mtom, provide_request
@@ -361,13 +362,21 @@ class TestMtom:
         assert target.blob_files() == [], "a refused upload left files in the document store"
 
 
-#: The attack cases of each class (the closing note counts them).
+def _tests_of(*classes: type) -> int:
+    return sum(1 for cls in classes for name in vars(cls) if name.startswith("test_"))
+
+
+#: The attack cases of each class (the closing note counts them). The blob store's (two documents with one
+#: SHA-1, each case on the file store and on S3) and the leak property (one property, XDS_LEAK_EXAMPLES
+#: examples) live in their own modules.
 CASES = {
     "XML": len(XML),
     "MTOM": len(MTOM),
     "metadata": len(METADATA) + 2,
     "stored queries": len(QUERIES) + 1,
     "identity": len(IDENTITY) + 2,
+    "blob store": _tests_of(collision.TestSha1Collision, collision.TestStoreWrittenBeforeTheSha256Key),
+    "leak property": 1,
 }
 
 

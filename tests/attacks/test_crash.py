@@ -120,9 +120,8 @@ def test_acknowledged_submissions_survive_a_kill(backend: dict[str, str], tmp_pa
         database = _database(env)
         try:
             with database.transaction(readonly=True) as connection:
-                rows = connection.execute(
-                    select(document_entry.c.unique_id, document_entry.c.hash, document_entry.c.size)
-                ).all()
+                d = document_entry.c  # the blob key is the SHA-256, the hash the SHA-1 (XDS)
+                rows = connection.execute(select(d.unique_id, d.content_sha256, d.size)).all()
         finally:
             database.dispose()
         stored = {unique_id: (hash_, size) for unique_id, hash_, size in rows}

@@ -121,6 +121,39 @@ class TestMask:
         assert portal.titles_seen_by(RADIOLOGUE, MARIE.nir) == before
 
 
+def tab_to(page: Page, accessible_name: re.Pattern[str], limit: int = 80) -> None:
+    """Press Tab until the focused element's accessible name (aria-label or text) matches (bounded)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        name = page.evaluate(
+            "() => { const e = document.activeElement;"
+            " return e ? (e.getAttribute('aria-label') || e.textContent || '').trim() : '' }"
+        )
+        if accessible_name.search(name):
+            return
+    raise AssertionError(f"{accessible_name.pattern!r} not reached in {limit} Tab presses on {page.url}")
+
+
+def test_mask_and_unmask_with_the_keyboard_only(marie: Page, portal: Portal) -> None:
+    """Tab to the button (its focus visible), Enter: the same effect as a click."""
+    marie.goto(DOCUMENTS)
+    try:
+        tab_to(marie, re.compile(r"^Masquer aux professionnels : " + re.escape(NURSING)))
+        outline = marie.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline != "none", "the focused button shows no focus ring"
+        with marie.expect_navigation():
+            marie.keyboard.press("Enter")
+        assert re.search("masqué", status_text(marie), re.I), status_text(marie)
+        assert NURSING not in portal.titles_seen_by(RADIOLOGUE, MARIE.nir)
+        tab_to(marie, re.compile(r"^Ne plus masquer : " + re.escape(NURSING)))
+        with marie.expect_navigation():
+            marie.keyboard.press("Enter")
+        assert NURSING in portal.titles_seen_by(RADIOLOGUE, MARIE.nir)
+    finally:
+        if NURSING not in portal.titles_seen_by(RADIOLOGUE, MARIE.nir):
+            unmask(marie, NURSING)
+
+
 # -- Professionnels ------------------------------------------------------------------------------------
 
 

@@ -130,6 +130,21 @@ class TestRepresentative:
         page.goto(DOCUMENTS)
         assert MARIE_ONLY in main_text(page)
 
+    def test_the_representative_login(self, page: Page, portal: Portal) -> None:
+        page.goto(LOGIN)
+        form = page.locator(f'form[action$="{DEV_LOGIN}"]').filter(
+            has=page.get_by_role("button", name="Se connecter comme représentant légal")
+        )
+        select = form.locator('select[name="ins"]')
+        assert not [v for v in select.locator("option").evaluate_all("os => os.map(o => o.value)")
+                    if ins(MOREAU.nir) in v]  # fmt: skip
+        select.select_option(value=option_for(select, MARIE.nir))
+        press(form, "Se connecter comme représentant légal")
+        assert LOGIN not in page.url
+        switch = page.locator(f'form[action$="{SWITCH}"] select[name="ins"]')
+        values = switch.locator("option").evaluate_all("os => os.map(o => o.value)")
+        assert [v for v in values if ins(LUCIE.nir) in v] and not [v for v in values if ins(MOREAU.nir) in v]
+
     def test_another_record_cannot_be_switched_to(self, page: Page) -> None:
         login(page, MARIE.nir)
         page.goto(DOCUMENTS)

@@ -909,5 +909,5 @@ class TestProvideAndRegister:
         doc = dataclasses.replace(document(), hash=hashlib.sha1(content).hexdigest(), size=str(len(content)))
         refused(self._provide(dmp, by, doc, content, mtom=mtom), code)
         assert sorted(blobs.list()) == before
-        assert not blobs.exists(hashlib.sha1(content).hexdigest())
+        assert not blobs.exists(hashlib.sha256(content).hexdigest())  # the key it would have had
         assert list(blobs.staging_dir.iterdir()) == []

@@ -21,6 +21,7 @@ from xds_server.core.vocabulary import ResponseStatus
 REPO = "1.2.3.4.5"
 SHA_A = hashlib.sha1(b"A").hexdigest()
 SHA_B = hashlib.sha1(b"BB").hexdigest()
+KEY_A = hashlib.sha256(b"A").hexdigest()  # the blob key of b"A"
 
 
 def entry(entry_id: str, **changes: object) -> DocumentEntry:
@@ -185,7 +186,8 @@ class TestProvideAndRegister:
             transaction=transaction,
             register=register,
         )
-        assert events == [f"begin with blobs {[SHA_A]}", f"register store {[SHA_A]}", "commit"]
+        # the blob is keyed by its SHA-256; the DocumentEntry carries the SHA-1 (the XDS hash) and the key
+        assert events == [f"begin with blobs {[KEY_A]}", f"register store {[SHA_A]}", "commit"]
 
     def test_refused_metadata_stores_nothing(self, tmp_path: Path) -> None:
         blobs = FakeBlobs(tmp_path)

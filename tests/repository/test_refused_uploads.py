@@ -56,7 +56,7 @@ def test_a_refused_upload_leaves_no_blob(tmp_path: Path) -> None:
 def test_a_blob_stored_before_is_kept(tmp_path: Path) -> None:
     """Another document with the same bytes was stored earlier: its blob survives our refusal."""
     blobs = FileBlobStore(tmp_path)
-    key = hashlib.sha1(b"shared").hexdigest()
+    key = hashlib.sha256(b"shared").hexdigest()  # the blob key
     blobs.put_file(key, incoming(blobs, "Earlier", b"shared").path)
     with pytest.raises(XdsError):
         provide(blobs, b"shared")
@@ -66,7 +66,7 @@ def test_a_blob_stored_before_is_kept(tmp_path: Path) -> None:
 def test_a_blob_refreshed_by_another_request_in_flight_is_kept(tmp_path: Path) -> None:
     """Our put created the blob; another request with the same bytes refreshed it before our refusal."""
     blobs = FileBlobStore(tmp_path)
-    key = hashlib.sha1(b"in flight").hexdigest()
+    key = hashlib.sha256(b"in flight").hexdigest()  # the blob key
 
     def other_request_then_refuse(*_args: object, **_kwargs: object) -> None:
         later = time.time() + 1
@@ -81,7 +81,7 @@ def test_a_blob_refreshed_by_another_request_in_flight_is_kept(tmp_path: Path) -
 def test_metadata_is_never_committed_without_its_blob(tmp_path: Path) -> None:
     """A concurrent refused request removed the blob between our put and our commit: we refuse too."""
     blobs = FileBlobStore(tmp_path)
-    key = hashlib.sha1(b"taken away").hexdigest()
+    key = hashlib.sha256(b"taken away").hexdigest()  # the blob key
 
     def register_while_blob_vanishes(*_args: object, **_kwargs: object) -> tuple[()]:
         blobs.delete(key)

@@ -42,6 +42,11 @@ def sha1(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
 
 
+def key(data: bytes) -> str:
+    """The blob key: the SHA-256 (the SHA-1 is the XDS hash)."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def retrieve(repository: Repository, *unique_ids: str, repo: str = REPOSITORY_ID):
     body = envelope(RETRIEVE, retrieve_request(repo, *unique_ids))
     return repository.post(body, SOAP_XML)
@@ -87,7 +92,7 @@ class TestRoundTrip:
                 REPOSITORY_ID,
                 doc.mime_type,
             )
-        assert repository.blob_keys() == sorted(sha1(d.content) for d in docs)
+        assert repository.blob_keys() == sorted(key(d.content) for d in docs)
         assert repository.staging_files() == []
 
         back = retrieved(retrieve(repository, *(d.unique_id for d in docs)))
@@ -115,7 +120,7 @@ class TestRoundTrip:
     def test_same_content_twice_shares_one_blob(self, repository: Repository) -> None:
         assert repository.post(*pnr_message([Doc(b"same")])).status == "Success"
         assert repository.post(*pnr_message([Doc(b"same")])).status == "Success"
-        assert repository.blob_keys() == [sha1(b"same")]
+        assert repository.blob_keys() == [key(b"same")]
         assert len(repository.stored_documents()) == 2
 
 
@@ -127,7 +132,7 @@ class TestS3Store:
             pdf.unique_id: ("application/pdf", pdf.content)
         }
         blobs = s3_repository.blob_keys()
-        assert sha1(pdf.content) in blobs
+        assert key(pdf.content) in blobs
         answer = s3_repository.post(*pnr_message([Doc(b"bad", hash=sha1(b"other"))]))
         assert answer.error_codes == ["XDSRepositoryMetadataError"]
         assert s3_repository.blob_keys() == blobs
@@ -311,7 +316,7 @@ class TestRetrieveErrors:
         assert repository.post(*pnr_message([doc])).status == "Success"
         with repository.database.transaction() as connection:
             connection.execute(delete(tables.registry_object))  # cascades to the per-kind tables
-        assert repository.blob_keys() == [sha1(b"soon deleted")]  # still there, waiting for gc
+        assert repository.blob_keys() == [key(b"soon deleted")]  # still there, waiting for gc
         answer = retrieve(repository, doc.unique_id)
         assert (answer.status, answer.error_codes) == ("Failure", ["XDSDocumentUniqueIdError"])
 

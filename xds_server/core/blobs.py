@@ -1,9 +1,12 @@
 """The document store port (the Repository's side of ITI-41/43), as Protocols.
 
-Theory: blobs are content-addressed. A document's key is the lower-case hex SHA-1 the repository computed
-while reading it, which is also the ``hash`` it puts on the DocumentEntry, so the registry row alone says
-which blob a document is, and the garbage collector can tell referenced blobs from orphans with one query.
-Two documents with the same bytes share one blob (a resubmission, ITI TF-3 4.2.3.2.26, stores nothing new).
+Theory: blobs are content-addressed. A document's key is the lower-case hex SHA-256 the repository computed
+while reading it, stored beside the XDS ``hash`` (the SHA-1 the DocumentEntry carries) in the registry row, so
+the row alone says which blob a document is, and the garbage collector can tell referenced blobs from orphans
+with one query. Two documents with the same bytes share one blob (a resubmission, ITI TF-3 4.2.3.2.26, stores
+nothing new); two documents with one SHA-1 and different bytes (a SHA-1 collision, practical since 2017) get
+two blobs. Stores written before the SHA-256 key have blobs keyed by SHA-1 and rows without a SHA-256: those
+are read by their SHA-1 until ``xds-server blobs rekey`` moves them (storage/rekey.py).
 
 Durability contract (xds-rules.md §(b), architecture "one transaction"): ``put_file`` returns only once the
 blob is durable (file store: fsync + rename + fsync of the directory; S3: the PUT has succeeded). The use case
@@ -15,6 +18,7 @@ already exists refreshes its modification time, so a blob about to be referenced
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,8 +27,8 @@ from typing import Protocol
 
 
 class BlobConflict(Exception):
-    """``put_file`` found the key stored with other bytes (a SHA-1 collision, or a damaged store): the stored
-    blob is kept, never overwritten, and the request that brought the other bytes is refused."""
+    """``put_file`` found the key stored with other bytes (a damaged store, or a SHA-256 collision): the
+    stored blob is kept, never overwritten, and the request that brought the other bytes is refused."""
 
 
 class ReadableBlob(Protocol):
@@ -94,6 +98,12 @@ class StoredDocument:
     hash: str
     size: int | None
     mime_type: str
+    content_sha256: str | None = None  # None: a row stored before the SHA-256 key (read by its SHA-1)
+
+    @property
+    def key(self) -> str:
+        """The blob that holds the document's bytes."""
+        return self.content_sha256 or blob_key(self.hash)
 
 
 class DocumentIndex(Protocol):
@@ -104,7 +114,7 @@ class DocumentIndex(Protocol):
         ...
 
     def referenced_hashes(self) -> set[str]:
-        """Lower-case hashes of every DocumentEntry: the blobs ``gc`` must keep."""
+        """The blob keys every DocumentEntry (and the mailbox) names: the blobs ``gc`` must keep."""
         ...
 
     def removed(self, entry_uuid: str) -> bool:
@@ -112,9 +122,19 @@ class DocumentIndex(Protocol):
         ...
 
 
-def blob_key(sha1_hex: str) -> str:
-    """The key of a document from its SHA-1: lower-case hex (submitters may send upper case)."""
-    return sha1_hex.strip().lower()
+def blob_key(hex_digest: str) -> str:
+    """A blob key from a digest: lower-case hex (submitters may send upper case). New blobs are keyed by
+    their SHA-256; blobs stored before it, by their SHA-1."""
+    return hex_digest.strip().lower()
+
+
+def sha256_of(path: Path, chunk: int = 1024 * 1024) -> str:
+    """The lower-case hex SHA-256 of a file (for callers that did not hash while spooling)."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            hasher.update(block)
+    return hasher.hexdigest()
 
 
 __all__ = [
@@ -125,4 +145,5 @@ __all__ = [
     "ReadableBlob",
     "StoredDocument",
     "blob_key",
+    "sha256_of",
 ]

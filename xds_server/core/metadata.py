@@ -104,6 +104,9 @@ class DocumentEntry(RegistryObject):
     type_code: Code | None = None
     #: Classifications the model has no field for (for example limitedMetadata, which XDS refuses).
     other_classifications: tuple[tuple[str, Code], ...] = ()
+    #: The repository's SHA-256 of the bytes (lower-case hex), its blob key: set by ITI-41 when it stores
+    #: the document, never sent or encoded (``hash`` stays the XDS SHA-1), not part of equality.
+    content_sha256: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

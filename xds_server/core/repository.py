@@ -34,6 +34,7 @@ class ProvidedDocument:
     sha1: str  # lower-case hex
     size: int
     media_type: str | None = None  # the MIME part's Content-Type (informative; mimeType comes from metadata)
+    sha256: str | None = None  # lower-case hex: the blob key
 
 
 def attach_documents(
@@ -101,7 +102,11 @@ def attach_documents(
             )
         attached.append(
             dataclasses.replace(
-                entry, hash=doc.sha1, size=str(doc.size), repository_unique_id=repository_unique_id
+                entry,
+                hash=doc.sha1,
+                size=str(doc.size),
+                repository_unique_id=repository_unique_id,
+                content_sha256=doc.sha256,
             )
         )
     raise_if_errors(issues)

@@ -52,8 +52,9 @@ __all__ = ["Delivered", "MimeError", "deliver", "find_patient", "patient_address
 
 
 def store_bytes(blobs: BlobStore, content: bytes) -> str:
-    """Make ``content`` durable in the blob store under its SHA-1; its key."""
-    key = blob_key(hashlib.sha1(content, usedforsecurity=False).hexdigest())
+    """Make ``content`` durable in the blob store under its SHA-256 (a SHA-1 key would let a colliding
+    attachment stand for another); its key."""
+    key = blob_key(hashlib.sha256(content).hexdigest())
     if blobs.exists(key):
         return key
     staging = blobs.staging_dir

@@ -118,7 +118,7 @@ def save_attachment(services: Services, actor: AccessContext, message_id: str, p
         handle.write(content)
     document = IncomingDocument(
         "Document01", Path(name), hashlib.sha1(content, usedforsecurity=False).hexdigest(), len(content),
-        part.media_type,
+        part.media_type, hashlib.sha256(content).hexdigest(),
     )  # fmt: skip
 
     def checked(attached: Submission, store: UnitOfWork) -> object:

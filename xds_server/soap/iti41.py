@@ -124,7 +124,9 @@ def _read_request(
         except MtomError as error:
             issues.append(_issue(str(error), doc_id))
             continue
-        documents.append(IncomingDocument(doc_id, part.path, part.sha1, part.size, part.media_type))
+        documents.append(
+            IncomingDocument(doc_id, part.path, part.sha1, part.size, part.media_type, part.sha256 or None)
+        )
     if request.multipart is not None:
         for content_id in request.multipart.unreferenced():
             issues.append(_issue(f"MIME part <{content_id}> is not referenced by any xdsb:Document"))

@@ -45,7 +45,7 @@ Public API::
     async read_multipart(chunks, content_type, *, limits, spool_dir) -> MultipartMessage
     MultipartMessage(root, root_content_type, root_content_id, parts: dict[cid, SpooledPart], start_info)
         .resolve(href) -> SpooledPart   .unreferenced() -> list[str]   .discard()
-    SpooledPart(content_id, path, size, sha1, media_type)
+    SpooledPart(content_id, path, size, sha1, media_type, sha256)
     MultipartLimits(max_request_bytes, max_parts, max_root_bytes, max_header_bytes)
     MtomError(ValueError), MtomLimitError(MtomError)
     OutgoingPart(content_id, media_type, open, size)
@@ -144,6 +144,7 @@ class SpooledPart:
     size: int
     sha1: str
     media_type: str
+    sha256: str = ""  # the blob key (hashed in the same pass as the SHA-1)
 
 
 @dataclass(slots=True)
@@ -235,6 +236,7 @@ class _Sink:
         self.memory = bytearray()
         self.size = 0
         self.sha1 = hashlib.sha1()
+        self.sha256 = hashlib.sha256()
         self.deferred = deferred and file is not None
         self.pending: list[bytes] = []
         self.backlog = 0
@@ -273,6 +275,7 @@ class _Sink:
             self.memory += data
         else:
             self.sha1.update(data)
+            self.sha256.update(data)
             self.file.write(data)
 
     def finish(self) -> None:
@@ -550,7 +553,9 @@ class _Reader:
             for sink, cid, media_type in ended:
                 sink.finish()
                 assert sink.path is not None
-                self.parts[cid] = SpooledPart(cid, sink.path, sink.size, sink.sha1.hexdigest(), media_type)
+                self.parts[cid] = SpooledPart(
+                    cid, sink.path, sink.size, sink.sha1.hexdigest(), media_type, sink.sha256.hexdigest()
+                )
         except BaseException:
             for sink, _, _ in ended:
                 if sink.file is not None:
@@ -607,7 +612,9 @@ def spool_base64(text: str, spool_dir: Path, *, content_id: str, media_type: str
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         raise
-    return SpooledPart(content_id, path, sink.size, sink.sha1.hexdigest(), media_type)
+    return SpooledPart(
+        content_id, path, sink.size, sink.sha1.hexdigest(), media_type, sink.sha256.hexdigest()
+    )
 
 
 # ------------------------------------------------------------------------------------------------------

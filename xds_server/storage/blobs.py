@@ -1,7 +1,8 @@
 """Document stores behind the ``core.blobs.BlobStore`` port, chosen by URL, and the repository's SQL index.
 
 * ``FileBlobStore`` (default, ``file:PATH`` or nothing: ``<data_dir>/blobs``): content-addressed files
-  ``<root>/ab/cd/abcd...`` (SHA-1 hex). Incoming MIME parts are spooled in ``<root>/.staging`` on the same
+  ``<root>/ab/cd/abcd...`` (SHA-256 hex; SHA-1 hex for blobs stored before it, see storage/rekey.py).
+  Incoming MIME parts are spooled in ``<root>/.staging`` on the same
   file system, so making one durable is: fsync the file, rename it into place, fsync the directory. A rename
   is atomic, so a reader sees either no blob or the whole blob, never a partial one.
 * ``S3BlobStore`` (``s3://bucket/prefix``, in ``storage/s3.py``): one object per blob, uploaded from the
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlparse
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, Table, func, select
 
 from xds_server.core.blobs import (
     BlobConflict,
@@ -40,14 +41,19 @@ from xds_server.core.blobs import (
 from xds_server.storage.mailbox import SqlMailbox
 from xds_server.storage.tables import deleted_document, document_entry
 
-_KEY = re.compile(r"[0-9a-f]{40}")
+_KEY = re.compile(r"[0-9a-f]{64}|[0-9a-f]{40}")  # SHA-256; SHA-1 for blobs stored before it
 STAGING = ".staging"
 
 
 def check_key(key: str) -> str:
     if not _KEY.fullmatch(key):
-        raise ValueError(f"not a blob key (lower-case SHA-1 hex): {key!r}")
+        raise ValueError(f"not a blob key (lower-case SHA-256, or legacy SHA-1, hex): {key!r}")
     return key
+
+
+def legacy_key(key: str) -> bool:
+    """A blob keyed by its SHA-1 (stored before the SHA-256 key): ``blobs rekey`` moves it."""
+    return len(key) == 40
 
 
 def same_content(stored: Path, incoming: Path, chunk: int = 1024 * 1024) -> bool | None:
@@ -97,8 +103,8 @@ class FileBlobStore:
     def put_file(self, key: str, path: Path) -> None:
         final = self.path_of(key)
         if final.is_file():
-            # A key hit: the same bytes (compared, not assumed: SHA-1 collides) keep the stored copy, made
-            # young again for gc's grace period; other bytes are refused and never overwrite it.
+            # A key hit: the same bytes (compared, not assumed: the store may be damaged) keep the stored
+            # copy, made young again for gc's grace period; other bytes are refused and never overwrite it.
             same = same_content(final, Path(path))
             if same is False:
                 with contextlib.suppress(FileNotFoundError):
@@ -273,6 +279,7 @@ class SqlDocumentIndex:
                 document_entry.c.hash,
                 document_entry.c.size,
                 document_entry.c.mime_type,
+                document_entry.c.content_sha256,
             )
             .where(document_entry.c.unique_id.in_(list(unique_ids)))
             .where(document_entry.c.repository_unique_id == repository_unique_id)
@@ -287,6 +294,7 @@ class SqlDocumentIndex:
                 hash=(row.hash or "").lower(),
                 size=row.size,
                 mime_type=row.mime_type,
+                content_sha256=row.content_sha256,
             )
             for row in rows
         ]
@@ -298,9 +306,10 @@ class SqlDocumentIndex:
         return found is not None
 
     def referenced_hashes(self) -> set[str]:
-        """Every hash any DocumentEntry carries (whatever its repository or status): never collect those."""
+        """Every blob key a DocumentEntry names (whatever its repository or status): its SHA-256, or its hash
+        for a row not rekeyed yet; never collect those."""
         result = self.connection.execution_options(yield_per=10_000).execute(
-            select(func.lower(document_entry.c.hash)).where(document_entry.c.hash.is_not(None)).distinct()
+            select(_blob_key(document_entry)).where(document_entry.c.hash.is_not(None)).distinct()
         )
         referenced = {value for (value,) in result}
         # the patient mailbox's raw messages, attachments and outgoing mail live in the same store
@@ -308,10 +317,15 @@ class SqlDocumentIndex:
         if self.deleted_retention > timedelta(0):
             since = datetime.now(UTC) - self.deleted_retention
             retained = self.connection.execute(
-                select(deleted_document.c.hash).where(deleted_document.c.deleted_at >= since).distinct()
+                select(_blob_key(deleted_document)).where(deleted_document.c.deleted_at >= since).distinct()
             )
             referenced.update(value for (value,) in retained)
         return referenced
+
+
+def _blob_key(table: Table) -> ColumnElement[str]:
+    """The blob key of a row: its SHA-256, else (a row stored before it) its lower-case SHA-1."""
+    return func.coalesce(table.c.content_sha256, func.lower(table.c.hash))
 
 
 def document_index_factory(
@@ -336,5 +350,6 @@ __all__ = [
     "SqlDocumentIndex",
     "check_key",
     "document_index_factory",
+    "legacy_key",
     "open_blob_store",
 ]

@@ -55,6 +55,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "entry_uuid", "patient_id", "status", "object_type", "unique_id", "logical_id", "class_code",
         "format_code", "healthcare_facility_type_code", "practice_setting_code", "type_code", "creation_time",
         "service_start_time", "service_stop_time", "hash", "size", "repository_unique_id", "mime_type",
+        "content_sha256",
     ),
     "submission_set": (
         "entry_uuid", "patient_id", "status", "unique_id", "source_id", "submission_time",
@@ -114,9 +115,10 @@ class BulkRows:
         self._object(
             (entry_uuid, "DocumentEntry", entry_uuid, 1, status, patient_id, unique_id, xml, next(self._seqs))
         )
+        # content_sha256 None: the generated blobs are keyed by SHA-1 (read by it; `blobs rekey` moves them)
         self._document(
             (entry_uuid, patient_id, status, object_type, unique_id, entry_uuid, *codes, creation_time,
-             service_start_time, service_stop_time, hash, size, repository_unique_id, mime_type)
+             service_start_time, service_stop_time, hash, size, repository_unique_id, mime_type, None)
         )  # fmt: skip
 
     def confidentiality_code(self, entry_uuid: str, code_key: str) -> None:

@@ -235,12 +235,33 @@ _DELETE_ORDER = (
 _DELETES = tuple(delete(table).where(table.c.entry_uuid.in_(_ids)) for table in _DELETE_ORDER)
 # A removed DocumentEntry's blob is kept for the retention period (gc reads deleted_document).
 _REMEMBER_DELETED = insert(deleted_document).from_select(
-    ["entry_uuid", "hash", "deleted_at"],
+    ["entry_uuid", "hash", "deleted_at", "content_sha256"],
     select(
         document_entry.c.entry_uuid,
         func.lower(document_entry.c.hash),
         bindparam("deleted_at", type_=DateTime(timezone=True)),
+        document_entry.c.content_sha256,
     ).where(document_entry.c.entry_uuid.in_(_ids), document_entry.c.hash.is_not(None)),
+)
+# A DocumentEntry written without its SHA-256 (an ITI-57 new version, an ITI-42 resubmission of a uniqueId)
+# names the bytes of its earlier rows: the same logical id or uniqueId and the same SHA-1 (both rules make the
+# hash identical), so it takes their blob key. Only rows of this repository's ITI-41 have one to take.
+_sibling = document_entry.alias("sibling")
+_INHERIT_SHA256 = (
+    update(document_entry)
+    .where(document_entry.c.entry_uuid.in_(_ids), document_entry.c.content_sha256.is_(None))
+    .values(
+        content_sha256=select(func.max(_sibling.c.content_sha256))
+        .where(
+            or_(
+                _sibling.c.logical_id == document_entry.c.logical_id,
+                _sibling.c.unique_id == document_entry.c.unique_id,
+            ),
+            func.lower(_sibling.c.hash) == func.lower(document_entry.c.hash),
+            _sibling.c.content_sha256.is_not(None),
+        )
+        .scalar_subquery()
+    )
 )
 
 # Inserts, parents before children.
@@ -392,6 +413,9 @@ class SqlRegistryStore:
                 for obj, seq in zip(objects, self._allocate_seq(len(objects)), strict=True):
                     rows.add(obj, seq, self._encode_xml(obj))
             self._inserter.insert(self._connection, [(t.name, rows.by_table[t.name]) for t in INSERT_ORDER])
+            entries = rows.by_table["document_entry"]
+            for chunk in _chunks(row["entry_uuid"] for row in entries if not row["content_sha256"]):
+                self._connection.execute(_INHERIT_SHA256, {"ids": chunk})
 
     def set_status(self, entry_uuids: Collection[str], status: str) -> None:
         with translate_db_errors():
@@ -501,6 +525,7 @@ class ObjectRows:
                 "size": _size(obj.size),
                 "repository_unique_id": obj.repository_unique_id,
                 "mime_type": obj.mime_type,
+                "content_sha256": obj.content_sha256,
             }
         )
         codes = self.by_table["document_code"]

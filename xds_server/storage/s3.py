@@ -2,9 +2,10 @@
 
 Incoming parts are spooled to a local staging folder (hashing needs the whole part anyway), then uploaded
 with boto3's managed transfer (multipart above 8 MiB, bounded memory). A successful PUT is durable, which
-is all the use case needs before it commits the registry transaction. ``put_file`` of a key that exists
-never uploads over it: the bytes must be the stored ones (size and the SHA-256 recorded in the object's
-metadata; SHA-1 keys can collide), then a copy onto itself refreshes LastModified, which protects the blob
+is all the use case needs before it commits the registry transaction. Keys are SHA-256 (SHA-1 for objects
+stored before it). ``put_file`` of a key that exists never uploads over it: the bytes must be the stored ones
+(size and the SHA-256 recorded in the object's metadata, or the bytes themselves), then a copy onto itself
+refreshes LastModified, which protects the blob
 from ``gc`` during its grace period; other bytes are a ``BlobConflict``. Credentials, region and endpoint
 come from the standard AWS environment.
 """
@@ -135,7 +136,7 @@ class S3BlobStore:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
             for item in page.get("Contents", ()):
                 key = item["Key"][len(self.prefix) :]
-                if "/" in key or len(key) != 40:
+                if "/" in key or len(key) not in (40, 64):  # SHA-256 keys; SHA-1 before them
                     continue
                 yield BlobInfo(key, int(item["Size"]), item["LastModified"])
 

@@ -143,10 +143,13 @@ document_entry = Table(
     Column("creation_time", DTM, nullable=True),
     Column("service_start_time", DTM, nullable=True),
     Column("service_stop_time", DTM, nullable=True),
-    Column("hash", String(40), nullable=True),
+    Column("hash", String(40), nullable=True),  # the XDS hash (SHA-1), as the metadata carries it
     Column("size", BigInteger, nullable=True),
     Column("repository_unique_id", String(128), nullable=True),
     Column("mime_type", String(128), nullable=False),
+    # The blob key: the SHA-256 of the bytes this repository stored (NULL: a row written before it, read by
+    # its SHA-1 until `xds-server blobs rekey`; or a document held by another repository).
+    Column("content_sha256", String(64), nullable=True),
     # Patient first: a patient's record is small, so (patient, status) narrows to a few rows and the
     # remaining filters run on them; the code columns get their own composite indexes for selective codes.
     Index(None, "patient_id", "status", "object_type"),
@@ -155,6 +158,7 @@ document_entry = Table(
     Index(None, "patient_id", "creation_time"),
     Index(None, "unique_id"),
     Index(None, "logical_id"),
+    Index(None, "hash"),  # blobs rekey: the rows of one SHA-1-keyed blob
 )
 
 # eventCodeList and confidentialityCode: multi-valued, AND/OR-capable (one row per code).
@@ -237,8 +241,9 @@ deleted_document = Table(
     "deleted_document",
     metadata,
     Column("entry_uuid", ID, primary_key=True),
-    Column("hash", String(40), nullable=False),  # lower case, the blob key
+    Column("hash", String(40), nullable=False),  # lower case, the XDS hash (SHA-1)
     Column("deleted_at", DateTime(timezone=True), nullable=False),
+    Column("content_sha256", String(64), nullable=True),  # the blob key (NULL: keyed by ``hash``)
     Index(None, "deleted_at"),
 )
 

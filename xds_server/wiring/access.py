@@ -166,6 +166,22 @@ def _note_submission(
         trail.document(doc.unique_id, [c.key() for c in doc.confidentiality_codes], created=created)
 
 
+def _represented_patient(actor: AccessContext, stored: Sequence[StoredDocument]) -> str | None:
+    """A legal representative's token names the patients he says he represents, not one patient: the record
+    is that patient's when he names one (whatever the ids asked for, so the answer tells no id exists), else
+    the one patient of the documents asked for among those he names. The policy then checks he is
+    registered as that patient's representative."""
+    if actor.actor_kind is not ActorKind.LEGAL_REPRESENTATIVE:
+        return None
+    if len(actor.represented) == 1:
+        return next(iter(actor.represented))
+    patients = {document.patient_id for document in stored}
+    if len(patients) != 1:
+        return None
+    (patient,) = patients
+    return patient if patient in actor.represented else None
+
+
 def _record(access: AccessControl, work: UnitOfWork, patient_id: str | None) -> RecordSettings | None:
     if patient_id is None:
         return None
@@ -470,11 +486,11 @@ def retrieve_authorizer(
     if enforcing is None:
         return allow_all
     access, actor = enforcing
-    record = _record(access, work, actor.patient_ins)
-    access.policy.decide_record_access(actor, record).raise_if_denied()
-    scope = access.policy.visibility_scope(actor, record, include_deprecated=True)
     repository = services.settings.repository_unique_id
     stored = work.documents.documents({r.document_unique_id.strip() for r in requests}, repository)
+    record = _record(access, work, actor.patient_ins or _represented_patient(actor, stored))
+    access.policy.decide_record_access(actor, record).raise_if_denied()
+    scope = access.policy.visibility_scope(actor, record, include_deprecated=True)
     entry_uuids = frozenset(d.entry_uuid for d in stored)
     visible: set[str] = set()
     if entry_uuids:

@@ -4,7 +4,8 @@ Theory of operation (architecture.md "one transaction, end to end"; xds-rules.md
 
 1. ``attach_documents`` (core/repository.py) pairs entries and documents, checks hash/size/mimeType and
    sets hash, size and repositoryUniqueId from the measured bytes. Any problem: nothing is stored.
-2. Each document is made durable in the blob store under its SHA-1 (``BlobStore.put_file``), *before* any
+2. Each document is made durable in the blob store under its SHA-256 (``BlobStore.put_file``; the SHA-1
+   stays the XDS ``hash``, which collides on purpose-built documents), *before* any
    database transaction is opened: an upload of a large document never holds the registry's write lock.
 3. The registry transaction runs the same register use case as ITI-42 (not over HTTP), so every registry
    rule applies; the transaction commits when the ``transaction()`` block ends, rolls back on any error.
@@ -30,7 +31,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from xds_server.core.blobs import BlobConflict, BlobStore, blob_key
+from xds_server.core.blobs import BlobConflict, BlobStore, blob_key, sha256_of
 from xds_server.core.errors import ErrorCode, XdsError
 from xds_server.core.metadata import Submission
 from xds_server.core.repository import ProvidedDocument, attach_documents
@@ -48,9 +49,14 @@ class IncomingDocument:
     sha1: str
     size: int
     media_type: str | None = None
+    #: hashed while spooling; None: ``store_documents`` reads the file once more to hash it
+    sha256: str | None = None
 
-    def measured(self) -> ProvidedDocument:
-        return ProvidedDocument(self.document_id, blob_key(self.sha1), self.size, self.media_type)
+    def measured(self, sha256: str | None = None) -> ProvidedDocument:
+        key = sha256 or self.sha256
+        return ProvidedDocument(
+            self.document_id, blob_key(self.sha1), self.size, self.media_type, key and blob_key(key)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,27 +78,27 @@ def store_documents(
 ) -> Stored:
     """Steps 1 and 2: check and complete the metadata, run ``validate`` on it (raises to refuse), make every
     document durable; the new submission and the blobs created."""
+    keys = [blob_key(doc.sha256) if doc.sha256 else sha256_of(doc.path) for doc in documents]
     attached = attach_documents(
-        submission, [doc.measured() for doc in documents], repository_unique_id=repository_unique_id
+        submission,
+        [doc.measured(key) for doc, key in zip(documents, keys, strict=True)],
+        repository_unique_id=repository_unique_id,
     )
     if validate is not None:
         validate(attached)
     created: list[tuple[str, datetime]] = []
-    keys: list[str] = []
     try:
-        for doc in documents:
-            key = blob_key(doc.sha1)
+        for doc, key in zip(documents, keys, strict=True):
             new = not blobs.exists(key)
             try:
                 blobs.put_file(key, doc.path)
-            except BlobConflict:
+            except BlobConflict:  # a damaged store (or a SHA-256 collision): never overwrite
                 raise XdsError.single(
                     ErrorCode.REPOSITORY_ERROR,
-                    f"document {doc.document_id!r} has the SHA-1 of a stored document but other bytes; "
+                    f"document {doc.document_id!r} has the SHA-256 of a stored document but other bytes; "
                     "it is refused and the stored document kept",
                     doc.document_id,
                 ) from None
-            keys.append(key)
             info = blobs.info(key) if new else None
             if info is not None:
                 created.append((key, info.modified))

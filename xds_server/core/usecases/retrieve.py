@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from xds_server.core.absent import unknown_document
-from xds_server.core.blobs import BlobStore, DocumentIndex, StoredDocument, blob_key
+from xds_server.core.blobs import BlobStore, DocumentIndex, StoredDocument
 from xds_server.core.errors import ErrorCode, Issue, XdsError
 from xds_server.core.vocabulary import ResponseStatus
 
@@ -38,7 +38,7 @@ class RetrievedDocument:
 
     @property
     def key(self) -> str:
-        return blob_key(self.document.hash)
+        return self.document.key
 
     @property
     def mime_type(self) -> str:
@@ -106,7 +106,7 @@ def retrieve(
         if refusal is not None:
             issues.append(refusal)
             continue
-        if not blobs.exists(blob_key(doc.hash)):
+        if not blobs.exists(doc.key):
             issues.append(
                 Issue(
                     ErrorCode.REPOSITORY_ERROR,
