@@ -36,8 +36,7 @@ from xds_server.mailbox.patient import (
     start_with_pharmacy,
 )
 from xds_server.mailbox.record import save_attachment
-from xds_server.portal.trail import local
-from xds_server.portal.views import document_view
+from xds_server.portal.views import document_view, local
 from xds_server.portal.web import BASE, Page, open_action, open_page, portal_router
 from xds_server.wiring.documents import record_documents
 

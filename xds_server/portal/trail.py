@@ -11,9 +11,8 @@ PATIENT-API.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -22,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from xds_server.audit.dispatch import notice_text
 from xds_server.audit.patient_view import for_patient
 from xds_server.core.audit import PATIENT_API, TrailQuery
-from xds_server.portal.views import profession_name
+from xds_server.portal.views import french_zone, local, profession_name
 from xds_server.portal.web import BASE, Page, Refused, open_page, portal_router
 from xds_server.wiring.notifications import record_notices
 from xds_server.wiring.trail import search_trail
@@ -50,19 +49,6 @@ _MODES: Final = {
 }
 _PROFESSION_SYSTEM: Final = "urn:oid:1.2.250.1.71.1.2.7"
 _MODE_SYSTEM: Final = "urn:xds-server:access-mode"
-
-
-def _zone() -> Any:
-    try:
-        return ZoneInfo("Europe/Paris")
-    except ZoneInfoNotFoundError:  # no tz database on this machine: UTC, said so
-        return UTC
-
-
-def local(moment: datetime) -> str:
-    zone = _zone()
-    shown = moment.astimezone(zone).strftime("%d/%m/%Y à %Hh%M")
-    return shown if zone is not UTC else f"{shown} UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +103,7 @@ def _day(value: str) -> date | None:
 def _start(day: date | None, *, end: bool = False) -> datetime | None:
     if day is None:
         return None
-    moment = datetime(day.year, day.month, day.day, tzinfo=_zone())
+    moment = datetime(day.year, day.month, day.day, tzinfo=french_zone())
     return moment + timedelta(days=1) if end else moment
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from xds_server.core.metadata import DocumentEntry
 from xds_server.terminology import ProfileError, load_displays
@@ -15,21 +17,35 @@ def ins_of(patient_id: str | None) -> str:
     return (patient_id or "").split("^", 1)[0]
 
 
+@cache
+def french_zone() -> tzinfo:
+    try:
+        return ZoneInfo("Europe/Paris")
+    except ZoneInfoNotFoundError:  # no tz database on this machine: UTC, said so
+        return UTC
+
+
+def local(moment: datetime) -> str:
+    """A moment as the patient reads it, in French time (``JJ/MM/AAAA à HHhMM``); naive means UTC."""
+    zone = french_zone()
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    shown = aware.astimezone(zone).strftime("%d/%m/%Y à %Hh%M")
+    return shown if zone is not UTC else f"{shown} UTC"
+
+
 def dtm(value: str | None) -> str:
-    """An HL7 DTM (``YYYYMMDD[hhmm[ss]]``) as ``JJ/MM/AAAA[ à HHhMM]``."""
+    """An HL7 DTM (``YYYYMMDD[hhmm[ss]]``, UTC in XDS metadata) as ``JJ/MM/AAAA[ à HHhMM]`` in French time; a
+    date alone is shown as it is (no time to convert)."""
     text = (value or "").strip()
     if len(text) < 8 or not text[:8].isdigit():
         return text
-    day = f"{text[6:8]}/{text[4:6]}/{text[0:4]}"
     if len(text) >= 12 and text[8:12].isdigit():
-        return f"{day} à {text[8:10]}h{text[10:12]}"
-    return day
+        return local(datetime.strptime(text[:12], "%Y%m%d%H%M").replace(tzinfo=UTC))
+    return f"{text[6:8]}/{text[4:6]}/{text[0:4]}"
 
 
 def when(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    return moment.strftime("%d/%m/%Y à %Hh%M")
+    return "" if moment is None else local(moment)
 
 
 def xcn_name(xcn: str | None) -> str:
