@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def browser_pieces() -> None:
     """Skip (fail under XDS_REQUIRE_BROWSER=1) before anything starts when a piece is missing."""
     missing = missing_pieces()
@@ -48,14 +48,16 @@ def browser_pieces() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def portal(tmp_path_factory: pytest.TempPathFactory, browser_pieces: None) -> Iterator[Portal]:
     with start_portal(tmp_path_factory.mktemp("portal")) as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(browser_pieces: None) -> Iterator[Browser]:
+    """Package scope, never session: Playwright's sync API keeps an event loop running in the main thread
+    while it is open, and the tests collected after this package call asyncio.run()."""
     from playwright.sync_api import sync_playwright
 
     # Chromium's sandbox needs an unprivileged user: as root (CI, containers) it must be turned off.
@@ -120,7 +122,7 @@ def mobile_page(browser: Browser, portal: Portal) -> Iterator[Page]:
         context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def artifacts(browser_pieces: None) -> Artifacts:
     summary = ARTIFACTS / "axe-summary.json"
     if summary.exists():
