@@ -21,7 +21,7 @@ from xds_server.core.errors import XdsError
 from xds_server.core.policy import RecordSettings
 from xds_server.core.ports import PatientState
 from xds_server.core.professionals import Professional, ProfessionalSearch, SearchError
-from xds_server.portal.trail import local
+from xds_server.portal.views import local
 from xds_server.portal.web import BASE, Page, Refused, forbidden, open_action, open_page, portal_router
 from xds_server.wiring import UnitOfWork
 from xds_server.wiring.professionals import Matches, search_professionals
