@@ -14,12 +14,11 @@ from typing import Annotated
 
 import typer
 
-from xds_server.cli_errors import DataDirError, check_data_dir, database_problem, fail
-from xds_server.config import load_settings
+from xds_server.cli_errors import database_problem, fail
 from xds_server.core.errors import XdsError
+from xds_server.gc import settings_with_registry
 from xds_server.storage.blobs import open_blob_store
 from xds_server.storage.database import configured_database
-from xds_server.storage.migrate import current_revision
 from xds_server.storage.rekey import rekey_blobs, unkeyed_documents
 
 blobs_app = typer.Typer(help="The document store.", no_args_is_help=True)
@@ -33,15 +32,9 @@ def rekey_command(
     ] = None,
 ) -> None:
     """Move every document blob keyed by SHA-1 to its SHA-256 key (resumable; safe to run again)."""
-    try:
-        settings = load_settings(data_dir=data_dir)
-        check_data_dir(settings.data_dir, create=False)
-    except (ValueError, DataDirError) as error:
-        fail(str(error))
+    settings = settings_with_registry(data_dir)
     database = configured_database(settings.database_url, settings.data_dir, settings.database_schema)
     try:
-        if current_revision(database) is None:
-            fail(f"the database {database.url} has no registry schema: run `xds-server db upgrade` first", 1)
         blobs = open_blob_store(settings.blob_store, default_dir=settings.blob_dir)
         report = rekey_blobs(blobs, database.transaction)
         with database.transaction(readonly=True) as connection:

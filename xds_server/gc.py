@@ -40,6 +40,27 @@ def run_gc(settings: Settings, *, grace: timedelta = DEFAULT_GRACE, dry_run: boo
         database.dispose()
 
 
+def settings_with_registry(data_dir: Path | None) -> Settings:
+    """The settings of a blob maintenance command (gc, blobs rekey): the data dir must exist and its database
+    hold the registry schema, else one ``error:`` line. Never against an empty schema: every blob would look
+    unreferenced to gc."""
+    try:
+        settings = load_settings(data_dir=data_dir)
+        check_data_dir(settings.data_dir, create=False)
+    except (ValueError, DataDirError) as error:
+        fail(str(error))
+    database = configured_database(settings.database_url, settings.data_dir, settings.database_schema)
+    try:
+        revision = current_revision(database)
+    except XdsError as error:
+        fail(database_problem(error, database.url), 1)
+    finally:
+        database.dispose()
+    if revision is None:
+        fail(f"the database {database.url} has no registry schema: run `xds-server db upgrade` first", 1)
+    return settings
+
+
 def gc_command(
     grace_hours: Annotated[
         float,
@@ -58,20 +79,7 @@ def gc_command(
     ] = None,
 ) -> None:
     """Remove document blobs no DocumentEntry references (left by crashes, refusals, deletions)."""
-    try:
-        settings = load_settings(data_dir=data_dir)
-        check_data_dir(settings.data_dir, create=False)
-    except (ValueError, DataDirError) as error:
-        fail(str(error))
-    database = configured_database(settings.database_url, settings.data_dir, settings.database_schema)
-    try:
-        revision = current_revision(database)
-    except XdsError as error:
-        fail(database_problem(error, database.url), 1)
-    finally:
-        database.dispose()
-    if revision is None:  # never collect against an empty schema: every blob would look unreferenced
-        fail(f"the database {database.url} has no registry schema: run `xds-server db upgrade` first", 1)
+    settings = settings_with_registry(data_dir)
     try:
         report = run_gc(settings, grace=timedelta(hours=grace_hours), dry_run=dry_run)
     except XdsError as error:
@@ -79,4 +87,4 @@ def gc_command(
     typer.echo(report.summary())
 
 
-__all__ = ["gc_command", "run_gc"]
+__all__ = ["gc_command", "run_gc", "settings_with_registry"]
