@@ -18,16 +18,15 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.repository.conftest import (  # noqa: F401 - s3_endpoint is a fixture
+    STORE_KINDS,
     Repository,
     make_repository,
     s3_endpoint,
-    s3_store,
+    store_of_kind,
 )
 from tests.repository.messages import Doc, pnr_message
 from tests.repository.test_transactions import retrieve, retrieved
-from xds_server.core.blobs import BlobStore
 from xds_server.storage import tables
-from xds_server.storage.blobs import FileBlobStore
 from xds_server.storage.database import Database
 from xds_server.storage.rekey import rekey_blobs
 
@@ -53,14 +52,9 @@ def test_the_two_documents_collide() -> None:
     assert hashlib.sha256(FIRST).digest() != hashlib.sha256(SECOND).digest()
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=STORE_KINDS)
 def repository(request: pytest.FixtureRequest, database: Database, tmp_path: Path) -> Iterator[Repository]:
-    blobs: BlobStore
-    if request.param == "file":
-        blobs = FileBlobStore(tmp_path / "blobs")
-    else:
-        blobs = s3_store(request.getfixturevalue("s3_endpoint"), tmp_path, prefix=f"run-{tmp_path.name}")
-    yield from make_repository(database, tmp_path, blobs)
+    yield from make_repository(database, tmp_path, store_of_kind(request, tmp_path))
 
 
 def provide(repository: Repository, content: bytes) -> Doc:

@@ -205,3 +205,14 @@ def s3_repository(database: Database, tmp_path: Path, s3_endpoint: str) -> Itera
     yield from make_repository(
         database, tmp_path, s3_store(s3_endpoint, tmp_path, prefix=f"run-{tmp_path.name}")
     )
+
+
+STORE_KINDS = ("file", "s3")
+
+
+def store_of_kind(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    """The blob store a ``params=STORE_KINDS`` fixture asks for: the file store, or S3 (moto); for tests whose
+    subject is the blob store and that run on both."""
+    if request.param == "file":
+        return FileBlobStore(tmp_path / "blobs")
+    return s3_store(request.getfixturevalue("s3_endpoint"), tmp_path, prefix=f"run-{tmp_path.name}")

@@ -14,29 +14,22 @@ from sqlalchemy import select
 
 from tests.attacks.test_blob_collision import make_legacy, unkeyed
 from tests.core.builders import document
-from xds_server.core.blobs import BlobStore
 from xds_server.ebxml.codec import encode_object_xml
 from xds_server.storage import rekey, tables
-from xds_server.storage.blobs import FileBlobStore
 from xds_server.storage.database import Database
 from xds_server.storage.registry import SqlRegistryStore
 from xds_server.storage.rekey import rekey_blobs
 
-from .conftest import Repository, make_repository, s3_store
+from .conftest import STORE_KINDS, Repository, make_repository, store_of_kind
 from .messages import Doc, pnr_message
 from .test_transactions import retrieve, retrieved
 
 CONTENTS = [b"first report", b"second report", b"a third one", b"first report"]  # the last shares a blob
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=STORE_KINDS)
 def repository(request: pytest.FixtureRequest, database: Database, tmp_path: Path) -> Iterator[Repository]:
-    blobs: BlobStore
-    if request.param == "file":
-        blobs = FileBlobStore(tmp_path / "blobs")
-    else:
-        blobs = s3_store(request.getfixturevalue("s3_endpoint"), tmp_path, prefix=f"run-{tmp_path.name}")
-    yield from make_repository(database, tmp_path, blobs)
+    yield from make_repository(database, tmp_path, store_of_kind(request, tmp_path))
 
 
 @pytest.fixture
