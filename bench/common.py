@@ -1,5 +1,5 @@
-"""What the HTTP benchmarks share: a server subprocess, a lean HTTP/1.1 load client, percentiles, the
-summary table and the JSON report.
+"""What the HTTP benchmarks share: a server subprocess, a lean HTTP/1.1 load client, the requests of the FHIR
+(MHD) face and their credentials, percentiles, the summary table and the JSON report.
 
 The client is deliberately thin (asyncio streams, pre-built request bytes, keep-alive, Content-Length or
 chunked answers): on a 2-core machine the load generator competes with the server for the CPU, so every
@@ -10,6 +10,7 @@ by the same client, so the ratios compare like with like.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import platform
@@ -19,15 +20,22 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
+from lxml import etree
 from rich.console import Console
 from rich.table import Table
+
+from fhir_api.mapping.codes import oid_uri, system_uri
+from xds_server.core.identifiers import parse_cx
+from xds_server.identity import dev_authority
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
@@ -202,6 +210,12 @@ def http_request(path: str, body: bytes, content_type: str, host: str = "127.0.0
     return head + body
 
 
+def http_get(path: str, headers: Mapping[str, str] | None = None, host: str = "127.0.0.1") -> bytes:
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
 class Connection:
     """One keep-alive connection: ``exchange(request bytes) -> (status, body)``."""
 
@@ -324,6 +338,123 @@ async def drive(
 
 def soap_success(status: int, body: bytes) -> str | None:
     if status == 200 and b"ResponseStatusType:Success" in body:
+        return None
+    return f"HTTP {status}: {body[:300]!r}"
+
+
+# ---- the FHIR face (MHD ITI-67 / ITI-68) ----------------------------------------------------------------
+
+FHIR_JSON = "application/fhir+json"
+
+
+def fhir_token(code: str) -> str:
+    """An XDS code as the registry keeps it (``code^^codingScheme``) as a FHIR token ``system|code``: the
+    system is the one the DocumentReferences carry (fhir_api.mapping.codes), so the server maps it back to
+    the same codingScheme. Commas and backslashes are escaped (FHIR search: ``,`` separates alternatives)."""
+    value, separator, scheme = code.partition("^^")
+    if not separator or not scheme:
+        raise ValueError(f"{code!r} is not code^^codingScheme")
+    return f"{_escape(system_uri(scheme))}|{_escape(value)}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(",", "\\,")
+
+
+def fhir_date(dtm: str) -> str:
+    """An HL7 DTM of year, month or day precision (``2017``, ``201701``, ``20170101``) as a FHIR date; a
+    finer DTM would need a time zone in FHIR and is refused."""
+    if not dtm.isdigit() or len(dtm) not in (4, 6, 8):
+        raise ValueError(f"{dtm!r}: a YYYY, YYYYMM or YYYYMMDD date is expected")
+    return "-".join(part for part in (dtm[:4], dtm[4:6], dtm[6:8]) if part)
+
+
+def patient_identifier(cx: str) -> str:
+    """A patient id in CX form (``ID^^^&OID&ISO``) as the token of ITI-67's ``patient.identifier``.
+
+    The server rebuilds ``ID^^^&OID&ISO`` from it and canonicalises it under its profile: the DMP profiles add
+    the INS type (``^NH``), the ``ihe`` profile adds nothing, so under ``ihe`` this token does not name a CX
+    stored with a type code (see ``patient_reference``)."""
+    parsed = parse_cx(cx)
+    return f"{oid_uri(parsed.authority)}|{parsed.id}"
+
+
+def patient_reference(cx: str) -> str:
+    """``Patient/cx-<base32 of the whole CX>``: the logical id fhir_api.mapping.patient gives a CX that has
+    no short form, which names exactly this CX, type code included, under every profile."""
+    return "Patient/cx-" + base64.b32encode(cx.encode("utf-8")).decode("ascii").rstrip("=").lower()
+
+
+def find_document_references(
+    patient: str,
+    codes: Sequence[tuple[str, Sequence[str]]] = (),
+    creation: tuple[str, str] | None = None,
+    count: int = 1000,
+    *,
+    by_reference: bool = False,
+) -> str:
+    """The path of the ITI-67 search asking what an ITI-18 FindDocuments of Approved entries asks.
+
+    ``patient``: the CX of $XDSDocumentEntryPatientId, sent as ``patient.identifier`` or (``by_reference``)
+    as ``patient=Patient/cx-...``; ``codes``: (FHIR parameter, XDS codes ORed) pairs, e.g.
+    ``("category", [...])`` for $XDSDocumentEntryClassCode, ``type``, ``setting``, ``event`` ...;
+    ``creation``: the (From, To) DTMs of $XDSDocumentEntryCreationTimeFrom/To (From inclusive, To
+    exclusive, as in XDS); ``count``: ``_count``, to be at least the largest answer so that one page holds
+    all of it (the server caps it at 1000)."""
+    params = [
+        ("patient", patient_reference(patient))
+        if by_reference
+        else ("patient.identifier", patient_identifier(patient)),
+        ("status", "current"),
+    ]
+    params += [(name, ",".join(fhir_token(code) for code in values)) for name, values in codes]
+    if creation is not None:
+        low, high = creation
+        params += [("creation", f"ge{fhir_date(low)}"), ("creation", f"lt{fhir_date(high)}")]
+    params.append(("_count", str(count)))
+    return f"/fhir/DocumentReference?{urlencode(params)}"
+
+
+def bearer(
+    authority: dev_authority.DevAuthority,
+    identity: dev_authority.Identity | None = None,
+    ttl: timedelta = timedelta(hours=4),
+) -> str:
+    """An ``Authorization`` value: a dev bearer token (RS256 JWT of the data dir's test authority) naming
+    ``identity`` (a professional; with ``identity.patient`` the record he acts on)."""
+    token = dev_authority.mint_token(authority, dev_authority.token_claims(identity, ttl=ttl))
+    return f"Bearer {token}"
+
+
+def bundle_entries(status: int, body: bytes) -> int:
+    """The number of resources of a complete searchset Bundle; RuntimeError for a failure or a Bundle
+    with a next page (the answer was cut: ``_count`` too small)."""
+    if status != 200:
+        raise RuntimeError(f"ITI-67 answered HTTP {status}: {body[:300]!r}")
+    bundle = json.loads(body)
+    if bundle.get("resourceType") != "Bundle":
+        raise RuntimeError(f"ITI-67 answered no Bundle: {body[:300]!r}")
+    if any(link.get("relation") == "next" for link in bundle.get("link", [])):
+        raise RuntimeError("ITI-67 answered a Bundle with a next page: raise _count")
+    return len(bundle.get("entry", []))
+
+
+RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
+
+
+def registry_objects(status: int, body: bytes) -> int:
+    """The number of objects (ObjectRefs or ExtrinsicObjects ...) of a successful ITI-18 answer."""
+    problem = soap_success(status, body)
+    if problem:
+        raise RuntimeError(f"ITI-18 failed: {problem}")
+    found = etree.fromstring(body).find(f".//{{{RIM}}}RegistryObjectList")
+    return 0 if found is None else len(found)
+
+
+def fhir_success(status: int, body: bytes) -> str | None:
+    """``drive``'s check of an ITI-67 answer: a Bundle without a next page (a byte search, cheap on the
+    client's side; ``bundle_entries`` reads it properly)."""
+    if status == 200 and b'"Bundle"' in body[:100] and b'"relation":"next"' not in body:
         return None
     return f"HTTP {status}: {body[:300]!r}"
 
