@@ -19,13 +19,8 @@ Prints p50 / p90 / p99 / mean latency (client-observed wall time) per face and t
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +46,15 @@ from query_bench import (  # noqa: E402
     patient_id,
 )
 
+from bench.common import (  # noqa: E402
+    FHIR_JSON,
+    bearer,
+    bundle_entries,
+    find_document_references,
+    registry_objects,
+    server,
+    server_env,
+)
 from xds_server.identity import dev_authority  # noqa: E402
 from xds_server.storage.database import SQLITE_FILE_NAME, Database  # noqa: E402
 from xds_server.storage.migrate import upgrade  # noqa: E402
@@ -61,12 +65,6 @@ QUERY = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
 STORED_QUERY = "urn:ihe:iti:2007:RegistryStoredQuery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def question(rng: random.Random, patients: int) -> dict[str, object]:
@@ -122,54 +120,24 @@ def soap_message(q: dict[str, object], security: str) -> bytes:
     ).encode()
 
 
-def fhir_params(q: dict[str, object]) -> list[tuple[str, str]]:
-    pid = patient_id(int(q["patient"]))  # type: ignore[call-overload]
-    params = [
-        ("patient.identifier", f"urn:oid:1.2.250.1.213.1.4.8|{pid.split('^', 1)[0]}"),
-        ("status", "current"),
+def fhir_path(q: dict[str, object]) -> str:
+    """The ITI-67 search of the same question (``_count`` = 100: one page holds every answer)."""
+    codes = [
+        (name, [f"{c}^^{SCHEME}" for c in q[key]])  # type: ignore[attr-defined]
+        for key, name in (("class", "category"), ("type", "type"), ("event", "event"))
+        if key in q
     ]
-    for key, name in (("class", "category"), ("type", "type"), ("event", "event")):
-        if key in q:
-            params.append((name, ",".join(f"urn:oid:{SCHEME}|{c}" for c in q[key])))  # type: ignore[attr-defined]
+    creation = None
     if "creation" in q:
         low, high = q["creation"]  # type: ignore[misc]
-        params += [("creation", f"ge{low}-01-01"), ("creation", f"lt{high}-01-01")]
-    params.append(("_count", "100"))
-    return params
+        creation = (f"{low}0101", f"{high}0101")
+    return find_document_references(patient_id(int(q["patient"])), codes, creation, 100)  # type: ignore[call-overload]
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     at = lambda p: ordered[min(len(ordered) - 1, int(p * len(ordered)))]  # noqa: E731
     return {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "mean": statistics.fmean(ordered)}
-
-
-def start_server(data_dir: Path, database_url: str | None) -> tuple[subprocess.Popen[bytes], str, Path]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XDS_")}
-    env["XDS_LOG_LEVEL"] = "WARNING"
-    if database_url:
-        env["XDS_DATABASE_URL"] = database_url
-    log = data_dir / "server.log"
-    script = Path(sys.executable).with_name("xds-server")
-    command = [str(script) if script.exists() else shutil.which("xds-server") or "xds-server"]
-    process = subprocess.Popen(
-        [*command, "serve", "--profile", "ihe", "--port", str(port), "--data-dir", str(data_dir)],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url, log
-        except httpx.TransportError:
-            time.sleep(0.2)
-        if process.poll() is not None:
-            break
-    raise SystemExit(f"the server did not start:\n{log.read_text()}")
 
 
 def main() -> None:
@@ -199,15 +167,10 @@ def main() -> None:
                     connection.exec_driver_sql("ANALYZE")
             database.dispose()
             authority = dev_authority.init(data_dir)
-            process, url, _log = start_server(data_dir, server_url)
-            try:
-                run(url, authority, patients, args)
-            finally:
-                process.send_signal(signal.SIGINT)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            # the data dir's test authority signs the credentials: trusted with dev_authority=on
+            env = server_env(data_dir, server_url, profile="ihe", dev_authority="on")
+            with server(env, floor=False) as srv:
+                run(srv.base, authority, patients, args)
         finally:
             cleanup()
 
@@ -217,14 +180,14 @@ def run(url: str, authority: dev_authority.DevAuthority, patients: int, args: ar
 
     assertion = dev_authority.mint_assertion(authority, dev_authority.Identity(), ttl=timedelta(hours=2))
     security = etree.tostring(dev_authority.security_header(assertion)).decode()
-    token = dev_authority.mint_token(authority, dev_authority.token_claims(ttl=timedelta(hours=2)))
+    authorization = bearer(authority, ttl=timedelta(hours=2))
     rng = random.Random(args.seed)
     soap_times: list[float] = []
     fhir_times: list[float] = []
     soap_found = fhir_found = 0
     with httpx.Client(timeout=30) as client:
         headers_soap = {"Content-Type": "application/soap+xml"}
-        headers_fhir = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+        headers_fhir = {"Authorization": authorization, "Accept": FHIR_JSON}
         for index in range(200 + args.queries):
             q = question(rng, patients)
             message = soap_message(q, security)
@@ -232,14 +195,10 @@ def run(url: str, authority: dev_authority.DevAuthority, patients: int, args: ar
             soap = client.post(f"{url}/xds/registry", content=message, headers=headers_soap)
             soap_time = time.perf_counter() - started
             started = time.perf_counter()
-            fhir = client.get(f"{url}/fhir/DocumentReference", params=fhir_params(q), headers=headers_fhir)
+            fhir = client.get(f"{url}{fhir_path(q)}", headers=headers_fhir)
             fhir_time = time.perf_counter() - started
-            if soap.status_code != 200 or b"ResponseStatusType:Success" not in soap.content:
-                raise SystemExit(f"ITI-18 failed: {soap.content[:500]!r}")
-            if fhir.status_code != 200:
-                raise SystemExit(f"ITI-67 failed: {fhir.text[:500]}")
-            soap_count = soap.content.count(b"<rim:ExtrinsicObject")
-            fhir_count = len(fhir.json().get("entry", []))
+            soap_count = registry_objects(soap.status_code, soap.content)
+            fhir_count = bundle_entries(fhir.status_code, fhir.content)  # complete: no next page
             if soap_count != fhir_count:
                 raise SystemExit(f"the faces disagree on {q}: ITI-18 {soap_count}, ITI-67 {fhir_count}")
             if index >= 200:  # after the warm-up
