@@ -86,6 +86,7 @@ STORED_QUERY = "urn:ihe:iti:2007:RegistryStoredQuery"
 APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
 PROFESSIONAL = Identity()  # a médecin généraliste of the test structure
 POOL = 200
+WARM_UP = 100
 
 
 def generate(data: Path, patients: int, per_patient: int) -> float:
@@ -258,8 +259,9 @@ def same_answers(
 
 
 async def measure(label: str, srv: Any, requests: list[bytes], ok: Any) -> LoadResult:
-    await drive("warm-up", srv.host, srv.port, requests[:100], 1, ok)
-    return await drive(label, srv.host, srv.port, requests, 1, ok, srv.pid)
+    """The first 100 requests warm the server up; the others are measured."""
+    await drive("warm-up", srv.host, srv.port, requests[:WARM_UP], 1, ok)
+    return await drive(label, srv.host, srv.port, requests[WARM_UP:], 1, ok, srv.pid)
 
 
 def share(dmp: dict[str, Any], base: dict[str, Any], key: str) -> float:
@@ -292,7 +294,7 @@ def main() -> None:
             cli(server_env(data, None, profile="dmp"), "dev", "authority", "init", "--force")
             pool, codes = pool_and_codes(data, rng)
             authorise(data, pool)
-            items = queries(pool, codes, args.queries + 100, seed=size)
+            items = queries(pool, codes, args.queries + WARM_UP, seed=size)
             signed = assertions(data, pool)
             bearers = tokens(data, pool)
             row: dict[str, Any] = {
