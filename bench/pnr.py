@@ -115,7 +115,7 @@ async def run_rows(args: argparse.Namespace, servers: list[tuple[str, Server]], 
         order = servers if clients % 2 == 0 or len(servers) == 1 else list(reversed(servers))
         for name, srv in order:
             raw = profiles / f"{name}-{clients}.raw"
-            with py_spy(srv.pid, raw, enabled=args.stages):
+            with py_spy(srv.pid, raw, enabled=args.stages, rate=args.rate):
                 iti41 = await drive("ITI-41", srv.host, srv.port, requests, clients, soap_success, srv.pid)
             trivial = await drive("floor", srv.host, srv.port, floor, clients, soap_success, srv.pid)
             row = Row(name, iti41, trivial)
@@ -127,7 +127,7 @@ async def run_rows(args: argparse.Namespace, servers: list[tuple[str, Server]], 
 
 
 @contextmanager
-def py_spy(pid: int, out: Path, *, enabled: bool) -> Iterator[None]:
+def py_spy(pid: int, out: Path, *, enabled: bool, rate: int = 100) -> Iterator[None]:
     """``py-spy record --gil`` of the server (and its workers) while the block runs."""
     if not enabled:
         yield
@@ -143,7 +143,7 @@ def py_spy(pid: int, out: Path, *, enabled: bool) -> Iterator[None]:
             "--gil",
             "--nonblocking",
             "-r",
-            "100",
+            str(rate),
             "-f",
             "raw",
             "-o",
@@ -181,6 +181,7 @@ def main() -> None:
         help="an environment variable of the --before server only (e.g. XDS_BENCH_HTTP=h11)",
     )
     parser.add_argument("--stages", action="store_true", help="py-spy the ITI-41 rows: CPU per stage")
+    parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second (--stages)")
     parser.add_argument("--profile-dir", type=Path, default=None, help="keep the py-spy raw files here")
     parser.add_argument("--json", type=Path, default=None, help="write the figures to this file")
     args = parser.parse_args()

@@ -76,6 +76,20 @@ _dc = document_code.c
 
 C = TypeVar("C", DocumentCriteria, SubmissionSetCriteria, FolderCriteria, AssociationCriteria)
 
+# The aliases of the correlated subqueries, made once: an alias copies every column of its table, and
+# making ``later_version`` anew for each FindDocuments was a fifth of the time spent building its SELECT.
+_HIDDEN_END = document_entry.alias("hidden_end")
+_INNER_ASSOCIATION = association.alias("inner_association")
+_INNER_HIDDEN_END = document_entry.alias("inner_hidden_end")
+_HIDDEN_PACKAGE_END = {table.name: table.alias(f"hidden_{table.name}_end") for table in (submission_set, folder)}
+_OTHER_RECORD_END = registry_object.alias("other_record_end")
+_LATER_VERSION = registry_object.alias("later_version")
+_MEMBER = association.alias("member")
+_MEMBER_DOCUMENT = document_entry.alias("member_document")
+_MEMBER_LINK = association.alias("member_link")
+_LINKED_ASSOCIATION = association.alias("linked_association")
+_LINKED_DOCUMENT = document_entry.alias("linked_document")
+
 
 def like_to_glob(pattern: str) -> str:
     """A LIKE pattern (``%``, ``_``) as the SQLite GLOB pattern matching the same strings (case-sensitive)."""
@@ -252,11 +266,11 @@ def _end_visible(end_uuid: Any, scope: Visibility, dialect: _Dialect) -> list[Co
     if not scope.record_allowed:
         return [false()]
     conditions: list[ColumnElement[bool]] = []
-    d = document_entry.alias("hidden_end")
+    d = _HIDDEN_END
     hides = _visible(d.c, scope, dialect)
     if hides:  # some entries are hidden: not this end, nor an Association reaching one
         conditions.append(~exists().where(d.c.entry_uuid == end_uuid, ~and_(*hides)))
-        inner, inner_doc = association.alias("inner_association"), document_entry.alias("inner_hidden_end")
+        inner, inner_doc = _INNER_ASSOCIATION, _INNER_HIDDEN_END
         for inner_end in (inner.c.source_uuid, inner.c.target_uuid):
             conditions.append(
                 ~exists().where(
@@ -267,11 +281,11 @@ def _end_visible(end_uuid: Any, scope: Visibility, dialect: _Dialect) -> list[Co
             )
     if _packages_may_hide(scope, dialect):  # nor a SubmissionSet or Folder hidden with its documents
         for table in (submission_set, folder):
-            package = table.alias(f"hidden_{table.name}_end")
+            package = _HIDDEN_PACKAGE_END[table.name]
             shown = _package_visible(package.c.entry_uuid, package.c.patient_id, scope, dialect)
             conditions.append(~exists().where(package.c.entry_uuid == end_uuid, ~and_(true(), *shown)))
     if scope.patient_id is not None:
-        other = registry_object.alias("other_record_end")
+        other = _OTHER_RECORD_END
         conditions.append(
             ~exists().where(
                 other.c.entry_uuid == end_uuid,
@@ -287,7 +301,7 @@ def _latest(latest_only: bool) -> list[ColumnElement[bool]]:
     (logical_id, version) index answers it)."""
     if not latest_only:
         return []
-    later = registry_object.alias("later_version")
+    later = _LATER_VERSION
     return [~exists().where(later.c.logical_id == _ro.logical_id, later.c.version > _ro.version)]
 
 
@@ -322,7 +336,7 @@ def _packages_may_hide(scope: Visibility, dialect: _Dialect) -> bool:
 def _document_member(package_uuid: Any, test: Callable[[Any], ColumnElement[bool]]) -> ColumnElement[bool]:
     """Some DocumentEntry member of the package passes ``test``: directly, or through a member Association."""
     has_member = AssociationType.HAS_MEMBER.value
-    direct, doc = association.alias("member"), document_entry.alias("member_document")
+    direct, doc = _MEMBER, _MEMBER_DOCUMENT
     checks = [
         exists().where(
             direct.c.source_uuid == package_uuid,
@@ -332,8 +346,8 @@ def _document_member(package_uuid: Any, test: Callable[[Any], ColumnElement[bool
         )
     ]
     for end in ("source_uuid", "target_uuid"):
-        via, inner = association.alias("member_link"), association.alias("linked_association")
-        inner_doc = document_entry.alias("linked_document")
+        via, inner = _MEMBER_LINK, _LINKED_ASSOCIATION
+        inner_doc = _LINKED_DOCUMENT
         checks.append(
             exists().where(
                 via.c.source_uuid == package_uuid,

@@ -75,6 +75,20 @@ class HabilitationMatrix:
     """(group, typeCode key) -> cell. Absent pairs are unknown, and unknown denies."""
 
     cells: Mapping[tuple[str, str], Cell] = field(default_factory=dict)
+    #: group -> the type keys it may read, built once: ``allowed_types`` runs on every query of a
+    #: professional, and walking every cell of the matrix each time was a tenth of the DMP policy's cost
+    _by_group: Mapping[str, frozenset[str]] = field(init=False, repr=False, compare=False)
+    #: the answer of ``allowed_types`` per set of groups, kept as one object: the SQL restriction built from
+    #: it is cached by that set, and a set met again hashes and compares by identity
+    _answers: dict[frozenset[str], frozenset[str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_group: dict[str, set[str]] = {}
+        for (group, type_key), cell in self.cells.items():
+            if cell.allows:
+                by_group.setdefault(group, set()).add(type_key)
+        object.__setattr__(self, "_by_group", {g: frozenset(t) for g, t in by_group.items()})
+        object.__setattr__(self, "_answers", {})
 
     def cell(self, group: str, type_key: str) -> Cell:
         return self.cells.get((group, type_key), Cell.UNKNOWN)
@@ -86,7 +100,12 @@ class HabilitationMatrix:
 
     def allowed_types(self, groups: Iterable[str]) -> frozenset[str]:
         wanted = frozenset(groups)
-        return frozenset(t for (g, t), c in self.cells.items() if g in wanted and c.allows)
+        answer = self._answers.get(wanted)
+        if answer is None:
+            answer = frozenset().union(*(self._by_group.get(g, frozenset()) for g in wanted))
+            if len(self._answers) < 1024:  # a handful of group sets in practice; bounded all the same
+                self._answers[wanted] = answer
+        return answer
 
     @property
     def type_keys(self) -> frozenset[str]:
