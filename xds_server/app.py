@@ -58,6 +58,7 @@ from xds_server.soap.endpoints import api as soap_api
 from xds_server.soap.router import Router
 from xds_server.storage.audit import SqlAuditStore
 from xds_server.storage.blobs import SqlDocumentIndex, open_blob_store
+from xds_server.storage.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 from xds_server.storage.database import Database, configured_database
 from xds_server.storage.feed import SqlPatientFeed
 from xds_server.storage.gc import sweep_staging
@@ -106,8 +107,14 @@ class RandomIds:
 
 
 def open_database(settings: Settings) -> Database:
-    """The configured database: ``XDS_DATABASE_URL``, else SQLite (WAL) in the data directory."""
-    return configured_database(settings.database_url, settings.data_dir, settings.database_schema)
+    """The configured database: ``XDS_DATABASE_URL``, else SQLite (WAL) in the data directory, whose WAL the
+    server checkpoints in a thread of its own (storage/checkpoint.py), not inside a request's commit."""
+    return configured_database(
+        settings.database_url,
+        settings.data_dir,
+        settings.database_schema,
+        wal_autocheckpoint=BACKSTOP_PAGES,
+    )
 
 
 def record_reader(connection: Connection) -> RecordReader:
@@ -387,6 +394,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(upgrade, database)
         await run_in_threadpool(refresh_statistics, database)
+        checkpointer = WalCheckpointer.for_database(database)
+        if checkpointer is not None:
+            checkpointer.start()
         if services.blobs is not None:
             age = timedelta(seconds=settings.staging_sweep_age)
             swept = await run_in_threadpool(functools.partial(sweep_staging, services.blobs, older_than=age))
@@ -422,6 +432,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 await smtp.close()
             if listener is not None:
                 await listener.close()
+            if checkpointer is not None:
+                await run_in_threadpool(checkpointer.stop)
             if owned:
                 database.dispose()
 

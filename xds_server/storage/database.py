@@ -53,13 +53,16 @@ def sqlite_url_for(data_dir: Path) -> str:
     return f"sqlite:///{(Path(data_dir) / SQLITE_FILE_NAME).resolve()}"
 
 
-def configured_database(url: str | None, data_dir: Path, schema: str | None = None) -> Database:
+def configured_database(
+    url: str | None, data_dir: Path, schema: str | None = None, *, wal_autocheckpoint: int | None = None
+) -> Database:
     """The database the settings name: ``url``, else SQLite (WAL) in ``data_dir``.
 
     The one place that turns XDS_DATABASE_URL / XDS_DATA_DIR / XDS_DATABASE_SCHEMA into a Database: the
-    server, the record-settings commands and ``gc`` all open it here.
+    server, the record-settings commands and ``gc`` all open it here. ``wal_autocheckpoint``: see
+    ``Database``.
     """
-    return Database(url or sqlite_url_for(data_dir), schema=schema)
+    return Database(url or sqlite_url_for(data_dir), schema=schema, wal_autocheckpoint=wal_autocheckpoint)
 
 
 def normalise_url(url: str) -> URL:
@@ -89,14 +92,21 @@ class Database:
         schema: str | None = None,
         echo: bool = False,
         sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+        wal_autocheckpoint: int | None = None,
         **engine_options: Any,
     ) -> None:
+        """``wal_autocheckpoint`` (SQLite file only): the WAL size, in pages, at which a commit checkpoints
+        by itself; None keeps SQLite's 1 000. The server raises it to a backstop and checkpoints in a thread
+        of its own (storage/checkpoint.py)."""
         parsed = normalise_url(url)
         self.dialect_name: str = parsed.get_backend_name()
         self.schema = schema
         self.sqlite_busy_timeout_ms = sqlite_busy_timeout_ms
+        self.wal_autocheckpoint = wal_autocheckpoint if self.dialect_name == "sqlite" else None
         if self.dialect_name == "sqlite":
-            self.engine: Engine = _sqlite_engine(parsed, echo, sqlite_busy_timeout_ms, engine_options)
+            self.engine: Engine = _sqlite_engine(
+                parsed, echo, sqlite_busy_timeout_ms, engine_options, wal_autocheckpoint
+            )
         elif self.dialect_name == "postgresql":
             if schema is not None:
                 parsed = _with_search_path(parsed, schema)
@@ -112,6 +122,12 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.dialect_name == "sqlite"
+
+    @property
+    def sqlite_file(self) -> str | None:
+        """The SQLite database file; None for PostgreSQL or an in-memory database."""
+        name = self.engine.url.database if self.is_sqlite else None
+        return name if name not in (None, "", ":memory:") else None
 
     @contextmanager
     def transaction(self, *, readonly: bool = False) -> Iterator[Connection]:
@@ -153,7 +169,9 @@ def _with_search_path(url: URL, schema: str) -> URL:
     return url.update_query_dict({"options": options})
 
 
-def _sqlite_engine(url: URL, echo: bool, busy_timeout_ms: int, options: dict[str, Any]) -> Engine:
+def _sqlite_engine(
+    url: URL, echo: bool, busy_timeout_ms: int, options: dict[str, Any], wal_autocheckpoint: int | None
+) -> Engine:
     in_memory = url.database in (None, "", ":memory:")
     if in_memory:
         # One shared connection, or every checkout would see its own empty database.
@@ -171,6 +189,8 @@ def _sqlite_engine(url: URL, echo: bool, busy_timeout_ms: int, options: dict[str
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode = WAL")
+                if wal_autocheckpoint is not None:
+                    cursor.execute(f"PRAGMA wal_autocheckpoint = {int(wal_autocheckpoint)}")
             cursor.execute("PRAGMA synchronous = FULL")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA cache_size = -32000")  # 32 MiB page cache per connection
