@@ -61,6 +61,14 @@ class TestDoctypeRefused:
         )
         assert "DOCTYPE" in rejected(data)
 
+    @pytest.mark.parametrize("cut", [1015, 1020, 1024, 1030])
+    def test_doctype_across_the_first_window(self, cut: int) -> None:
+        # the skim reads the first KiB, then the whole window when the prolog runs past it
+        head = b'<?xml version="1.0"?><!--' + b"x" * (cut - 28) + b"-->"
+        data = head + b"<!DOCTYPE r SYSTEM 'file:///etc/passwd'><r/>"
+        assert xmlparse._declares_doctype(data)
+        assert "DOCTYPE" in rejected(data)
+
     def test_doctype_behind_a_long_comment(self) -> None:
         # beyond the skim window: the parser-level check still refuses it
         data = b"<!--" + b"x" * 200_000 + b'--><!DOCTYPE r [<!ENTITY e "x">]><r>&e;</r>'
