@@ -36,8 +36,10 @@ log = logging.getLogger(__name__)
 #: 4 KiB pages), the WAL size at which a commit checkpoints by itself because the thread did not.
 BACKSTOP_PAGES = 16_384
 
-#: Seconds between two checkpoints: at the peak write rate a tenth of a second of WAL is a few MiB.
-DEFAULT_INTERVAL = 0.1
+#: Seconds between two checkpoints. A second of WAL at 200 submissions/s is ~1 000 pages, what SQLite
+#: checkpoints at by default. Every 0.1 s cost ITI-41 10 % more CPU (ten database fsyncs a second) for no
+#: better read tail (bench/pnr.py and FindDocuments at 1 M entries, A/B in one run).
+DEFAULT_INTERVAL = 1.0
 
 
 @dataclass(frozen=True, slots=True)
