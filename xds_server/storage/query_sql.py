@@ -11,7 +11,8 @@ Theory of operation. Each port call is one SELECT over the kind table joined to 
   ``(entry_uuid, ...)``;
 * ``LIMIT`` is the engine's cap + 1, so the too-many decision never reads the whole match.
 
-Every value is a bound parameter. authorPerson is a LIKE pattern (``%`` any run, ``_`` one character, every
+Every value of a request is a bound parameter (the policy's own code lists are written into the SQL:
+``_constant_in``). authorPerson is a LIKE pattern (``%`` any run, ``_`` one character, every
 other character literal, case-sensitive like SQL-92 LIKE); PostgreSQL gets ``LIKE ... ESCAPE '\\'`` with
 backslashes doubled, SQLite gets the equivalent GLOB pattern (SQLite's LIKE ignores ASCII case, GLOB does
 not), so both backends answer identically.
@@ -19,7 +20,8 @@ not), so both backends answer identically.
 Visibility (access control) is one predicate, ``_visible``, compiling ``core.policy.VisibilityScope``; every
 statement that can return or reach a DocumentEntry (documents, and Associations by either end) includes it,
 and SubmissionSets and Folders are limited to the scope's record and hidden when every DocumentEntry they
-hold is hidden (``_package_visible``).
+hold is hidden (``_package_visible``). These predicates depend on the kind of actor, not on the record:
+they are built once and shared, and the record is bound when the statement runs (``_SCOPE_PATIENT``).
 
 Id sets larger than ``_CHUNK`` (a client's ``$uuid`` list, the contents of a big SubmissionSet) are sent in
 chunks and the chunk results merged in ``seq`` order, to stay below the drivers' parameter limits.
@@ -109,7 +111,8 @@ _PACKAGES: dict[str, FromClause] = {
 }
 
 #: The record of a visibility predicate, bound when its statement runs (``SqlQueryPort._execute``): the
-#: predicates then depend on the kind of actor only, are built once (``_shared``) and serve every record.
+#: predicates then depend on the kind of actor only, are built once (the ``_shared_*`` functions) and serve
+#: every record.
 #: Building the Association end predicates anew was 90 % of the CPU of an ITI-67 search under the DMP rules.
 _SCOPE_PATIENT = bindparam("xds_scope_patient", type_=String())
 
@@ -151,7 +154,7 @@ def _constant_in(column: Any, values: frozenset[str]) -> ColumnElement[bool]:
     """``column IN ('a', 'b', ...)`` with the values written into the SQL text, for the policy's own
     constants (the habilitation matrix's typeCode keys for one kind of actor, the masking codes), never for
     a client's values. A bound IN list is expanded into one parameter per value at every execution, and an
-    ITI-67 statement tests the typeCode list of ~100 keys on up to nine sets of rows; written once, it is
+    ITI-67 statement tests the typeCode list of ~80 keys on up to nine sets of rows; written once, it is
     compiled once. A value outside ``_LITERAL_SAFE`` (none in the matrix) falls back to bound parameters."""
     if not values:
         return false()
