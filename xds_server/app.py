@@ -394,9 +394,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(upgrade, database)
         await run_in_threadpool(refresh_statistics, database)
-        checkpointer = WalCheckpointer.for_database(database)
-        if checkpointer is not None:
-            checkpointer.start()
         if services.blobs is not None:
             age = timedelta(seconds=settings.staging_sweep_age)
             swept = await run_in_threadpool(functools.partial(sweep_staging, services.blobs, older_than=age))
@@ -421,6 +418,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             tasks.append(asyncio.create_task(dispatch_forever(dispatcher, settings.notify_interval)))
         if mail_sender:
             tasks.append(asyncio.create_task(send_mail_forever(mail_sender, settings.notify_interval)))
+        checkpointer = WalCheckpointer.for_database(database)
+        if checkpointer is not None:
+            checkpointer.start()
         try:
             yield
         finally:
