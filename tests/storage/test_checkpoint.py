@@ -109,7 +109,9 @@ class TestWalCheckpointer:
 
 class TestServer:
     def test_the_server_runs_the_thread_while_it_serves(self, tmp_path: Path) -> None:
-        settings = Settings(data_dir=tmp_path, profile="ihe")
+        # the embedded database whatever the run's XDS_DATABASE_URL (PostgreSQL has no WAL to checkpoint)
+        database_url = f"sqlite:///{tmp_path / SQLITE_FILE_NAME}"
+        settings = Settings(data_dir=tmp_path, profile="ihe", database_url=database_url, database_schema=None)
         with TestClient(create_app(settings)) as client:
             assert client.get("/health").status_code == 200
             assert THREAD in {thread.name for thread in threading.enumerate()}
