@@ -236,19 +236,12 @@ def _narrowed(fetch: Fetcher, plan: DocumentSearch) -> DocumentCriteria | None:
 
 def _registration_times(fetch: Fetcher, entry_uuids: frozenset[str]) -> dict[str, str]:
     """entryUUID -> the submissionTime of the SubmissionSet that registered it."""
-    members = fetch.associations(AssociationCriteria(targets=entry_uuids, types=HAS_MEMBER))
-    sources = frozenset(r.source for r in members if r.source)
-    if not sources:
-        return {}
     times: dict[str, str] = {}
-    rows = fetch.port.find_submission_sets(
-        SubmissionSetCriteria(entry_uuids=sources), scope=fetch.scope, limit=len(sources) + 1, with_xml=True
-    )
-    for row in rows:
+    for entry_uuid, row in fetch.registrations(entry_uuids):
         package = decoded(row)
         if isinstance(package, SubmissionSet) and package.submission_time:
-            times[row.entry_uuid] = package.submission_time
-    return {r.target: times[r.source] for r in members if r.source in times and r.target}
+            times[entry_uuid] = package.submission_time
+    return times
 
 
 def load_resources(

@@ -252,3 +252,29 @@ class FakeQueryPort:
             if ok:
                 out.append(self._row(a, with_xml))
         return out[:limit]
+
+    def find_registrations(
+        self,
+        entry_uuids: frozenset[str],
+        *,
+        scope: Visibility,
+        statuses: frozenset[str] | None,
+        with_xml: bool,
+    ) -> list[tuple[str, ObjectRow]]:
+        out = []
+        for a in self.objects:
+            if not isinstance(a, Association) or a.association_type != HAS_MEMBER:
+                continue
+            entry, package = self.by_id.get(a.target), self.by_id.get(a.source)
+            ok = (
+                a.target in entry_uuids
+                and in_set(a.status or APPROVED, statuses)
+                and isinstance(entry, DocumentEntry)
+                and isinstance(package, SubmissionSet)
+                and self.document_visible(entry, scope)
+                and self._package_visible(package, scope)  # implied by the visible member: checked here
+            )
+            if ok:
+                assert isinstance(package, SubmissionSet)
+                out.append((a.target, self._row(package, with_xml)))
+        return out

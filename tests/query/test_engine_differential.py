@@ -325,3 +325,34 @@ def test_fake_port_sanity(registry: Registry) -> None:
     params = {"$XDSDocumentEntryPatientId": s(PATIENT), "$XDSDocumentEntryStatus": q(APPROVED)}
     request = StoredQueryRequest(FindDocuments.query_id, slots=tuple(slots_of(params)))
     assert run_stored_query(request, fake, scope=EVERYTHING).object_refs == (d.entry_uuid,)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_registrations_same_answer_in_sql_and_in_memory(registry: Registry, seed: int) -> None:
+    """ITI-67's one read for "the SubmissionSet that registered each entry": the SQL skips the package test
+    (a SubmissionSet with a visible member is visible); the in-memory reading applies it. Random scopes hide
+    entries (masks, type codes, other records, a refused record): a hidden entry never gets a row."""
+    rng = random.Random(seed)
+    objects = random_registry(rng)
+    registry.add(objects)
+    fake = FakeQueryPort(objects)
+    entries = sorted(o.entry_uuid for o in objects if isinstance(o, DocumentEntry))
+    found = refused = 0
+    with registry.port() as sql:
+        for _ in range(80):
+            wanted = frozenset(rng.sample(entries, min(len(entries), rng.randint(1, 12))))
+            scope = random_scope(rng)
+            statuses = rng.choice((None, frozenset({APPROVED})))
+            answers = [
+                sorted(
+                    (entry, row.entry_uuid)
+                    for entry, row in port.find_registrations(
+                        wanted, scope=scope, statuses=statuses, with_xml=False
+                    )
+                )
+                for port in (fake, sql)
+            ]
+            assert answers[1] == answers[0], (sorted(wanted), scope, statuses)
+            found += len(answers[0])
+            refused += len(wanted) - len({entry for entry, _ in answers[0]})
+    assert found > 30 and refused > 30  # both sides of the rule were exercised

@@ -486,6 +486,25 @@ class SqlQueryPort:
             scope,
         )
 
+    def find_registrations(
+        self,
+        entry_uuids: frozenset[str],
+        *,
+        scope: Visibility,
+        statuses: frozenset[str] | None,
+        with_xml: bool,
+    ) -> list[tuple[str, ObjectRow]]:
+        ordered = sorted(entry_uuids)
+        found: list[tuple[str, ObjectRow]] = []
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = frozenset(ordered[start : start + _CHUNK])
+            statement = self.registrations_statement(chunk, scope, statuses, with_xml)
+            with translate_db_errors():
+                bound = {_SCOPE_PATIENT.key: scope.patient_id}
+                rows = self._connection.execute(statement, bound).mappings().all()
+            found += [(m["registered"], _row(m, "SubmissionSet")) for m in rows]
+        return found
+
     # ---- statements --------------------------------------------------------------------------------------
 
     def documents_statement(
@@ -625,6 +644,39 @@ class SqlQueryPort:
             .where(and_(true(), *where))
             .order_by(_ro.seq)
             .limit(limit)
+        )
+
+    def registrations_statement(
+        self, entry_uuids: frozenset[str], scope: Visibility, statuses: frozenset[str] | None, with_xml: bool
+    ) -> Select[Any]:
+        """The SELECT of ``find_registrations``: HasMember from a SubmissionSet to an entry the scope shows.
+        The SubmissionSet needs no test of its own (it has a visible member), only its record's."""
+        where = [
+            _as.association_type == AssociationType.HAS_MEMBER.value,
+            *_in(_as.target_uuid, entry_uuids),
+            *_in(_as.status, statuses),
+            *_visible(_de, scope, self._dialect),
+        ]
+        if scope.patient_id is not None and not sees_everything(scope):
+            where.append(_ss.patient_id == _SCOPE_PATIENT)
+        columns: list[Any] = [
+            _as.target_uuid.label("registered"),
+            _ss.entry_uuid,
+            _ss.status,
+            _ss.patient_id,
+            _ro.seq,
+        ]
+        if with_xml:
+            columns.append(_ro.xml)
+        return (
+            select(*columns)
+            .select_from(
+                association.join(document_entry, _de.entry_uuid == _as.target_uuid)
+                .join(submission_set, _ss.entry_uuid == _as.source_uuid)
+                .join(registry_object, _ro.entry_uuid == _ss.entry_uuid)
+            )
+            .where(and_(true(), *where))
+            .order_by(_ro.seq)
         )
 
     def _author_matches(self, entry_uuid: Any, patterns: Iterable[str]) -> ColumnElement[bool]:

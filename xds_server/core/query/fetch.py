@@ -106,6 +106,13 @@ class Fetcher:
             )
         )
 
+    def registrations(self, entry_uuids: frozenset[str]) -> list[tuple[str, ObjectRow]]:
+        """(entryUUID, the SubmissionSet that registered it, with its XML) for the entries the scope shows."""
+        if not entry_uuids:
+            return []
+        statuses = _CURRENT_ASSOCIATIONS if self.latest_only else None
+        return self.port.find_registrations(entry_uuids, scope=self.scope, statuses=statuses, with_xml=True)
+
 
 class ResultSet:
     """Objects in the order the query adds them, each once."""

@@ -55,3 +55,17 @@ class QueryPort(Protocol):
     def find_associations(
         self, criteria: AssociationCriteria, *, scope: Visibility, limit: int, with_xml: bool
     ) -> list[ObjectRow]: ...
+
+    def find_registrations(
+        self,
+        entry_uuids: frozenset[str],
+        *,
+        scope: Visibility,
+        statuses: frozenset[str] | None,
+        with_xml: bool,
+    ) -> list[tuple[str, ObjectRow]]:
+        """(entryUUID, SubmissionSet) for each of ``entry_uuids`` that ``scope`` shows and the SubmissionSet
+        that registered it: the source of a HasMember to the entry, of one of ``statuses`` (None: any).
+        No other test is needed on the SubmissionSet: one with a visible member is visible (the package
+        rule), which is what makes this one read where Associations and SubmissionSets would be two."""
+        ...
