@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields, replace
 from typing import Any, TypeVar, cast
 
@@ -39,6 +39,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     FromClause,
+    RowMapping,
     Select,
     String,
     and_,
@@ -498,10 +499,7 @@ class SqlQueryPort:
         found: list[tuple[str, ObjectRow]] = []
         for start in range(0, len(ordered), _CHUNK):
             chunk = frozenset(ordered[start : start + _CHUNK])
-            statement = self.registrations_statement(chunk, scope, statuses, with_xml)
-            with translate_db_errors():
-                bound = {_SCOPE_PATIENT.key: scope.patient_id}
-                rows = self._connection.execute(statement, bound).mappings().all()
+            rows = self._mappings(self.registrations_statement(chunk, scope, statuses, with_xml), scope)
             found += [(m["registered"], _row(m, "SubmissionSet")) for m in rows]
         return found
 
@@ -718,10 +716,13 @@ class SqlQueryPort:
     def _execute(
         self, statement: Select[Any], kind: ObjectKind, scope: Visibility
     ) -> list[tuple[int, ObjectRow]]:
+        return [(int(m["seq"]), _row(m, kind)) for m in self._mappings(statement, scope)]
+
+    def _mappings(self, statement: Select[Any], scope: Visibility) -> Sequence[RowMapping]:
+        """Run a statement of this port, its visibility predicates bound to the scope's record."""
+        bound = {_SCOPE_PATIENT.key: scope.patient_id}
         with translate_db_errors():
-            bound = {_SCOPE_PATIENT.key: scope.patient_id}
-            result = self._connection.execute(statement, bound).mappings().all()
-        return [(int(m["seq"]), _row(m, kind)) for m in result]
+            return self._connection.execute(statement, bound).mappings().all()
 
 
 def _row(m: Any, kind: ObjectKind) -> ObjectRow:
