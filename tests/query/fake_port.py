@@ -266,15 +266,16 @@ class FakeQueryPort:
             if not isinstance(a, Association) or a.association_type != HAS_MEMBER:
                 continue
             entry, package = self.by_id.get(a.target), self.by_id.get(a.source)
+            if not (isinstance(entry, DocumentEntry) and isinstance(package, SubmissionSet)):
+                continue
+            # the package test too, which the SQL leaves out (a visible member implies it): the
+            # differential test then shows the two readings agree
             ok = (
                 a.target in entry_uuids
                 and in_set(a.status or APPROVED, statuses)
-                and isinstance(entry, DocumentEntry)
-                and isinstance(package, SubmissionSet)
                 and self.document_visible(entry, scope)
-                and self._package_visible(package, scope)  # implied by the visible member: checked here
+                and self._package_visible(package, scope)
             )
             if ok:
-                assert isinstance(package, SubmissionSet)
                 out.append((a.target, self._row(package, with_xml)))
         return out
